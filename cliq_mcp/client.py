@@ -1,0 +1,198 @@
+"""CliqClient: the one place HTTP happens, and the one HTTP -> ``CliqError`` ladder.
+
+The transport is the seam: the real network, the embedded sandbox (``httpx.ASGITransport``) and
+the tests' loopback server all go through this same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from cliq_mcp.auth import ZohoAuth
+from cliq_mcp.config import Settings
+from cliq_mcp.errors import (
+    ApiError,
+    AuthenticationError,
+    CliqError,
+    InvalidArguments,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    Throttled,
+    TransportError,
+)
+
+logger = logging.getLogger(__name__)
+
+THROTTLE_CODES = {"rate_limit_exceeded", "request_limit_exceeded"}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Cliq's documented threshold (requests a minute) and the lock that follows exceeding it."""
+
+    per_minute: int
+    lock: str = ""  # e.g. "10 minutes"; empty where the notes document none
+    scope: str = "ZohoCliq.Chats.READ"
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Exactly what goes to Cliq: method, path under the API base, query and JSON body."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "query": self.params, "body": self.json}
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode one path segment; refuse the ones that would change the path's meaning."""
+    if value in ("", ".", "..") or "/" in value or "\\" in value:
+        raise InvalidArguments(f"{value!r} cannot be used in a request path.", "Pass the id exactly as listed.")
+    return quote(value, safe="")
+
+
+def _body(response: httpx.Response) -> tuple[str | None, str | None]:
+    """(code, message) from any of Cliq's three error shapes; (None, None) if not JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if not isinstance(body, dict):
+        return None, None
+    code = body.get("code")
+    message = body.get("message")
+    return (
+        str(code)[:80] if code is not None else None,
+        " ".join(str(message).split())[:200] if message is not None else None,
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def error_for(response: httpx.Response, rate: RateLimit) -> ApiError:
+    status = response.status_code
+    code, message = _body(response)
+    said = f" Cliq said: {message}" if message else ""
+    tag = f" ({code})" if code else ""
+    if status == 429 or code in THROTTLE_CODES:
+        retry_after = _retry_after(response)
+        lock = f" Cliq may refuse this operation for up to {rate.lock}." if rate.lock else ""
+        return Throttled(
+            f"Cliq throttled this request (limit about {rate.per_minute} a minute).{lock}",
+            f"Retry after {retry_after:g} s." if retry_after is not None else "Do not retry it now.",
+            status=status,
+            code=code,
+            retry_after=retry_after,
+        )
+    if status == 401:
+        return AuthenticationError(
+            f"Cliq rejected the access token (HTTP 401).{said}",
+            "Check the credentials (CLIQ_ACCESS_TOKEN expires after an hour; a refresh token avoids that).",
+            status=status,
+            code=code,
+        )
+    if status == 403:
+        return PermissionDenied(
+            f"Cliq refused access (HTTP 403{tag}).{said}",
+            f"This operation needs the OAuth scope {rate.scope}, and you must be a member of the chat.",
+            status=status,
+            code=code,
+        )
+    if status == 404:
+        return NotFound(
+            f"Not found (HTTP 404{tag}).{said}",
+            "Check the id: list_chats or search_chats show the chats you can use.",
+            status=status,
+            code=code,
+        )
+    if status >= 500 or (code is None and message is None):
+        return ServerError(
+            f"Cliq failed with HTTP {status}{tag}.{said}",
+            "This is on Cliq's side; try again in a little while.",
+            status=status,
+            code=code,
+        )
+    return ApiError(
+        f"Cliq refused the request (HTTP {status}{tag}).{said}",
+        "Correct the arguments and try again.",
+        status=status,
+        code=code,
+    )
+
+
+class CliqClient:
+    """One lazily created ``httpx.AsyncClient`` per process: start-up never touches the network."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._auth = ZohoAuth(settings)
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.settings.api_base_url + "/",
+                auth=self._auth,
+                transport=self._transport,
+                # Well inside a client's usual 30 s request timeout: a stalled Cliq gives our error, not theirs.
+                timeout=httpx.Timeout(self.settings.timeout, connect=min(5.0, self.settings.timeout)),
+                headers={"Accept": "application/json", "User-Agent": "cliq-mcp"},
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    async def send(self, wire: Wire, rate: RateLimit) -> Any:
+        """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``."""
+        try:
+            response = await self._client().request(
+                wire.method, wire.path.lstrip("/"), params=wire.params or None, json=wire.json
+            )
+        except CliqError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise TransportError(
+                f"Cliq did not answer in time ({type(exc).__name__}).",
+                "Reads can be retried; a write may or may not have been applied: check before repeating it.",
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"Could not reach Cliq ({type(exc).__name__}).",
+                "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
+            ) from None
+        logger.debug("%s %s -> %s", wire.method, wire.path, response.status_code)
+        if response.status_code == 204 or (response.status_code == 200 and not response.content):
+            return None
+        if response.status_code >= 300:
+            raise error_for(response, rate)
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(
+                f"Cliq answered HTTP {response.status_code} with something that is not JSON.",
+                "This is on Cliq's side; try again in a little while.",
+                status=response.status_code,
+            ) from None

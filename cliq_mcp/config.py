@@ -1,0 +1,135 @@
+"""Settings: where Cliq is, how to authenticate, how to run.
+
+Read once from an injected mapping (normally ``os.environ``) so that nothing else reads the
+environment and no test has to patch it. Secrets are held as ``SecretStr``: their ``repr`` and
+``str`` never show the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from pydantic import SecretStr
+
+from cliq_mcp.errors import ConfigurationError
+
+# CLIQ_DC -> (Cliq API host, accounts host). From the API notes; ca/sa/uk hosts are unconfirmed
+# there, so they stay overridable with CLIQ_API_BASE_URL / CLIQ_ACCOUNTS_URL.
+DATA_CENTRES: dict[str, tuple[str, str]] = {
+    "com": ("cliq.zoho.com", "accounts.zoho.com"),
+    "eu": ("cliq.zoho.eu", "accounts.zoho.eu"),
+    "in": ("cliq.zoho.in", "accounts.zoho.in"),
+    "com.au": ("cliq.zoho.com.au", "accounts.zoho.com.au"),
+    "jp": ("cliq.zoho.jp", "accounts.zoho.jp"),
+    "com.cn": ("cliq.zoho.com.cn", "accounts.zoho.com.cn"),
+    "ca": ("cliq.zohocloud.ca", "accounts.zohocloud.ca"),
+    "sa": ("cliq.zoho.sa", "accounts.zoho.sa"),
+    "uk": ("cliq.zoho.uk", "accounts.zoho.uk"),
+}
+
+# The embedded sandbox is reached through an in-process transport; this host is never resolved.
+SANDBOX_ORIGIN = "http://sandbox.cliq.invalid"
+SANDBOX_TOKEN = "sandbox-token"
+
+CREDENTIAL_HELP = (
+    "Set CLIQ_ACCESS_TOKEN, or CLIQ_CLIENT_ID + CLIQ_CLIENT_SECRET + CLIQ_REFRESH_TOKEN "
+    "(and CLIQ_DC if your account is not on zoho.com), then restart the server; "
+    "or start it with --sandbox to try every tool on a simulated workspace."
+)
+
+
+def _seconds(value: str | None) -> float:
+    if value is None:
+        return 15.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 120:
+        raise ConfigurationError(f"CLIQ_TIMEOUT must be a number of seconds from 0 to 120, not {value!r}.", "")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_base_url: str
+    accounts_url: str
+    access_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    dc: str = "com"
+    sandbox: bool = False
+    log_level: str = "WARNING"
+    timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
+
+    @property
+    def auth_mode(self) -> Literal["token", "refresh", "none"]:
+        if self.client_id and self.client_secret and self.refresh_token:
+            return "refresh"
+        if self.access_token:
+            return "token"
+        return "none"
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        sandbox: bool | Literal["auto"] = False,
+        log_level: str | None = None,
+    ) -> Settings:
+        """Build settings from environment-style variables.
+
+        ``sandbox="auto"`` picks the sandbox only when no credentials are configured.
+        """
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def secret(name: str) -> SecretStr | None:
+            value = get(name)
+            return SecretStr(value) if value else None
+
+        dc = (get("CLIQ_DC") or "com").lower()
+        if dc not in DATA_CENTRES:
+            raise ConfigurationError(
+                f"Unknown CLIQ_DC {dc!r}.",
+                f"Use one of {', '.join(DATA_CENTRES)}, or set CLIQ_API_BASE_URL and CLIQ_ACCOUNTS_URL.",
+            )
+        api_host, accounts_host = DATA_CENTRES[dc]
+        settings = cls(
+            api_base_url=(get("CLIQ_API_BASE_URL") or f"https://{api_host}/api/v3").rstrip("/"),
+            accounts_url=(get("CLIQ_ACCOUNTS_URL") or f"https://{accounts_host}").rstrip("/"),
+            access_token=secret("CLIQ_ACCESS_TOKEN"),
+            client_id=get("CLIQ_CLIENT_ID"),
+            client_secret=secret("CLIQ_CLIENT_SECRET"),
+            refresh_token=secret("CLIQ_REFRESH_TOKEN"),
+            dc=dc,
+            log_level=(log_level or get("CLIQ_LOG_LEVEL") or "WARNING").upper(),
+            timeout=_seconds(get("CLIQ_TIMEOUT")),
+        )
+        if sandbox == "auto":
+            sandbox = settings.auth_mode == "none"
+        return settings.for_sandbox() if sandbox else settings
+
+    def for_sandbox(self) -> Settings:
+        """The same settings pointed at the embedded simulated workspace."""
+        return replace(
+            self,
+            api_base_url=f"{SANDBOX_ORIGIN}/api/v3",
+            accounts_url=SANDBOX_ORIGIN,
+            access_token=SecretStr(SANDBOX_TOKEN),
+            client_id=None,
+            client_secret=None,
+            refresh_token=None,
+            sandbox=True,
+        )
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, for the log redactor."""
+        found = [s.get_secret_value() for s in (self.access_token, self.client_secret, self.refresh_token) if s]
+        return [s for s in found if len(s) >= 4]

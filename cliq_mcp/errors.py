@@ -1,0 +1,76 @@
+"""The one error tree. Every failure the model should read is a ``CliqError``.
+
+    CliqError                       message + what to do next
+    ├── ConfigurationError          no usable credentials or settings
+    ├── InvalidArguments            refused by our own validation; no request was made
+    ├── NotConfirmed                a destructive call without a person's yes; nothing was changed
+    ├── TransportError              Cliq could not be reached, or did not answer in time
+    └── ApiError                    Cliq answered with an error status (status, code)
+        ├── AuthenticationError     401, or the token endpoint refused
+        ├── PermissionDenied        403: usually a missing OAuth scope
+        ├── NotFound                404: unknown chat, or not a member
+        ├── Throttled               429, or Cliq's HTTP 400 "request_limit_exceeded"
+        └── ServerError             5xx, or an answer that is not Cliq's JSON (a gateway page)
+
+HTTP is mapped to this tree once, in ``client.py``; the tree is mapped to tool errors once, in
+``server.py``. Messages never carry a secret or a raw response body.
+"""
+
+from __future__ import annotations
+
+
+class CliqError(Exception):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class ConfigurationError(CliqError):
+    pass
+
+
+class InvalidArguments(CliqError):
+    pass
+
+
+class NotConfirmed(CliqError):
+    pass
+
+
+class TransportError(CliqError):
+    pass
+
+
+class ApiError(CliqError):
+    def __init__(self, message: str, hint: str = "", *, status: int, code: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.code = code
+
+
+class AuthenticationError(ApiError):
+    pass
+
+
+class PermissionDenied(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Throttled(ApiError):
+    def __init__(
+        self, message: str, hint: str = "", *, status: int, code: str | None, retry_after: float | None
+    ) -> None:
+        super().__init__(message, hint, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    pass
