@@ -1,0 +1,296 @@
+"""Tool input models: one per operation. The docstring is the tool's description, each field's
+``description`` is what the model reads, and the constraints Cliq documents (enums, lengths, list
+sizes, id formats, time-window order) are here so bad input is refused before any request.
+
+Field names are the API's own; ``model_dump(mode="json")`` gives the wire values (CSV strings,
+epoch milliseconds) that ``operations.Operation.wire`` places in the path, query or body.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from cliq_mcp.errors import InvalidArguments
+
+
+def _listish(value: Any) -> Any:
+    """Some clients send a list as a JSON string or as "a,b": accept both."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return value
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _epoch_ms(value: int | datetime) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp() * 1000)
+    return value
+
+
+# Chat ids are digit strings in every example; older ones look like CT_123_456. Anything else
+# (slashes, dots, spaces) is refused here and percent-encoded again when placed in a path.
+ChatId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+UserId = Annotated[str, Field(pattern=r"^[0-9]{1,24}$")]
+MessageId = Annotated[str, Field(pattern=r"^[0-9]{1,24}(_[0-9]{1,24})?$", description="e.g. 1773813859592_51531973059")]
+Title = Annotated[str, Field(min_length=1, max_length=255)]
+Timestamp = Annotated[
+    Annotated[int, Field(ge=0)] | datetime,
+    PlainSerializer(_epoch_ms, return_type=int),
+    Field(description="epoch ms or ISO 8601"),
+]
+
+
+def ids(item: Any, max_length: int, min_length: int = 1) -> Any:
+    return Annotated[list[item], BeforeValidator(_listish), Field(min_length=min_length, max_length=max_length)]
+
+
+ChatType = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Window(Request):
+    modified_after: Timestamp | None = None
+    modified_before: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Window:
+        after, before = self.modified_after, self.modified_before
+        if after is not None and before is not None and _epoch_ms(after) >= _epoch_ms(before):
+            raise ValueError("modified_after must be earlier than modified_before")
+        return self
+
+
+class ListChats(_Window):
+    """List your chats, newest activity first, one page at a time (pass next_token to continue)."""
+
+    limit: int = Field(20, ge=1, le=100)
+    next_token: str | None = Field(None, max_length=2000)
+    name: str | None = Field(None, max_length=200, description="part of the chat name")
+    pinned: bool | None = None
+    muted: bool | None = None
+    closed: bool | None = None
+    drafts: bool | None = None
+    joined: bool | None = None
+    chat_ids: ids(ChatId, 100) | None = None
+    recipient: str | None = Field(None, max_length=200)
+    type: ChatType | None = None
+
+
+class SearchChats(_Window):
+    """Search chats by title, type, recipient or time."""
+
+    title: str | None = Field(None, max_length=200, description="part of the title")
+    # Cliq's default is 500 results, far too many for an assistant: always send a limit.
+    limit: int = Field(20, ge=1, le=500)
+    chat_type: ids(Literal["direct_message", "group_chat", "channel", "thread"], 4) | None = None
+    sort_by: Literal["usage", "recent"] | None = None
+    recipient: str | None = Field(None, max_length=200)
+    parent_chat_id: ChatId | None = None
+
+
+class GetChat(Request):
+    """Show one chat: name, type, members count, unread count, and optionally its last message."""
+
+    chat_id: ChatId
+    include: Literal["last_message_info"] | None = None
+
+
+class CreateChat(Request):
+    """Start a direct chat with user_id, or a group chat with user_ids (2-50 others) and a title."""
+
+    chat_type: Literal["direct_message", "group_chat"]
+    user_id: UserId | None = None
+    user_ids: ids(UserId, 50) | None = None
+    title: Title | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> CreateChat:
+        if self.chat_type == "direct_message":
+            if self.user_id is None or self.user_ids is not None or self.title is not None:
+                raise ValueError("a direct_message takes user_id only")
+        elif self.user_id is not None or self.title is None or not self.user_ids:
+            raise ValueError("a group_chat takes user_ids and title, not user_id")
+        elif len(self.user_ids) < 2:
+            raise ValueError("a group_chat needs at least 3 members including you: give 2 or more user_ids")
+        return self
+
+
+class ReadMark(Request):
+    chat_id: ChatId
+    last_message_id: MessageId
+
+
+class MarkChatsRead(Request):
+    """Mark up to 100 chats as read, each up to its last message id."""
+
+    chats: list[ReadMark] = Field(min_length=1, max_length=100)
+
+
+class ClearUnreadCounts(Request):
+    """Clear the unread counts of up to 100 chats."""
+
+    chat_ids: ids(ChatId, 100)
+
+
+class RenameChat(Request):
+    """Rename a direct or group chat (not a channel)."""
+
+    chat_id: ChatId
+    title: Title
+
+
+class SetChatHistory(Request):
+    """Turn a chat's message history on or off."""
+
+    chat_id: ChatId
+    history_status: Literal["enabled", "disabled"]
+
+
+class MarkChatRead(Request):
+    """Mark one chat as read up to a message."""
+
+    chat_id: ChatId
+    last_message_id: MessageId
+
+
+class MarkChatUnread(Request):
+    """Mark one chat as unread from a message."""
+
+    chat_id: ChatId
+    message_id: MessageId
+
+
+class AddChatMembers(Request):
+    """Add up to 100 users to a group chat or channel."""
+
+    chat_id: ChatId
+    user_ids: ids(UserId, 100)
+
+
+class ForkChat(Request):
+    """Fork a chat from a message into a new group chat."""
+
+    chat_id: ChatId
+    message_id: MessageId
+    title: Title
+    user_ids: ids(UserId, 100) | None = None
+    include_participants: bool = Field(False, description="copy the members (user_ids then ignored)")
+
+    @field_serializer("user_ids")
+    def _csv(self, value: list[str] | None) -> str | None:
+        # Cliq takes the fork's user_ids as one comma-separated string, not an array.
+        return ",".join(value) if value is not None else None
+
+
+class SendTypingActivity(Request):
+    """Show a typing indicator (or text entered/cleared) in a chat."""
+
+    chat_id: ChatId
+    action: Literal["typing", "text_entered", "text_cleared"] = "typing"
+
+
+class ChatTarget(Request):
+    chat_id: ChatId
+
+
+class ClearChatHistory(ChatTarget):
+    """Clear a direct or group chat's history for you. Asks a person first."""
+
+
+class CloseChat(ChatTarget):
+    """Close a chat, hiding it from your recent chats. Asks a person first."""
+
+
+class RemoveChatMembers(Request):
+    """Remove up to 100 members from a group chat. Asks a person first."""
+
+    chat_id: ChatId
+    user_ids: ids(UserId, 100)
+
+
+class ListChatMembers(ChatTarget):
+    """List a chat's members: name, email and user id."""
+
+
+class LeaveChat(ChatTarget):
+    """Leave a chat; you lose access to it. Asks a person first."""
+
+
+class MuteChat(ChatTarget):
+    """Mute a chat's notifications."""
+
+
+class UnmuteChat(ChatTarget):
+    """Unmute a chat's notifications."""
+
+
+def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
+    """Validate tool arguments; the error names each bad field without echoing its value."""
+    try:
+        return model.model_validate(arguments)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False)[:5]:
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
+        raise InvalidArguments(
+            "Invalid arguments, nothing was sent: " + "; ".join(problems) + ".",
+            "Fix them and call again.",
+        ) from None
+
+
+class CompactSchema(GenerateJsonSchema):
+    """JSON Schema without what costs a model tokens and tells it nothing: no titles, and an optional
+    field (``X | None = None``) is shown as plain ``X`` left out of ``required``. An explicit null is
+    still accepted when validating."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        result = super().default_schema(schema)
+        if result.get("default") is None:
+            result.pop("default", None)
+        return result
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def generate(self, schema: Any, mode: Any = "validation") -> JsonSchemaValue:
+        result = super().generate(schema, mode=mode)
+        result.pop("title", None)
+        for definition in result.get("$defs", {}).values():
+            definition.pop("title", None)
+        return result
+
+
+def json_schema(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
+    schema = model.model_json_schema(schema_generator=CompactSchema, mode=mode)
+    schema.pop("description", None)  # the docstring is already the tool's description
+    return schema

@@ -1,0 +1,130 @@
+"""The catalogue: every Cliq chat operation, one row each. A row names the tool, its input model,
+the HTTP method and path, the fixed part of the request, the effect (which drives annotations,
+tool selection and the guard), Cliq's documented rate limit, and the summary of the answer.
+
+Adding an operation is one model (models.py), one summary (summaries.py) and one row here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from cliq_mcp import models as m
+from cliq_mcp import summaries as s
+from cliq_mcp.client import RateLimit, Wire, path_segment
+
+
+class Effect(Enum):
+    READ = "read"
+    WRITE = "write"
+    DESTRUCTIVE = "destructive"
+
+
+READ = "ZohoCliq.Chats.READ"
+CREATE = "ZohoCliq.Chats.CREATE"
+UPDATE = "ZohoCliq.Chats.UPDATE"
+DELETE = "ZohoCliq.Chats.DELETE"
+PER_CHAT_PUT = RateLimit(60, "", UPDATE)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    title: str
+    model: type[m.Request]
+    method: str
+    path: str  # "{field}" placeholders are filled from the request, percent-encoded
+    effect: Effect
+    summary: s.Summary
+    output: type[s.Output]
+    rate: RateLimit
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
+    idempotent: bool = False
+    confirm: str = ""  # destructive only: what a person is asked; {chat} and {people} are filled in
+
+    def wire(self, request: m.Request) -> Wire:
+        """The exact HTTP request for validated input: path fields, then query or JSON body."""
+        values = request.model_dump(mode="json", exclude_none=True)
+        path = re.sub(r"\{(\w+)\}", lambda match: path_segment(str(values.pop(match[1]))), self.path)
+        if self.method in ("GET", "DELETE"):
+            params = {**self.fixed, **{k: _query_value(v) for k, v in values.items()}}
+            return Wire(self.method, path, params=params)
+        body = {**self.fixed, **values}
+        return Wire(self.method, path, json=body or None)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _put(name: str, title: str, model: type[m.Request], operation: str, summary: s.Summary, **kw: Any) -> Operation:
+    """One of the many ``PUT /chats/{chat_id}`` operations: the body carries exactly one ``operation``."""
+    return Operation(
+        name, title, model, "PUT", "/chats/{chat_id}", kw.pop("effect", Effect.WRITE), summary,
+        kw.pop("output", s.Done), kw.pop("rate", PER_CHAT_PUT), {"operation": operation}, **kw,
+    )  # fmt: skip
+
+
+CATALOGUE: tuple[Operation, ...] = (
+    Operation("list_chats", "List chats", m.ListChats, "GET", "/chats", Effect.READ,
+              s.chat_list, s.ChatList, RateLimit(30, "10 minutes", READ), idempotent=True),
+    Operation("search_chats", "Search chats", m.SearchChats, "GET", "/chats/search", Effect.READ,
+              s.chat_list, s.ChatList, RateLimit(50, "10 minutes", READ), idempotent=True),
+    Operation("get_chat", "Get a chat", m.GetChat, "GET", "/chats/{chat_id}", Effect.READ,
+              s.one_chat, s.OneChat, RateLimit(60, "5 minutes", READ), idempotent=True),
+    Operation("list_chat_members", "List chat members", m.ListChatMembers, "GET", "/chats/{chat_id}/members",
+              Effect.READ, s.members, s.Members, RateLimit(20, "10 minutes", READ),
+              {"fields": "user_id,email_id,name"}, idempotent=True),
+    Operation("create_chat", "Create a chat", m.CreateChat, "POST", "/chats", Effect.WRITE,
+              s.created_chat, s.OneChat, RateLimit(30, "", CREATE)),
+    Operation("mark_chats_read", "Mark chats read", m.MarkChatsRead, "PUT", "/chats", Effect.WRITE,
+              s.read_status, s.Bulk, RateLimit(60, "5 minutes", UPDATE),
+              {"operation": "read_status_update", "read_status": "read"}, idempotent=True),
+    Operation("clear_unread_counts", "Clear unread counts", m.ClearUnreadCounts, "PUT", "/chats", Effect.WRITE,
+              s.cleared_unread, s.Bulk, RateLimit(60, "5 minutes", UPDATE),
+              {"operation": "clear_unread"}, idempotent=True),
+    _put("rename_chat", "Rename a chat", m.RenameChat, "update_title", s.renamed,
+         rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True),
+    _put("set_chat_history", "Turn chat history on/off", m.SetChatHistory, "update_history_status",
+         s.done("history_set", "History of chat {chat_id} is now {history_status}"),
+         rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True),
+    _put("mark_chat_read", "Mark a chat read", m.MarkChatRead, "mark_as_read",
+         s.done("marked_read", "Marked chat {chat_id} read up to {last_message_id}"), idempotent=True),
+    _put("mark_chat_unread", "Mark a chat unread", m.MarkChatUnread, "mark_as_unread",
+         s.done("marked_unread", "Marked chat {chat_id} unread from {message_id}"), idempotent=True),
+    Operation("add_chat_members", "Add chat members", m.AddChatMembers, "POST", "/chats/{chat_id}/members",
+              Effect.WRITE, s.members_changed("Added", "added_user_ids"), s.Done,
+              RateLimit(20, "10 minutes", UPDATE)),
+    Operation("fork_chat", "Fork a chat", m.ForkChat, "POST", "/chats/{chat_id}/forks", Effect.WRITE,
+              s.created_chat, s.OneChat, RateLimit(50, "10 minutes", CREATE)),
+    Operation("send_typing_activity", "Send typing activity", m.SendTypingActivity, "POST",
+              "/chats/{chat_id}/activities", Effect.WRITE,
+              s.done("sent", "Sent {action} to chat {chat_id}"), s.Done, RateLimit(100, "50 minutes", UPDATE)),
+    Operation("mute_chat", "Mute a chat", m.MuteChat, "POST", "/chats/{chat_id}/mute", Effect.WRITE,
+              s.done("muted", "Muted chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True),
+    Operation("unmute_chat", "Unmute a chat", m.UnmuteChat, "POST", "/chats/{chat_id}/unmute", Effect.WRITE,
+              s.done("unmuted", "Unmuted chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True),
+    _put("clear_chat_history", "Clear chat history", m.ClearChatHistory, "clear_local_history",
+         s.done("history_cleared", "Cleared your history of chat {chat_id}"), effect=Effect.DESTRUCTIVE,
+         idempotent=True, confirm="Clear your message history of {chat}? You will no longer see its past messages."),
+    _put("close_chat", "Close a chat", m.CloseChat, "close_chat",
+         s.done("closed", "Closed chat {chat_id}"), effect=Effect.DESTRUCTIVE, idempotent=True,
+         confirm="Close {chat}? It will be hidden from your recent chats."),
+    Operation("remove_chat_members", "Remove chat members", m.RemoveChatMembers, "DELETE",
+              "/chats/{chat_id}/members", Effect.DESTRUCTIVE, s.members_changed("Removed", "removed_user_ids"),
+              s.Done, RateLimit(20, "10 minutes", DELETE), idempotent=True,
+              confirm="Remove {people} from {chat}? They lose access to the chat."),
+    Operation("leave_chat", "Leave a chat", m.LeaveChat, "POST", "/chats/{chat_id}/leave", Effect.DESTRUCTIVE,
+              s.done("left", "Left chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True,
+              confirm="Leave {chat}? You lose access to it until someone adds you back."),
+)  # fmt: skip
+
+BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}
