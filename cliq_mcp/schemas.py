@@ -1,0 +1,50 @@
+"""tool_schemas/: the served tool definitions as files, so every schema change is a visible diff.
+
+``cliq-mcp schemas`` rewrites them from the code; ``cliq-mcp schemas --check`` (and the test suite)
+fails when code and files differ.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+
+async def served_tools() -> list[dict[str, Any]]:
+    """The tools exactly as ``tools/list`` serves them (wire form), without touching the network."""
+    from cliq_mcp.config import Settings
+    from cliq_mcp.server import build_server
+
+    server = build_server(Settings.from_env({}))
+    tools = await server.list_tools()
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
+
+
+def render(tools: list[dict[str, Any]]) -> dict[str, str]:
+    files = {f"{t['name']}.json": json.dumps(t, indent=2, sort_keys=True) + "\n" for t in tools}
+    index = [{"name": t["name"], "title": t.get("title"), "description": t["description"]} for t in tools]
+    files["index.json"] = json.dumps(index, indent=2) + "\n"
+    return files
+
+
+def main(directory: str, *, check: bool = False) -> int:
+    files = render(anyio.run(served_tools))
+    root = Path(directory)
+    if check:
+        on_disk = {p.name: p.read_text() for p in root.glob("*.json")} if root.is_dir() else {}
+        if on_disk != files:
+            drift = sorted(set(on_disk) ^ set(files) | {n for n in files if on_disk.get(n) != files[n]})
+            print(f"tool_schemas/ is out of date: {', '.join(drift)}. Run: cliq-mcp schemas", file=sys.stderr)
+            return 1
+        return 0
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in set(p.name for p in root.glob("*.json")) - set(files):
+        (root / stale).unlink()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    print(f"wrote {len(files)} files to {root}", file=sys.stderr)
+    return 0
