@@ -1,0 +1,30 @@
+"""A simulated Zoho Cliq REST API v3 workspace (chats only), served as an ASGI app.
+
+Written from the API notes and the seed examples, never from the client: this package imports nothing
+else from ``cliq_mcp``, so a wrong field name in the client cannot agree with itself.
+"""
+
+from .app import create_app
+from .faults import ConnectionDropped, Fault, RecordedRequest
+from .seed import CONTROL_CHARS_CHAT_ID, PROMPT_INJECTION_CHAT_ID, PROMPT_INJECTION_TEXT
+from .server import serve, serve_in_background
+from .state import ME, Chat, Message, User, Workspace
+from .tokens import ALL_SCOPES
+
+__all__ = [
+    "ALL_SCOPES",
+    "CONTROL_CHARS_CHAT_ID",
+    "ME",
+    "PROMPT_INJECTION_CHAT_ID",
+    "PROMPT_INJECTION_TEXT",
+    "Chat",
+    "ConnectionDropped",
+    "Fault",
+    "Message",
+    "RecordedRequest",
+    "User",
+    "Workspace",
+    "create_app",
+    "serve",
+    "serve_in_background",
+]

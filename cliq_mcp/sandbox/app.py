@@ -1,0 +1,114 @@
+"""The ASGI app: records every request, applies queued faults, then routes it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from . import chat_ops, chats, faults
+from .context import RECORD_KEY, endpoint
+from .faults import RecordedRequest
+from .state import Workspace
+
+API = "/api/v3"
+CHAT = f"{API}/chats/{{chat_id}}"
+
+
+class SandboxApp(Starlette):
+    """Starlette with an outermost layer for the request log and fault injection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        ws: Workspace = self.state.workspace
+        body = await faults.read_body(receive)
+        rec = faults.record(scope, body)
+        ws.requests.append(rec)
+        scope[RECORD_KEY] = rec
+        fault = ws.take_fault(scope["method"], scope["path"])
+        if fault is not None:
+            if fault.kind == "drop":
+                await faults.drop(scope, receive)
+                return
+            if fault.kind in ("status", "html"):
+                await faults.answer(fault, send)
+                return
+            if not await faults.stall(fault.seconds, receive):
+                return  # the client gave up while we stalled
+        await super().__call__(scope, faults.replay(body, receive), send)
+
+
+def create_app(workspace: Workspace | None = None) -> Starlette:
+    """The simulated Cliq API (under ``/api/v3``) and accounts server (``/oauth/v2/token``)."""
+    routes = [
+        _route(
+            f"{API}/chats",
+            GET=endpoint(chats.list_chats),
+            POST=endpoint(chats.create_chat),
+            PUT=endpoint(chats.bulk_update),
+        ),
+        _route(f"{API}/chats/search", GET=endpoint(chats.search_chats, "nested")),
+        _route(CHAT, GET=endpoint(chats.get_chat), PUT=endpoint(chat_ops.update_chat)),
+        _route(
+            f"{CHAT}/members",
+            GET=endpoint(chat_ops.list_members),
+            POST=endpoint(chat_ops.add_members),
+            DELETE=endpoint(chat_ops.remove_members),
+        ),
+        _route(f"{CHAT}/forks", POST=endpoint(chat_ops.fork_chat)),
+        _route(f"{CHAT}/activities", POST=endpoint(chat_ops.send_activity)),
+        _route(f"{CHAT}/leave", POST=endpoint(chat_ops.leave_chat)),
+        _route(f"{CHAT}/mute", POST=endpoint(chat_ops.mute_chat)),
+        _route(f"{CHAT}/unmute", POST=endpoint(chat_ops.unmute_chat)),
+        _route("/oauth/v2/token", POST=_token),
+        _route("/oauth/v2/token/revoke", POST=_revoke),
+    ]
+    app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.router.redirect_slashes = False  # assumption: Cliq does not redirect a trailing slash
+    app.state.workspace = workspace if workspace is not None else Workspace()
+    return app
+
+
+def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """One route per path, so a wrong method gets a 405 whose Allow header lists every method."""
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Token-endpoint parameters: query string, overridden by a form-encoded body."""
+    rec: RecordedRequest = request.scope[RECORD_KEY]
+    return {**dict(rec.query), **(rec.form or {})}
+
+
+async def _token(request: Request) -> Response:
+    ws: Workspace = request.app.state.workspace
+    return JSONResponse(ws.tokens.exchange(_params(request), limited=ws.rate_limits))
+
+
+async def _revoke(request: Request) -> Response:
+    ws: Workspace = request.app.state.workspace
+    return JSONResponse(ws.tokens.revoke(_params(request).get("token", "")))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # only registered for HTTPException
+        raise exc
+    # assumption: unknown URLs and wrong methods answer in the flat shape with code invalid_request.
+    if exc.status_code == 405:
+        message = f"The method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = f"No such URL: {request.url.path}."
+    return JSONResponse(
+        {"code": "invalid_request", "message": message}, status_code=exc.status_code, headers=exc.headers
+    )
