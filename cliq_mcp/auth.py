@@ -27,14 +27,10 @@ REAUTHORISE = (
 
 
 class ZohoAuth(httpx.Auth):
-    requires_response_body = True
-
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
         self._clock = clock
-        self._token: str | None = (
-            settings.access_token.get_secret_value() if settings.access_token else None
-        )
+        self._token: str | None = settings.access_token.get_secret_value() if settings.access_token else None
         self._expires_at: float | None = None  # None: a static token, or not known
         self._lock = anyio.Lock()
         self._requests: deque[float] = deque()
@@ -111,7 +107,9 @@ class ZohoAuth(httpx.Auth):
         if self._refreshable and self._stale():
             async with self._lock:
                 if self._stale():  # another caller may have refreshed while we waited
-                    self._store((yield self._token_request()))
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._store(token_response)
         used = self._token
         request.headers["Authorization"] = f"Zoho-oauthtoken {used}"
         response = yield request
@@ -119,6 +117,8 @@ class ZohoAuth(httpx.Auth):
             return
         async with self._lock:
             if self._token == used:  # nobody refreshed since this request was sent
-                self._store((yield self._token_request()))
+                token_response = yield self._token_request()
+                await token_response.aread()
+                self._store(token_response)
         request.headers["Authorization"] = f"Zoho-oauthtoken {self._token}"
         yield request

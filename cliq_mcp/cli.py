@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             env[name] = getattr(args, flag)
     try:
         settings = Settings.from_env(
-            env, sandbox=True if args.sandbox == "on" else "auto" if args.sandbox == "auto" else False,
+            env,
+            sandbox=True if args.sandbox == "on" else "auto" if args.sandbox == "auto" else False,
             log_level=args.log_level,
         )
     except ConfigurationError as exc:

@@ -63,9 +63,7 @@ class Guard:
         user_ids: list[str] | None = getattr(request, "user_ids", None)
         if user_ids is not None:
             listed = await self._read("list_chat_members", chat_id=chat_id)
-            members = {
-                str(m.get("user_id")): m for m in (listed or {}).get("members", []) if isinstance(m, dict)
-            }
+            members = {str(m.get("user_id")): m for m in (listed or {}).get("members", []) if isinstance(m, dict)}
             missing = [u for u in user_ids if u not in members]
             if missing:
                 raise NotConfirmed(

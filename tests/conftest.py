@@ -1,0 +1,82 @@
+"""Shared fixtures: the simulated Cliq served over a real loopback socket, and our server pointed at it.
+
+Nothing of ours is mocked: tests assert what reached the simulated Cliq (``workspace.requests``)
+and what an MCP client received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult
+
+from cliq_mcp.config import Settings
+from cliq_mcp.sandbox import RecordedRequest, Workspace, serve_in_background
+from cliq_mcp.server import build_server
+
+ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def workspace() -> Workspace:
+    return Workspace()
+
+
+@pytest.fixture
+def cliq_url(workspace: Workspace) -> Iterator[str]:
+    with serve_in_background(workspace) as url:
+        yield url
+
+
+def env_for(url: str, **extra: str) -> dict[str, str]:
+    return {
+        "CLIQ_API_BASE_URL": f"{url}/api/v3",
+        "CLIQ_ACCOUNTS_URL": url,
+        "CLIQ_ACCESS_TOKEN": "sandbox-token",
+        **extra,
+    }
+
+
+@pytest.fixture
+def settings(cliq_url: str) -> Settings:
+    return Settings.from_env(env_for(cliq_url))
+
+
+@pytest.fixture(params=ERAS)
+def era(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def client(settings: Settings, era: str) -> AsyncIterator[Client]:
+    async with Client(build_server(settings), mode=era) as c:
+        yield c
+
+
+def api_calls(workspace: Workspace) -> list[RecordedRequest]:
+    """The requests that reached the Cliq API (not the token endpoint)."""
+    return [r for r in workspace.requests if r.path.startswith("/api/v3/")]
+
+
+def writes(workspace: Workspace) -> list[RecordedRequest]:
+    return [r for r in api_calls(workspace) if r.method != "GET"]
+
+
+def answering(action: str, content: dict[str, Any] | None = None, seen: list[ElicitRequestParams] | None = None):
+    """An elicitation callback that records the question and answers with ``action``."""
+
+    async def callback(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        if seen is not None:
+            seen.append(params)
+        return ElicitResult(action=action, content=content)
+
+    return callback

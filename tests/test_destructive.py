@@ -1,0 +1,106 @@
+"""Destructive tools act only on a person's explicit yes, asked by elicitation in both eras."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import answering, api_calls, writes
+from mcp import Client
+from mcp.types import ElicitRequestParams
+
+from cliq_mcp.config import Settings
+from cliq_mcp.sandbox import Workspace
+from cliq_mcp.server import build_server
+
+Q2 = "2890538000000099999"
+ALICE = "2890538000000012345"
+
+# tool, arguments, the write it sends once confirmed (method, path, query, body), words of the question
+DESTRUCTIVE: list[tuple[str, dict[str, Any], tuple[str, str, dict[str, str], Any], list[str]]] = [
+    ("close_chat", {"chat_id": Q2}, ("PUT", f"/api/v3/chats/{Q2}", {}, {"operation": "close_chat"}),
+     ["Close", "Q2 Product Review", Q2, "hidden from your recent chats"]),
+    ("clear_chat_history", {"chat_id": ALICE},
+     ("PUT", f"/api/v3/chats/{ALICE}", {}, {"operation": "clear_local_history"}),
+     ["Clear", "Alice Johnson", ALICE, "history"]),
+    ("remove_chat_members", {"chat_id": Q2, "user_ids": ["106324287", "70317945"]},
+     ("DELETE", f"/api/v3/chats/{Q2}/members", {"user_ids": "106324287,70317945"}, None),
+     ["Remove 2 members", "106324287", "70317945", "Q2 Product Review", Q2]),
+    ("leave_chat", {"chat_id": Q2}, ("POST", f"/api/v3/chats/{Q2}/leave", {}, None),
+     ["Leave", "Q2 Product Review", Q2, "lose access"]),
+]  # fmt: skip
+IDS = [d[0] for d in DESTRUCTIVE]
+
+
+@pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
+async def test_accept_acts_once_after_asking_a_question_that_names_the_chat(
+    settings: Settings, workspace: Workspace, era: str, tool: str, args: dict[str, Any], wire: Any, words: list[str]
+) -> None:
+    seen: list[ElicitRequestParams] = []
+    callback = answering("accept", {"confirm": True}, seen)
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool(tool, args)
+    assert result.is_error is False, result.content
+    assert len(seen) == 1
+    for word in words:
+        assert word in seen[0].message, seen[0].message
+    (write,) = writes(workspace)
+    method, path, query, body = wire
+    assert (write.method, write.path, dict(write.query), write.json) == (method, path, query, body)
+    if body is None:
+        assert write.body == b""
+
+
+@pytest.mark.parametrize("answer", ["decline", "cancel", "accept-no"])
+@pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
+async def test_anything_but_a_yes_changes_nothing(
+    settings: Settings,
+    workspace: Workspace,
+    era: str,
+    answer: str,
+    tool: str,
+    args: dict[str, Any],
+    wire: Any,
+    words: list[str],
+) -> None:
+    callback = answering("accept", {"confirm": False}) if answer == "accept-no" else answering(answer)
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool(tool, args)
+    assert result.is_error is True
+    assert "Nothing was changed" in result.content[0].text
+    assert writes(workspace) == []
+
+
+@pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
+async def test_client_without_elicitation_is_refused_and_nothing_is_sent(
+    client: Client, workspace: Workspace, tool: str, args: dict[str, Any], wire: Any, words: list[str]
+) -> None:
+    result = await client.call_tool(tool, args)
+    assert result.is_error is True
+    assert "cannot ask" in result.content[0].text and "Nothing was changed" in result.content[0].text
+    assert api_calls(workspace) == []
+
+
+async def test_removal_names_people_and_refuses_non_members(settings: Settings, workspace: Workspace, era: str) -> None:
+    seen: list[ElicitRequestParams] = []
+    async with Client(
+        build_server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
+    ) as client:
+        members = (await client.call_tool("list_chat_members", {"chat_id": Q2})).structured_content["members"]
+        person = next(m for m in members if m["user_id"] != "70027934")
+        result = await client.call_tool("remove_chat_members", {"chat_id": Q2, "user_ids": [person["user_id"]]})
+        assert result.is_error is False, result.content
+        assert person["name"] in seen[0].message and person["email_id"] in seen[0].message
+        # The same person is no longer a member: a second removal is refused before asking.
+        again = await client.call_tool("remove_chat_members", {"chat_id": Q2, "user_ids": [person["user_id"]]})
+    assert again.is_error is True and "not a member" in again.content[0].text
+    assert len(seen) == 1
+    assert len(writes(workspace)) == 1
+
+
+async def test_a_broken_elicitation_answer_changes_nothing(settings: Settings, workspace: Workspace, era: str) -> None:
+    callback = answering("accept", {"unexpected": "shape"})
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is True and "Nothing was changed" in result.content[0].text
+    assert writes(workspace) == []

@@ -1,0 +1,49 @@
+"""tool_schemas/ is what tools/list serves, byte for byte; the input schemas are the request models'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mcp import Client
+
+from cliq_mcp.config import Settings
+from cliq_mcp.models import json_schema
+from cliq_mcp.operations import CATALOGUE
+from cliq_mcp.schemas import render
+from cliq_mcp.server import build_server
+
+ROOT = Path(__file__).resolve().parent.parent / "tool_schemas"
+
+
+async def test_tool_schemas_match_live_tools_list(era: str) -> None:
+    async with Client(build_server(Settings.from_env({})), mode=era) as client:
+        listed = (await client.list_tools()).tools
+    served = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
+    on_disk = {p.name: p.read_text() for p in ROOT.glob("*.json")}
+    assert on_disk == render(served), "tool_schemas/ is stale: run `cliq-mcp schemas` and commit the result"
+
+
+async def test_every_catalogue_operation_is_one_tool_with_its_model_schema() -> None:
+    async with Client(build_server(Settings.from_env({}))) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert list(tools) == [op.name for op in CATALOGUE]
+    for op in CATALOGUE:
+        tool = tools[op.name]
+        assert tool.input_schema == json_schema(op.model, "validation")
+        assert tool.output_schema == json_schema(op.output, "serialization")
+        assert tool.description and "\n" not in tool.description
+        a = tool.annotations
+        assert a is not None and a.open_world_hint is True
+        assert a.read_only_hint is (op.effect.value == "read")
+        assert a.destructive_hint is (op.effect.value == "destructive")
+
+
+def test_issue_tool_names_are_all_served() -> None:
+    names = json.loads((ROOT / "index.json").read_text())
+    assert {n["name"] for n in names} >= {
+        "list_chats", "search_chats", "get_chat", "create_chat", "mark_chats_read", "clear_unread_counts",
+        "rename_chat", "set_chat_history", "mark_chat_read", "mark_chat_unread", "add_chat_members",
+        "fork_chat", "send_typing_activity", "clear_chat_history", "close_chat", "remove_chat_members",
+        "list_chat_members", "leave_chat", "mute_chat", "unmute_chat",
+    }  # fmt: skip

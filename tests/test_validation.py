@@ -1,0 +1,74 @@
+"""Bad input is refused with a short message that names the field, and no request is made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import api_calls
+from mcp import Client
+
+from cliq_mcp.sandbox import Workspace
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("get_chat", {}, "chat_id: Field required"),
+    ("get_chat", {"chat_id": 123}, "chat_id: Input should be a valid string"),
+    ("get_chat", {"chat_id": "../../oauth/v2/token"}, "chat_id"),
+    ("get_chat", {"chat_id": "2890538000000012345/members"}, "chat_id"),
+    ("get_chat", {"chat_id": "1", "include": "everything"}, "include"),
+    ("get_chat", {"chat_id": "1", "surprise": 1}, "surprise: Extra inputs are not permitted"),
+    ("list_chats", {"limit": 0}, "limit"),
+    ("list_chats", {"limit": 101}, "limit"),
+    ("list_chats", {"limit": "many"}, "limit"),
+    ("list_chats", {"modified_after": 2000, "modified_before": 1000}, "modified_after must be earlier"),
+    ("list_chats", {"modified_after": "2025-02-01T00:00:00Z", "modified_before": "2025-01-01T00:00:00Z"},
+     "modified_after must be earlier"),
+    ("list_chats", {"modified_after": "yesterday"}, "modified_after"),
+    ("search_chats", {"title": "x" * 201}, "title"),
+    ("search_chats", {"chat_type": ["bot"]}, "chat_type"),
+    ("search_chats", {"sort_by": "alphabetical"}, "sort_by"),
+    ("create_chat", {"chat_type": "group_chat", "user_ids": ["1", "2"]}, "user_ids and title"),
+    ("create_chat", {"chat_type": "group_chat", "user_ids": ["1"], "title": "t"}, "at least 3 members"),
+    ("create_chat", {"chat_type": "direct_message"}, "user_id only"),
+    ("create_chat", {"chat_type": "channel", "title": "t"}, "chat_type"),
+    ("create_chat", {"chat_type": "group_chat", "user_ids": [str(i) for i in range(51)], "title": "t"}, "user_ids"),
+    ("mark_chats_read", {"chats": []}, "chats"),
+    ("mark_chats_read", {"chats": [{"chat_id": "1"}]}, "chats.0.last_message_id: Field required"),
+    ("clear_unread_counts", {"chat_ids": [str(i) for i in range(101)]}, "chat_ids"),
+    ("rename_chat", {"chat_id": "1", "title": ""}, "title"),
+    ("rename_chat", {"chat_id": "1", "title": "t" * 256}, "title"),
+    ("set_chat_history", {"chat_id": "1", "history_status": "on"}, "history_status"),
+    ("mark_chat_unread", {"chat_id": "1", "message_id": "abc"}, "message_id"),
+    ("add_chat_members", {"chat_id": "1", "user_ids": []}, "user_ids"),
+    ("add_chat_members", {"chat_id": "1", "user_ids": ["bob@example.com"]}, "user_ids.0"),
+    ("fork_chat", {"chat_id": "1", "title": "t"}, "message_id: Field required"),
+    ("send_typing_activity", {"chat_id": "1", "action": "dancing"}, "action"),
+    ("close_chat", {"chat_id": "1 OR 1=1"}, "chat_id"),
+    ("remove_chat_members", {"chat_id": "1", "user_ids": "[not json"}, "user_ids"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("tool", "args", "needle"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+async def test_bad_input_is_refused_before_any_request(
+    client: Client, workspace: Workspace, tool: str, args: dict[str, Any], needle: str
+) -> None:
+    result = await client.call_tool(tool, args)
+    assert result.is_error is True
+    text = result.content[0].text
+    assert text.startswith("Invalid arguments, nothing was sent:"), text
+    assert needle in text
+    assert "Error executing tool" not in text and "pydantic" not in text
+    assert len(text) < 600
+    assert api_calls(workspace) == []
+
+
+async def test_lists_sent_as_strings_by_some_clients_are_accepted(client: Client, workspace: Workspace) -> None:
+    result = await client.call_tool("clear_unread_counts", {"chat_ids": '["2890538000000012345"]'})
+    assert result.is_error is False, result.content
+    assert api_calls(workspace)[0].json == {"operation": "clear_unread", "chat_ids": ["2890538000000012345"]}
+
+
+async def test_unknown_tool_is_an_error_not_a_crash(client: Client) -> None:
+    result = await client.call_tool("delete_everything", {})
+    assert result.is_error is True
+    assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False
