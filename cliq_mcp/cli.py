@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dc", help="data centre, as CLIQ_DC")
     parser.add_argument("--api-base-url", help="as CLIQ_API_BASE_URL")
     parser.add_argument("--accounts-url", help="as CLIQ_ACCOUNTS_URL")
+    parser.add_argument("--guard", choices=("ask", "elicit", "refuse", "unattended"), help="as CLIQ_GUARD")
+    parser.add_argument("--read-only", action="store_true", help="serve only the read tools (as CLIQ_READ_ONLY=1)")
+    parser.add_argument("--tools", help="tools or toolsets (read, write, destructive) to serve, as CLIQ_TOOLS")
+    parser.add_argument("--exclude-tools", help="tools or toolsets not to serve, as CLIQ_EXCLUDE_TOOLS")
+    parser.add_argument("--audit-log", help="audit log path, or 'off' (as CLIQ_AUDIT_LOG)")
     sub = parser.add_subparsers(dest="command")
     sandbox = sub.add_parser("sandbox-server", help="serve the simulated Cliq API over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -57,9 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cliq_mcp.errors import ConfigurationError
 
     env = dict(os.environ)
-    for flag, name in (("dc", "CLIQ_DC"), ("api_base_url", "CLIQ_API_BASE_URL"), ("accounts_url", "CLIQ_ACCOUNTS_URL")):
+    for flag in ("dc", "api_base_url", "accounts_url", "guard", "tools", "exclude_tools", "audit_log"):
         if getattr(args, flag):
-            env[name] = getattr(args, flag)
+            env[f"CLIQ_{flag.upper()}"] = getattr(args, flag)
+    if args.read_only:
+        env["CLIQ_READ_ONLY"] = "1"
     try:
         settings = Settings.from_env(
             env,
@@ -73,12 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from cliq_mcp.server import build_server
 
+    try:
+        server = build_server(settings)
+    except ConfigurationError as exc:
+        print(f"cliq-mcp: {exc}", file=sys.stderr)
+        return 2
     if settings.sandbox:
         print("cliq-mcp: serving the simulated sandbox workspace (no Cliq account used)", file=sys.stderr)
     elif settings.auth_mode == "none":
         print("cliq-mcp: no credentials set; tools will answer with setup instructions", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        build_server(settings).run()
+        server.run()
     return 0
 
 

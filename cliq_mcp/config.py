@@ -7,7 +7,7 @@ environment and no test has to patch it. Secrets are held as ``SecretStr``: thei
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -40,16 +40,71 @@ CREDENTIAL_HELP = (
 )
 
 
-def _seconds(value: str | None) -> float:
+def _seconds(value: str | None, *, default: float, name: str, most: float) -> float:
     if value is None:
-        return 15.0
+        return default
     try:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not 0 < seconds <= 120:
-        raise ConfigurationError(f"CLIQ_TIMEOUT must be a number of seconds from 0 to 120, not {value!r}.", "")
+    if not 0 < seconds <= most:
+        raise ConfigurationError(f"{name} must be a number of seconds from 0 to {most:g}, not {value!r}.", "")
     return seconds
+
+
+GUARD_POLICIES = ("ask", "elicit", "refuse", "unattended")
+
+
+def _csv(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """What the guard allows. See README, "How the guard works"."""
+
+    policy: str = "ask"  # ask | elicit | refuse | unattended
+    unattended_chats: frozenset[str] = frozenset()  # destructive acts allowed without a person, unattended only
+    write_allow: frozenset[str] = frozenset()  # if set, writes only to these chats
+    write_deny: frozenset[str] = frozenset()  # never write to these chats (beats the allow-list)
+    read_only: bool = False
+    tools: frozenset[str] = frozenset()  # tool names or toolsets (read, write, destructive); empty: all
+    exclude_tools: frozenset[str] = frozenset()
+    audit_log: str | None = None  # path of the JSON-lines audit log; None: no audit log
+    secret: SecretStr | None = None  # HMAC key for confirmation tokens; None: random per process
+    token_ttl: float = 300.0
+
+    @classmethod
+    def from_env(cls, get: Callable[[str], str | None]) -> GuardConfig:
+        policy = (get("CLIQ_GUARD") or "ask").lower()
+        if policy not in GUARD_POLICIES:
+            raise ConfigurationError(f"Unknown CLIQ_GUARD {policy!r}.", f"Use one of {', '.join(GUARD_POLICIES)}.")
+        audit = get("CLIQ_AUDIT_LOG")
+        if audit is None:
+            state = get("XDG_STATE_HOME") or (f"{get('HOME')}/.local/state" if get("HOME") else None)
+            audit = f"{state}/cliq-mcp/audit.jsonl" if state else None
+        elif audit.lower() == "off":
+            audit = None
+        secret = get("CLIQ_GUARD_SECRET")
+        if secret is not None and len(secret) < 16:
+            raise ConfigurationError("CLIQ_GUARD_SECRET is too short.", "Use at least 16 random characters.")
+        ttl = _seconds(get("CLIQ_CONFIRM_TTL"), default=300.0, name="CLIQ_CONFIRM_TTL", most=3600)
+        return cls(
+            policy=policy,
+            unattended_chats=_csv(get("CLIQ_UNATTENDED_CHATS")),
+            write_allow=_csv(get("CLIQ_WRITE_CHATS")),
+            write_deny=_csv(get("CLIQ_DENY_CHATS")),
+            read_only=_flag(get("CLIQ_READ_ONLY")),
+            tools=_csv(get("CLIQ_TOOLS")),
+            exclude_tools=_csv(get("CLIQ_EXCLUDE_TOOLS")),
+            audit_log=audit,
+            secret=SecretStr(secret) if secret else None,
+            token_ttl=ttl,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,6 +119,7 @@ class Settings:
     sandbox: bool = False
     log_level: str = "WARNING"
     timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
+    guard: GuardConfig = GuardConfig()
 
     @property
     def auth_mode(self) -> Literal["token", "refresh", "none"]:
@@ -110,7 +166,8 @@ class Settings:
             refresh_token=secret("CLIQ_REFRESH_TOKEN"),
             dc=dc,
             log_level=(log_level or get("CLIQ_LOG_LEVEL") or "WARNING").upper(),
-            timeout=_seconds(get("CLIQ_TIMEOUT")),
+            timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
+            guard=GuardConfig.from_env(get),
         )
         if sandbox == "auto":
             sandbox = settings.auth_mode == "none"
@@ -131,5 +188,6 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for the log redactor."""
-        found = [s.get_secret_value() for s in (self.access_token, self.client_secret, self.refresh_token) if s]
+        held = (self.access_token, self.client_secret, self.refresh_token, self.guard.secret)
+        found = [s.get_secret_value() for s in held if s]
         return [s for s in found if len(s) >= 4]

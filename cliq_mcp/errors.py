@@ -38,7 +38,9 @@ class InvalidArguments(CliqError):
 
 
 class NotConfirmed(CliqError):
-    pass
+    def __init__(self, message: str, hint: str = "", *, outcome: str = "refused") -> None:
+        super().__init__(message, hint)
+        self.outcome = outcome  # for the audit log: "declined" (the person said no) or "refused" (the guard)
 
 
 class TransportError(CliqError):

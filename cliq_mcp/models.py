@@ -249,6 +249,25 @@ class UnmuteChat(ChatTarget):
     """Unmute a chat's notifications."""
 
 
+class WriteOptions(BaseModel):
+    """Arguments every write tool has; never sent to Cliq."""
+
+    dry_run: bool = Field(False, exclude=True, description="only show the request, send nothing")
+
+
+class ConfirmOptions(WriteOptions):
+    """Arguments every destructive tool has; never sent to Cliq."""
+
+    confirmation_token: str | None = Field(
+        None, exclude=True, max_length=300, description="from this tool's preview, once the user agreed"
+    )
+
+
+def with_options(model: type[Request], options: type[BaseModel]) -> type[Request]:
+    """``model`` plus the guard's arguments, under the same name and description."""
+    return type(model.__name__, (options, model), {"__doc__": model.__doc__, "__module__": model.__module__})
+
+
 def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
     """Validate tool arguments; the error names each bad field without echoing its value."""
     try:

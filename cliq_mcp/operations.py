@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from cliq_mcp import models as m
 from cliq_mcp import summaries as s
 from cliq_mcp.client import RateLimit, Wire, path_segment
+from cliq_mcp.errors import ConfigurationError
 
 
 class Effect(Enum):
@@ -45,6 +47,13 @@ class Operation:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
     idempotent: bool = False
     confirm: str = ""  # destructive only: what a person is asked; {chat} and {people} are filled in
+
+    @cached_property
+    def arguments(self) -> type[m.Request]:
+        """The tool's input model: the request model plus the guard's arguments for writes."""
+        if self.effect is Effect.READ:
+            return self.model
+        return m.with_options(self.model, m.ConfirmOptions if self.effect is Effect.DESTRUCTIVE else m.WriteOptions)
 
     def wire(self, request: m.Request) -> Wire:
         """The exact HTTP request for validated input: path fields, then query or JSON body."""
@@ -84,7 +93,7 @@ CATALOGUE: tuple[Operation, ...] = (
               Effect.READ, s.members, s.Members, RateLimit(20, "10 minutes", READ),
               {"fields": "user_id,email_id,name"}, idempotent=True),
     Operation("create_chat", "Create a chat", m.CreateChat, "POST", "/chats", Effect.WRITE,
-              s.created_chat, s.OneChat, RateLimit(30, "", CREATE)),
+              s.created_chat, s.ChatWritten, RateLimit(30, "", CREATE)),
     Operation("mark_chats_read", "Mark chats read", m.MarkChatsRead, "PUT", "/chats", Effect.WRITE,
               s.read_status, s.Bulk, RateLimit(60, "5 minutes", UPDATE),
               {"operation": "read_status_update", "read_status": "read"}, idempotent=True),
@@ -104,7 +113,7 @@ CATALOGUE: tuple[Operation, ...] = (
               Effect.WRITE, s.members_changed("Added", "added_user_ids"), s.Done,
               RateLimit(20, "10 minutes", UPDATE)),
     Operation("fork_chat", "Fork a chat", m.ForkChat, "POST", "/chats/{chat_id}/forks", Effect.WRITE,
-              s.created_chat, s.OneChat, RateLimit(50, "10 minutes", CREATE)),
+              s.created_chat, s.ChatWritten, RateLimit(50, "10 minutes", CREATE)),
     Operation("send_typing_activity", "Send typing activity", m.SendTypingActivity, "POST",
               "/chats/{chat_id}/activities", Effect.WRITE,
               s.done("sent", "Sent {action} to chat {chat_id}"), s.Done, RateLimit(100, "50 minutes", UPDATE)),
@@ -128,3 +137,24 @@ CATALOGUE: tuple[Operation, ...] = (
 )  # fmt: skip
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}
+TOOLSETS = {effect.value: {op.name for op in CATALOGUE if op.effect is effect} for effect in Effect}
+
+
+def select(
+    *, read_only: bool = False, tools: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset()
+) -> tuple[Operation, ...]:
+    """The operations to serve, in this order of precedence: read-only beats everything, exclusion beats
+    inclusion, and no inclusion list means every tool. Names are tool names or toolsets."""
+
+    def expand(names: frozenset[str], flag: str) -> set[str]:
+        unknown = sorted(n for n in names if n not in BY_NAME and n not in TOOLSETS)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown tool or toolset in {flag}: {', '.join(unknown)}.",
+                f"Toolsets: {', '.join(TOOLSETS)}; tools: {', '.join(BY_NAME)}.",
+            )
+        return {tool for n in names for tool in TOOLSETS.get(n, {n})}
+
+    chosen = expand(tools, "--tools") if tools else set(BY_NAME)
+    chosen -= expand(exclude, "--exclude-tools")
+    return tuple(op for op in CATALOGUE if op.name in chosen and (op.effect is Effect.READ or not read_only))

@@ -26,9 +26,9 @@ from cliq_mcp import __version__
 from cliq_mcp.client import CliqClient
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
-from cliq_mcp.guard import Guard
+from cliq_mcp.guard import Guard, result
 from cliq_mcp.models import json_schema, parse
-from cliq_mcp.operations import CATALOGUE, Effect, Operation
+from cliq_mcp.operations import Effect, Operation, select
 
 logger = logging.getLogger(__name__)
 
@@ -63,31 +63,28 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
         try:
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
-            request = parse(op.model, arguments)
-            wire = op.wire(request)
-            if op.effect is Effect.DESTRUCTIVE:
-                pending = await guard.check(op, request, ctx)
-                if pending is not None:
-                    return pending
-            response = await client.send(wire, op.rate)
-            text, data = op.summary(request, response)
+            request = parse(op.arguments, arguments)
+
+            async def act() -> CallToolResult:
+                response = await client.send(op.wire(request), op.rate)
+                return result(*op.summary(request, response))
+
+            if op.effect is Effect.READ:
+                return await act()
+            return await guard.run(op, request, ctx, act)
         except CliqError as exc:
             return error_result(str(exc))
         except Exception:
             logger.exception("%s failed unexpectedly", op.name)
             effect = "" if op.effect is Effect.READ else " It may or may not have been applied in Cliq."
             return error_result(f"cliq-mcp failed unexpectedly running {op.name}.{effect} The server log has details.")
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)],
-            structured_content=data.model_dump(mode="json", exclude_none=True),
-        )
 
     return Tool(
         fn=handler,
         name=op.name,
         title=op.title,
         description=(op.model.__doc__ or op.title).strip(),
-        parameters=json_schema(op.model, "validation"),
+        parameters=json_schema(op.arguments, "validation"),
         fn_metadata=_RawArguments(
             arg_model=ArgModelBase,
             output_schema=json_schema(op.output, "serialization"),
@@ -106,7 +103,9 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
 
         transport = httpx.ASGITransport(app=create_app(Workspace()))
     client = CliqClient(settings, transport=transport)
-    guard = Guard(client)
+    guard = Guard(client, settings.guard)
+    config = settings.guard
+    operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Any]) -> AsyncIterator[None]:
@@ -119,7 +118,7 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         "cliq",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[_tool(op, client, guard) for op in CATALOGUE],
+        tools=[_tool(op, client, guard) for op in operations],
         lifespan=lifespan,
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING",
     )

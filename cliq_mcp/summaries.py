@@ -82,14 +82,31 @@ class OneChat(Output):
     chat: Chat
 
 
-class Bulk(Output):
-    succeeded: list[str]
-    failed: list[str]
+class Preview(Output):
+    would_send: dict[str, Any]  # method, path, query, body
+    question: str | None = None  # destructive tools: what the person is asked to agree to
+    confirmation_token: str | None = None
+    expires_in_s: int | None = None
 
 
-class Done(Output):
-    chat_id: str
-    done: str
+class Written(Output):
+    """A write tool's answer: what happened or, for a dry run or a call awaiting confirmation, only a preview."""
+
+    preview: Preview | None = None
+
+
+class ChatWritten(Written):
+    chat: Chat | None = None
+
+
+class Bulk(Written):
+    succeeded: list[str] | None = None
+    failed: list[str] | None = None
+
+
+class Done(Written):
+    chat_id: str | None = None
+    done: str | None = None
     title: str | None = None
     user_ids: list[str] | None = None
 
@@ -187,7 +204,7 @@ def one_chat(request: Request, response: Any) -> Answer:
 
 def created_chat(request: Request, response: Any) -> Answer:
     c = chat(_data(response))
-    return f"Created chat {chat_line(c)}", OneChat(chat=c)
+    return f"Created chat {chat_line(c)}", ChatWritten(chat=c)
 
 
 def read_status(request: Request, response: Any) -> Answer:

@@ -18,6 +18,34 @@ from cliq_mcp.config import Settings
 from cliq_mcp.sandbox import RecordedRequest, Workspace, serve_in_background
 from cliq_mcp.server import build_server
 
+Q2 = "2890538000000099999"  # "Q2 Product Review - Design, Engineering & QA", a group chat
+ALICE = "2890538000000012345"  # a direct chat
+ALICE_LAST = "1773813859592_51531973059"
+
+# One valid call of every tool, against the simulated workspace.
+EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
+    ("list_chats", {"limit": 5}),
+    ("search_chats", {"title": "Q2"}),
+    ("get_chat", {"chat_id": Q2, "include": "last_message_info"}),
+    ("list_chat_members", {"chat_id": Q2}),
+    ("create_chat", {"chat_type": "group_chat", "user_ids": ["106324287", "70317945"], "title": "Sandbox"}),
+    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}),
+    ("clear_unread_counts", {"chat_ids": [ALICE]}),
+    ("rename_chat", {"chat_id": Q2, "title": "Q2 Review"}),
+    ("set_chat_history", {"chat_id": Q2, "history_status": "enabled"}),
+    ("mark_chat_read", {"chat_id": ALICE, "last_message_id": ALICE_LAST}),
+    ("mark_chat_unread", {"chat_id": ALICE, "message_id": ALICE_LAST}),
+    ("add_chat_members", {"chat_id": Q2, "user_ids": ["55743307"]}),
+    ("fork_chat", {"chat_id": ALICE, "message_id": ALICE_LAST, "title": "Fork", "include_participants": True}),
+    ("send_typing_activity", {"chat_id": ALICE, "action": "text_entered"}),
+    ("mute_chat", {"chat_id": Q2}),
+    ("unmute_chat", {"chat_id": Q2}),
+    ("remove_chat_members", {"chat_id": Q2, "user_ids": ["55743307"]}),
+    ("clear_chat_history", {"chat_id": ALICE}),
+    ("close_chat", {"chat_id": ALICE}),
+    ("leave_chat", {"chat_id": Q2}),
+]
+
 ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import answering, api_calls, writes
+from conftest import answering, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
 
@@ -69,16 +69,6 @@ async def test_anything_but_a_yes_changes_nothing(
     assert result.is_error is True
     assert "Nothing was changed" in result.content[0].text
     assert writes(workspace) == []
-
-
-@pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
-async def test_client_without_elicitation_is_refused_and_nothing_is_sent(
-    client: Client, workspace: Workspace, tool: str, args: dict[str, Any], wire: Any, words: list[str]
-) -> None:
-    result = await client.call_tool(tool, args)
-    assert result.is_error is True
-    assert "cannot ask" in result.content[0].text and "Nothing was changed" in result.content[0].text
-    assert api_calls(workspace) == []
 
 
 async def test_removal_names_people_and_refuses_non_members(settings: Settings, workspace: Workspace, era: str) -> None:

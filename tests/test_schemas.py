@@ -12,6 +12,7 @@ from cliq_mcp.models import json_schema
 from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.schemas import render
 from cliq_mcp.server import build_server
+from cliq_mcp.summaries import Written
 
 ROOT = Path(__file__).resolve().parent.parent / "tool_schemas"
 
@@ -30,13 +31,15 @@ async def test_every_catalogue_operation_is_one_tool_with_its_model_schema() -> 
     assert list(tools) == [op.name for op in CATALOGUE]
     for op in CATALOGUE:
         tool = tools[op.name]
-        assert tool.input_schema == json_schema(op.model, "validation")
+        assert tool.input_schema == json_schema(op.arguments, "validation")
         assert tool.output_schema == json_schema(op.output, "serialization")
         assert tool.description and "\n" not in tool.description
         a = tool.annotations
         assert a is not None and a.open_world_hint is True
         assert a.read_only_hint is (op.effect.value == "read")
         assert a.destructive_hint is (op.effect.value == "destructive")
+        # A write tool's answer can be a preview (dry run, confirmation pending): its schema must allow that.
+        assert issubclass(op.output, Written) is (op.effect.value != "read")
 
 
 def test_issue_tool_names_are_all_served() -> None:

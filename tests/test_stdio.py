@@ -9,18 +9,14 @@ import sys
 import time
 from typing import Any
 
-from conftest import answering, api_calls, env_for
+from conftest import EVERY_TOOL, Q2, answering, api_calls, env_for
 from mcp import Client, StdioServerParameters
 
 from cliq_mcp.sandbox import Workspace
 
-Q2 = "2890538000000099999"
-ALICE = "2890538000000012345"
-ALICE_LAST = "1773813859592_51531973059"
-
 
 def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParameters:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")} | {"CLIQ_AUDIT_LOG": "off"}
     return StdioServerParameters(command=sys.executable, args=["-m", "cliq_mcp", *args], env={**base, **(env or {})})
 
 
@@ -34,30 +30,6 @@ async def test_stdio_against_cliq_over_http(cliq_url: str, workspace: Workspace,
     assert (sent.method, sent.path, sent.headers["authorization"]) == (
         "GET", f"/api/v3/chats/{Q2}", "Zoho-oauthtoken sandbox-token",
     )  # fmt: skip
-
-
-EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
-    ("list_chats", {"limit": 5}),
-    ("search_chats", {"title": "Q2"}),
-    ("get_chat", {"chat_id": Q2, "include": "last_message_info"}),
-    ("list_chat_members", {"chat_id": Q2}),
-    ("create_chat", {"chat_type": "group_chat", "user_ids": ["106324287", "70317945"], "title": "Sandbox"}),
-    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}),
-    ("clear_unread_counts", {"chat_ids": [ALICE]}),
-    ("rename_chat", {"chat_id": Q2, "title": "Q2 Review"}),
-    ("set_chat_history", {"chat_id": Q2, "history_status": "enabled"}),
-    ("mark_chat_read", {"chat_id": ALICE, "last_message_id": ALICE_LAST}),
-    ("mark_chat_unread", {"chat_id": ALICE, "message_id": ALICE_LAST}),
-    ("add_chat_members", {"chat_id": Q2, "user_ids": ["55743307"]}),
-    ("fork_chat", {"chat_id": ALICE, "message_id": ALICE_LAST, "title": "Fork", "include_participants": True}),
-    ("send_typing_activity", {"chat_id": ALICE, "action": "text_entered"}),
-    ("mute_chat", {"chat_id": Q2}),
-    ("unmute_chat", {"chat_id": Q2}),
-    ("remove_chat_members", {"chat_id": Q2, "user_ids": ["55743307"]}),
-    ("clear_chat_history", {"chat_id": ALICE}),
-    ("close_chat", {"chat_id": ALICE}),
-    ("leave_chat", {"chat_id": Q2}),
-]
 
 
 async def test_sandbox_answers_every_tool(era: str) -> None:
@@ -87,7 +59,7 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")},
+        env={k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")} | {"CLIQ_AUDIT_LOG": "off"},
     )
     assert proc.stdin is not None and proc.stdout is not None
     for message in messages:
@@ -103,3 +75,26 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
     assert out.strip() == b""  # nothing else was written to stdout
     assert b"Traceback" not in err
     assert b"sandbox" in err  # logs and notices go to stderr
+
+
+async def test_stdio_guard_flags_and_token_flow(era: str, tmp_path: Any) -> None:
+    audit = tmp_path / "audit.jsonl"
+    args = ("--sandbox", "--exclude-tools", "write", "--audit-log", str(audit))
+    async with Client(params(*args), mode=era) as client:  # no elicitation, like Claude Desktop today
+        names = {t.name for t in (await client.list_tools()).tools}
+        first = await client.call_tool("close_chat", {"chat_id": Q2})
+        token = first.structured_content["preview"]["confirmation_token"]
+        done = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+        listed = await client.call_tool("list_chats", {"closed": True, "limit": 100})
+    assert "rename_chat" not in names and "close_chat" in names
+    assert done.is_error is False, done.content
+    assert Q2 in {c["chat_id"] for c in listed.structured_content["chats"]}
+    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["preview", "acted"]
+
+
+async def test_stdio_read_only(era: str) -> None:
+    async with Client(params("--sandbox", "--read-only"), mode=era) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        refused = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert names == ["list_chats", "search_chats", "get_chat", "list_chat_members"]
+    assert refused.is_error is True

@@ -1,0 +1,69 @@
+"""Settings from the environment: data centres, overrides, sandbox selection, guard defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from cliq_mcp.config import Settings
+from cliq_mcp.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    ("dc", "api", "accounts"),
+    [
+        (None, "https://cliq.zoho.com/api/v3", "https://accounts.zoho.com"),
+        ("eu", "https://cliq.zoho.eu/api/v3", "https://accounts.zoho.eu"),
+        ("com.au", "https://cliq.zoho.com.au/api/v3", "https://accounts.zoho.com.au"),
+        ("ca", "https://cliq.zohocloud.ca/api/v3", "https://accounts.zohocloud.ca"),
+    ],
+)
+def test_data_centres(dc: str | None, api: str, accounts: str) -> None:
+    settings = Settings.from_env({"CLIQ_DC": dc} if dc else {})
+    assert (settings.api_base_url, settings.accounts_url) == (api, accounts)
+
+
+def test_overrides_win_and_trailing_slashes_go() -> None:
+    settings = Settings.from_env(
+        {"CLIQ_DC": "eu", "CLIQ_API_BASE_URL": "http://127.0.0.1:1/api/v3/", "CLIQ_ACCOUNTS_URL": "http://a/"}
+    )
+    assert (settings.api_base_url, settings.accounts_url) == ("http://127.0.0.1:1/api/v3", "http://a")
+
+
+def test_unknown_dc_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigurationError, match="Unknown CLIQ_DC 'mars'") as exc:
+        Settings.from_env({"CLIQ_DC": "mars"})
+    assert "com.au" in str(exc.value)
+
+
+def test_sandbox_auto_only_without_credentials() -> None:
+    assert Settings.from_env({}, sandbox="auto").sandbox is True
+    assert Settings.from_env({"CLIQ_ACCESS_TOKEN": "t"}, sandbox="auto").sandbox is False
+    with_refresh = {"CLIQ_CLIENT_ID": "i", "CLIQ_CLIENT_SECRET": "s", "CLIQ_REFRESH_TOKEN": "r"}
+    assert Settings.from_env(with_refresh, sandbox="auto").auth_mode == "refresh"
+
+
+def test_secrets_do_not_show_in_repr() -> None:
+    settings = Settings.from_env(
+        {"CLIQ_ACCESS_TOKEN": "tok-123456", "CLIQ_CLIENT_ID": "i", "CLIQ_CLIENT_SECRET": "sec-123456",
+         "CLIQ_REFRESH_TOKEN": "ref-123456", "CLIQ_GUARD_SECRET": "guard-secret-123456"}
+    )  # fmt: skip
+    shown = repr(settings) + str(settings)
+    for secret in ("tok-123456", "sec-123456", "ref-123456", "guard-secret-123456"):
+        assert secret not in shown
+    assert set(settings.secrets()) == {"tok-123456", "sec-123456", "ref-123456", "guard-secret-123456"}
+
+
+def test_audit_log_defaults_to_the_users_state_directory() -> None:
+    assert Settings.from_env({"HOME": "/home/u"}).guard.audit_log == "/home/u/.local/state/cliq-mcp/audit.jsonl"
+    assert Settings.from_env({"XDG_STATE_HOME": "/s"}).guard.audit_log == "/s/cliq-mcp/audit.jsonl"
+    assert Settings.from_env({"HOME": "/home/u", "CLIQ_AUDIT_LOG": "off"}).guard.audit_log is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CLIQ_GUARD", "yolo"), ("CLIQ_TIMEOUT", "0"), ("CLIQ_TIMEOUT", "abc"), ("CLIQ_GUARD_SECRET", "short"),
+     ("CLIQ_CONFIRM_TTL", "-5")],
+)  # fmt: skip
+def test_bad_settings_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})
