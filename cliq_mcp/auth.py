@@ -22,7 +22,7 @@ TOKEN_WINDOW_S = 600.0  # Zoho: 10 token requests per refresh token per 10 minut
 TOKEN_WINDOW_MAX = 10
 REAUTHORISE = (
     "Check CLIQ_CLIENT_ID, CLIQ_CLIENT_SECRET and CLIQ_REFRESH_TOKEN (and CLIQ_DC); if the refresh "
-    "token was revoked, generate a new one in Zoho's API console."
+    "token was revoked, generate a new one in Zoho's API console; then restart the server."
 )
 
 

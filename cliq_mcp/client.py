@@ -7,10 +7,13 @@ the tests' loopback server all go through this same code.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from cliq_mcp.auth import ZohoAuth
@@ -26,13 +29,19 @@ from cliq_mcp.errors import (
     Throttled,
     TransportError,
 )
+from cliq_mcp.pacing import Pacer
 
 logger = logging.getLogger(__name__)
 
 THROTTLE_CODES = {"rate_limit_exceeded", "request_limit_exceeded"}
+ATTEMPTS = 3  # for reads, and for writes that never left
+DEADLINE_S = 25.0  # all attempts of one call, inside a client's usual 30 s request timeout
+MAX_RETRY_AFTER_S = 5.0  # a Retry-After we wait for once; a longer one is reported instead
+RETRY_STATUSES = {200, 500, 502, 503, 504}  # 200: an answer that was not JSON
+CHECK_FIRST = "check (e.g. with get_chat) before repeating it."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: each catalogue row's limit is paced on its own
 class RateLimit:
     """Cliq's documented threshold (requests a minute) and the lock that follows exceeding it."""
 
@@ -145,6 +154,7 @@ class CliqClient:
         self.settings = settings
         self._transport = transport
         self._auth = ZohoAuth(settings)
+        self._pacer = Pacer() if settings.pacing else None
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
@@ -153,8 +163,6 @@ class CliqClient:
                 base_url=self.settings.api_base_url + "/",
                 auth=self._auth,
                 transport=self._transport,
-                # Well inside a client's usual 30 s request timeout: a stalled Cliq gives our error, not theirs.
-                timeout=httpx.Timeout(self.settings.timeout, connect=min(5.0, self.settings.timeout)),
                 headers={"Accept": "application/json", "User-Agent": "cliq-mcp"},
                 follow_redirects=False,
             )
@@ -166,33 +174,91 @@ class CliqClient:
             await http.aclose()
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any:
-        """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``."""
-        try:
-            response = await self._client().request(
-                wire.method, wire.path.lstrip("/"), params=wire.params or None, json=wire.json
-            )
-        except CliqError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise TransportError(
-                f"Cliq did not answer in time ({type(exc).__name__}).",
-                "Reads can be retried; a write may or may not have been applied: check before repeating it.",
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransportError(
-                f"Could not reach Cliq ({type(exc).__name__}).",
-                "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
-            ) from None
-        logger.debug("%s %s -> %s", wire.method, wire.path, response.status_code)
-        if response.status_code == 204 or (response.status_code == 200 and not response.content):
-            return None
-        if response.status_code >= 300:
-            raise error_for(response, rate)
-        try:
-            return response.json()
-        except ValueError:
-            raise ServerError(
-                f"Cliq answered HTTP {response.status_code} with something that is not JSON.",
-                "This is on Cliq's side; try again in a little while.",
-                status=response.status_code,
-            ) from None
+        """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.
+
+        Reads (GET) are retried on 5xx, dropped connections, garbled answers and timeouts, a few times
+        with jittered backoff, within an overall deadline. A write is repeated only when it provably
+        never left (the connection could not be made), or once after a short ``Retry-After`` (Cliq
+        refused it). Otherwise a failed write is reported with what is known.
+        """
+        read = wire.method == "GET"
+        deadline = time.monotonic() + DEADLINE_S
+        waited_for_cliq = False
+        for attempt in range(1, ATTEMPTS + 1):
+            last = attempt == ATTEMPTS
+            if self._pacer is not None:
+                await self._pacer.wait(rate)
+            remaining = deadline - time.monotonic()
+            try:
+                response = await self._client().request(
+                    wire.method,
+                    wire.path.lstrip("/"),
+                    params=wire.params or None,
+                    json=wire.json,
+                    timeout=httpx.Timeout(min(self.settings.timeout, remaining), connect=min(5.0, remaining)),
+                )
+                result = _parse(response, rate)
+            except CliqError as exc:
+                retry_in = _retry_in(exc, read, waited_for_cliq)
+                if retry_in is None or last or time.monotonic() + retry_in >= deadline:
+                    if not read and isinstance(exc, ServerError):
+                        exc.hint = f"The change may or may not have been applied: {CHECK_FIRST}"
+                    raise
+                waited_for_cliq = waited_for_cliq or isinstance(exc, Throttled)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # The request never left: safe to try again, writes included.
+                if last or time.monotonic() + _backoff(attempt) >= deadline:
+                    raise TransportError(
+                        f"Could not reach Cliq ({type(exc).__name__}).",
+                        "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
+                    ) from None
+                retry_in = _backoff(attempt)
+            except httpx.TransportError as exc:  # timeouts, dropped connections: it may have arrived
+                stalled = isinstance(exc, httpx.TimeoutException)
+                if not read or last or time.monotonic() + _backoff(attempt) >= deadline:
+                    what = "did not answer in time" if stalled else "closed the connection without an answer"
+                    raise TransportError(
+                        f"Cliq {what} ({type(exc).__name__}).",
+                        "Try again in a little while."
+                        if read
+                        else f"The change may or may not have been applied: {CHECK_FIRST}",
+                    ) from None
+                retry_in = _backoff(attempt)
+            else:
+                return result
+            logger.info("%s %s: attempt %d failed, retrying in %.2f s", wire.method, wire.path, attempt, retry_in)
+            await anyio.sleep(retry_in)
+        raise AssertionError("unreachable")  # the last attempt always returns or raises
+
+
+def _backoff(attempt: int) -> float:
+    return min(2.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def _retry_in(exc: CliqError, read: bool, waited_for_cliq: bool) -> float | None:
+    """Seconds to wait before trying again after Cliq's answer, or None not to try again."""
+    if isinstance(exc, Throttled):
+        # Cliq refused it, so repeating is safe, but only after a short Retry-After, and only once:
+        # retrying a throttled call otherwise extends Cliq's lock.
+        if exc.status and exc.retry_after is not None and exc.retry_after <= MAX_RETRY_AFTER_S and not waited_for_cliq:
+            return exc.retry_after
+        return None
+    if read and isinstance(exc, ServerError) and exc.status in RETRY_STATUSES:
+        return _backoff(1)
+    return None
+
+
+def _parse(response: httpx.Response, rate: RateLimit) -> Any:
+    logger.debug("%s %s -> %s", response.request.method, response.request.url.path, response.status_code)
+    if response.status_code == 204 or (response.status_code == 200 and not response.content):
+        return None
+    if response.status_code >= 300:
+        raise error_for(response, rate)
+    try:
+        return response.json()
+    except ValueError:
+        raise ServerError(
+            f"Cliq answered HTTP {response.status_code} with something that is not JSON.",
+            "This is on Cliq's side; try again in a little while.",
+            status=response.status_code,
+        ) from None

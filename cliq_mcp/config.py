@@ -120,6 +120,7 @@ class Settings:
     log_level: str = "WARNING"
     timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
     guard: GuardConfig = GuardConfig()
+    pacing: bool = True  # keep below Cliq's per-minute thresholds (CLIQ_PACING=off for test servers)
 
     @property
     def auth_mode(self) -> Literal["token", "refresh", "none"]:
@@ -168,6 +169,7 @@ class Settings:
             log_level=(log_level or get("CLIQ_LOG_LEVEL") or "WARNING").upper(),
             timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
             guard=GuardConfig.from_env(get),
+            pacing=(get("CLIQ_PACING") or "on").lower() not in ("off", "0", "false", "no"),
         )
         if sandbox == "auto":
             sandbox = settings.auth_mode == "none"

@@ -6,6 +6,8 @@ and what an MCP client received.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -52,6 +54,27 @@ ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# Every secret the suite's settings use; none may appear in anything our server logs, at any level.
+SUITE_SECRETS = ("sandbox-token", "sandbox-secret", "sandbox-refresh", "wrong-secret", "expired-token-value",
+                 "guard-secret-0123456789", "0123456789abcdef0123")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_secret_is_logged(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    if request.path.name == "test_sandbox_app.py":
+        return  # those tests drive the simulated Cliq with their own HTTP client, not our server
+    for record in caplog.get_records("setup") + caplog.get_records("call"):
+        if record.name.startswith(("cliq_mcp.sandbox", "uvicorn")):
+            continue  # the simulated Cliq is the other side, not our server
+        text = record.getMessage()
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        leaked = [secret for secret in SUITE_SECRETS if secret in text]
+        assert not leaked, f"secret logged by {record.name}: {record.getMessage()[:200]}"
 
 
 @pytest.fixture

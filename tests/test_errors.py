@@ -45,18 +45,22 @@ async def test_documented_refusal_carries_cliqs_code_and_message(client: Client)
     ],
 )  # fmt: skip
 async def test_error_shapes(client: Client, workspace: Workspace, status: int, body: Any, needles: list[str]) -> None:
-    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=status, body=body))
+    attempts = 3 if status >= 500 else 1  # reads are retried on 5xx, and only then
+    workspace.inject(
+        Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=status, body=body, times=attempts)
+    )
     result = await client.call_tool("list_chats", {})
     assert result.is_error is True
     text = result.content[0].text
     for needle in needles:
         assert needle in text, text
     assert "Error executing tool" not in text and "Traceback" not in text
+    assert len(api_calls(workspace)) == attempts
     assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False  # still serving
 
 
 async def test_gateway_html_page_is_a_server_error(client: Client, workspace: Workspace) -> None:
-    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="html", status=502))
+    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="html", status=502, times=3))
     result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is True
     text = result.content[0].text
@@ -83,7 +87,7 @@ async def test_stalled_cliq_gives_a_clear_timeout_and_the_server_keeps_serving(
     cliq_url: str, workspace: Workspace, era: str
 ) -> None:
     settings = Settings.from_env(env_for(cliq_url, CLIQ_TIMEOUT="0.5"))
-    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", seconds=2.0))
+    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", seconds=2.0, times=3))
     async with Client(build_server(settings), mode=era) as client:
         result = await client.call_tool("get_chat", {"chat_id": Q2})
         assert result.is_error is True
