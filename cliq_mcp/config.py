@@ -7,8 +7,10 @@ environment and no test has to patch it. Secrets are held as ``SecretStr``: thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
@@ -34,7 +36,8 @@ SANDBOX_ORIGIN = "http://sandbox.cliq.invalid"
 SANDBOX_TOKEN = "sandbox-token"
 
 CREDENTIAL_HELP = (
-    "Set CLIQ_ACCESS_TOKEN, or CLIQ_CLIENT_ID + CLIQ_CLIENT_SECRET + CLIQ_REFRESH_TOKEN "
+    "Run `cliq-mcp auth` to sign in, or set CLIQ_ACCESS_TOKEN, or "
+    "CLIQ_CLIENT_ID + CLIQ_CLIENT_SECRET + CLIQ_REFRESH_TOKEN "
     "(and CLIQ_DC if your account is not on zoho.com), then restart the server; "
     "or start it with --sandbox to try every tool on a simulated workspace."
 )
@@ -53,6 +56,35 @@ def _seconds(value: str | None, *, default: float, name: str, most: float) -> fl
 
 
 GUARD_POLICIES = ("ask", "elicit", "refuse", "unattended")
+CREDENTIAL_FIELDS = ("dc", "client_id", "client_secret", "refresh_token", "api_base_url", "accounts_url")
+
+
+def credentials_path(env: Mapping[str, str]) -> Path | None:
+    """Where ``cliq-mcp auth`` keeps credentials: $CLIQ_CREDENTIALS_FILE, else the user's config directory."""
+    if env.get("CLIQ_CREDENTIALS_FILE"):
+        return Path(env["CLIQ_CREDENTIALS_FILE"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or (f"{env['HOME']}/.config" if env.get("HOME") else None)
+    return Path(base) / "cliq-mcp" / "credentials.json" if base else None
+
+
+def stored_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """The credentials file's fields as CLIQ_* variables; {} when there is none.
+
+    The file is JSON: {"dc", "client_id", "client_secret", "refresh_token"} and optionally
+    "api_base_url" / "accounts_url"; written by ``cliq-mcp auth`` readable only by its owner.
+    """
+    path = credentials_path(env)
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigurationError(
+            f"Cannot read the credentials file {path}.", "Run `cliq-mcp auth` again, or remove the file."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"The credentials file {path} is not a JSON object.", "Run `cliq-mcp auth` again.")
+    return {f"CLIQ_{k.upper()}": str(v) for k, v in data.items() if k in CREDENTIAL_FIELDS and v}
 
 
 def _csv(value: str | None) -> frozenset[str]:
@@ -142,6 +174,11 @@ class Settings:
 
         ``sandbox="auto"`` picks the sandbox only when no credentials are configured.
         """
+
+        has_credentials = any(env.get(n, "").strip() for n in ("CLIQ_ACCESS_TOKEN", "CLIQ_REFRESH_TOKEN"))
+        if not has_credentials:
+            # Variables set explicitly win over the file `cliq-mcp auth` wrote.
+            env = {**stored_credentials(env), **{k: v for k, v in env.items() if v.strip()}}
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
