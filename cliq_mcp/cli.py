@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -19,13 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         "CLIQ_REFRESH_TOKEN; CLIQ_DC picks the data centre (com, eu, in, com.au, jp, com.cn, ca, sa, uk).",
     )
     parser.add_argument(
-        "--sandbox",
-        nargs="?",
-        const="on",
-        default="off",
-        choices=("on", "off", "auto"),
-        help="serve a simulated Cliq workspace (no account, no network); 'auto': only when no credentials are set",
+        "--sandbox", action="store_true", help="serve a simulated Cliq workspace (no account, no network)"
     )
+    parser.add_argument("--auto-sandbox", action="store_true", help="the sandbox only when no credentials are set")
     parser.add_argument("--log-level", type=str.upper, choices=LEVELS, help="default WARNING (env CLIQ_LOG_LEVEL)")
     parser.add_argument("--dc", help="data centre, as CLIQ_DC")
     parser.add_argument("--api-base-url", help="as CLIQ_API_BASE_URL")
@@ -35,7 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tools", help="tools or toolsets (read, write, destructive) to serve, as CLIQ_TOOLS")
     parser.add_argument("--exclude-tools", help="tools or toolsets not to serve, as CLIQ_EXCLUDE_TOOLS")
     parser.add_argument("--audit-log", help="audit log path, or 'off' (as CLIQ_AUDIT_LOG)")
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
     sub = parser.add_subparsers(dest="command")
+    call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
+    call.add_argument("tool")
+    call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
+    call.add_argument("--text", action="store_true", help="print the summary text instead of JSON")
     sandbox = sub.add_parser("sandbox-server", help="serve the simulated Cliq API over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -70,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(
             env,
-            sandbox=True if args.sandbox == "on" else "auto" if args.sandbox == "auto" else False,
+            sandbox=True if args.sandbox else "auto" if args.auto_sandbox else False,
             log_level=args.log_level,
         )
     except ConfigurationError as exc:
@@ -78,20 +83,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, settings.secrets())
 
-    from cliq_mcp.server import build_server
-
-    try:
-        server = build_server(settings)
-    except ConfigurationError as exc:
-        print(f"cliq-mcp: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "call":
+        return _call(args, settings)
     if settings.sandbox:
         print("cliq-mcp: serving the simulated sandbox workspace (no Cliq account used)", file=sys.stderr)
     elif settings.auth_mode == "none":
         print("cliq-mcp: no credentials set; tools will answer with setup instructions", file=sys.stderr)
+    try:
+        if args.transport == "http":
+            from cliq_mcp.web import serve
+
+            print(f"cliq-mcp: MCP over HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
+            with contextlib.suppress(KeyboardInterrupt):
+                serve(settings, args.host, args.port)
+            return 0
+        from cliq_mcp.server import build_server
+
+        server = build_server(settings)
+    except ConfigurationError as exc:
+        print(f"cliq-mcp: {exc}", file=sys.stderr)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     return 0
+
+
+def _call(args: argparse.Namespace, settings: Any) -> int:
+    """Exit 0: done (or a dry run); 1: the tool answered with an error; 2: bad usage or settings;
+    3: a destructive call is waiting for confirmation (a preview with a token was printed)."""
+    import anyio
+
+    from cliq_mcp.api import ask_at_terminal, call
+    from cliq_mcp.errors import ConfigurationError
+
+    try:
+        arguments = json.loads(args.arguments)
+    except ValueError as exc:
+        print(f"cliq-mcp: the arguments are not JSON ({exc.msg}).", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print("cliq-mcp: the arguments must be a JSON object.", file=sys.stderr)
+        return 2
+    ask = ask_at_terminal if sys.stdin.isatty() else None
+    try:
+        result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask))
+    except ConfigurationError as exc:
+        print(f"cliq-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.text or not result.ok:
+        print(result.text)
+    else:
+        print(json.dumps(result.data, ensure_ascii=False, indent=2))
+    if not result.ok:
+        return 1
+    return 3 if result.pending_confirmation else 0
 
 
 if __name__ == "__main__":

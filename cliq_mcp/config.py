@@ -153,6 +153,9 @@ class Settings:
     timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
     guard: GuardConfig = GuardConfig()
     pacing: bool = True  # keep below Cliq's per-minute thresholds (CLIQ_PACING=off for test servers)
+    http_token: SecretStr | None = None  # bearer token HTTP clients must send (CLIQ_MCP_HTTP_TOKEN)
+    allowed_hosts: frozenset[str] = frozenset()  # extra Host values the HTTP transport accepts
+    allowed_origins: frozenset[str] = frozenset()  # Origin values the HTTP transport accepts
 
     @property
     def auth_mode(self) -> Literal["token", "refresh", "none"]:
@@ -207,6 +210,9 @@ class Settings:
             timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
             guard=GuardConfig.from_env(get),
             pacing=(get("CLIQ_PACING") or "on").lower() not in ("off", "0", "false", "no"),
+            http_token=secret("CLIQ_MCP_HTTP_TOKEN"),
+            allowed_hosts=_csv(get("CLIQ_MCP_ALLOWED_HOSTS")),
+            allowed_origins=_csv(get("CLIQ_MCP_ALLOWED_ORIGINS")),
         )
         if sandbox == "auto":
             sandbox = settings.auth_mode == "none"
@@ -227,6 +233,6 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for the log redactor."""
-        held = (self.access_token, self.client_secret, self.refresh_token, self.guard.secret)
+        held = (self.access_token, self.client_secret, self.refresh_token, self.guard.secret, self.http_token)
         found = [s.get_secret_value() for s in held if s]
         return [s for s in found if len(s) >= 4]

@@ -63,7 +63,12 @@ def _can_elicit(ctx: Context[Any, Any]) -> bool:
     caps = ctx.client_capabilities
     elicitation = caps.elicitation if caps is not None else None
     # A bare `elicitation: {}` (before modes existed) means form support; url-only does not.
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    # Handshake-era clients are asked over a back-channel, which stateless HTTP does not have;
+    # 2026-07-28 clients are asked inside the result and need none.
+    version = ctx.protocol_version
+    return (version is not None and version >= "2026-07-28") or ctx.session.can_send_request
 
 
 def _b64(raw: bytes) -> str:

@@ -10,6 +10,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 
 from cliq_mcp import __version__
@@ -114,8 +116,18 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         finally:
             await client.aclose()
 
+    # With a configured guard secret, every replica can unseal the state a 2026-07-28 client echoes back
+    # while it answers a confirmation question (and verify confirmation tokens, see guard.py).
+    sealing = (
+        RequestStateSecurity(
+            keys=[hashlib.sha256(b"request-state|" + config.secret.get_secret_value().encode()).digest()]
+        )
+        if config.secret
+        else None
+    )
     return MCPServer(
         "cliq",
+        request_state_security=sealing,
         version=__version__,
         instructions=INSTRUCTIONS,
         tools=[_tool(op, client, guard) for op in operations],

@@ -1,0 +1,81 @@
+"""`cliq-mcp call` and the Python API: one tool without an LLM, same validation, guard and audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ALICE, Q2, api_calls, env_for, writes
+
+from cliq_mcp.api import call
+from cliq_mcp.config import Settings
+from cliq_mcp.sandbox import Workspace
+
+
+def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    return subprocess.run(
+        [sys.executable, "-m", "cliq_mcp", *args],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env={**base, **env_for(url), **env},
+    )  # fmt: skip
+
+
+def test_call_prints_structured_json_and_exits_zero(cliq_url: str, workspace: Workspace) -> None:
+    done = run(cliq_url, "call", "get_chat", json.dumps({"chat_id": Q2}))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["chat"]["chat_id"] == Q2
+    text = run(cliq_url, "call", "get_chat", json.dumps({"chat_id": Q2}), "--text")
+    assert text.returncode == 0 and text.stdout.startswith(f"Chat {Q2}")
+    assert [r.path for r in api_calls(workspace)] == [f"/api/v3/chats/{Q2}"] * 2
+
+
+def test_call_exit_codes(cliq_url: str, workspace: Workspace, tmp_path: Path) -> None:
+    audit = str(tmp_path / "audit.jsonl")
+    assert run(cliq_url, "call", "get_chat", '{"chat_id": "../x"}').returncode == 1  # refused input
+    assert run(cliq_url, "call", "get_chat", "not json").returncode == 2
+    assert run(cliq_url, "call", "get_chat", "[1]").returncode == 2
+    assert run(cliq_url, "call", "no_such_tool").returncode == 1
+    preview = run(cliq_url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
+    assert preview.returncode == 3  # waiting for a person's yes; nothing changed
+    assert json.loads(preview.stdout)["preview"]["confirmation_token"]
+    assert (
+        run(cliq_url, "call", "rename_chat", json.dumps({"chat_id": Q2, "title": "x", "dry_run": True})).returncode == 0
+    )
+    assert writes(workspace) == []
+    assert [json.loads(line)["outcome"] for line in Path(audit).read_text().splitlines()] == ["preview"]
+
+
+def test_a_cron_job_tidies_allow_listed_chats_unattended(cliq_url: str, workspace: Workspace, tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    env = {"CLIQ_GUARD": "unattended", "CLIQ_UNATTENDED_CHATS": Q2, "CLIQ_AUDIT_LOG": str(audit)}
+    closed = run(cliq_url, "call", "close_chat", json.dumps({"chat_id": Q2}), **env)
+    refused = run(cliq_url, "call", "close_chat", json.dumps({"chat_id": ALICE}), **env)
+    assert closed.returncode == 0 and json.loads(closed.stdout)["done"] == "closed"
+    assert refused.returncode == 1 and "unattended allow-list" in refused.stdout
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(x["outcome"], x.get("confirmed_by")) for x in lines] == [("acted", "unattended"), ("refused", None)]
+
+
+async def test_python_api_with_a_person_answering(settings: Settings, workspace: Workspace) -> None:
+    questions: list[str] = []
+
+    async def yes(question: str) -> bool:
+        questions.append(question)
+        return True
+
+    listed = await call("list_chats", {"limit": 3}, settings=settings)
+    assert listed.ok and len(listed.data["chats"]) == 3 and listed.text.startswith("3 chats")
+    closed = await call("close_chat", {"chat_id": Q2}, settings=settings, ask=yes)
+    assert closed.ok and not closed.pending_confirmation
+    assert "Q2 Product Review" in questions[0]
+    refused = await call("close_chat", {"chat_id": ALICE}, settings=settings, ask=lambda q: _no())
+    assert not refused.ok and "Nothing was changed" in refused.text
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+
+
+async def _no() -> bool:
+    return False
