@@ -44,7 +44,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import BaseModel, Field
 
-from cliq_mcp.client import CliqClient
+from cliq_mcp.client import CliqClient, Wire
 from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
 from cliq_mcp.models import Request
@@ -174,6 +174,17 @@ def result(text: str, data: BaseModel, *, error: bool = False) -> CallToolResult
 Act = Callable[[], Awaitable[CallToolResult]]
 
 
+def _would_send(op: Operation, request: Request) -> dict[str, Any]:
+    wires = op.wires(request)
+    return wires[0].as_dict() if len(wires) == 1 else {"requests": [w.as_dict() for w in wires]}
+
+
+def _line(wire: Wire) -> str:
+    query = "?" + "&".join(f"{k}={v}" for k, v in wire.params.items()) if wire.params else ""
+    body = json.dumps(wire.json, ensure_ascii=False) if wire.json is not None else ""
+    return f"{wire.method} {wire.path}{query} {body}".rstrip()
+
+
 class Guard:
     def __init__(self, client: CliqClient, config: GuardConfig) -> None:
         self._client = client
@@ -186,15 +197,23 @@ class Guard:
         op = BY_NAME[op_name]
         return await self._client.send(op.wire(op.model(**fields)), op.rate)
 
-    async def question(self, op: Operation, request: Request) -> str:
-        """Read the target now and say exactly what will happen to it."""
-        chat_id = str(request.model_dump()["chat_id"])
+    async def _describe(self, chat_id: str) -> str:
         answer = await self._read("get_chat", chat_id=chat_id)
         data = answer.get("data", {}) if isinstance(answer, dict) else {}
         kind = clean(data.get("chat_type", "chat"), 32).replace("_", " ")
-        chat = f"the {kind} {quoted(data.get('name'))} ({chat_id})"
+        return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
+
+    async def question(self, op: Operation, request: Request) -> str:
+        """Read the target now and say exactly what will happen to it."""
+        values = request.model_dump()
+        if op.each:
+            chat_ids: list[str] = values[op.each]
+            described = [await self._describe(c) for c in chat_ids]
+            return op.confirm.format(chats=f"{len(chat_ids)} chats: " + "; ".join(described))
+        chat_id = str(values["chat_id"])
+        chat = await self._describe(chat_id)
         people = ""
-        user_ids: list[str] | None = getattr(request, "user_ids", None)
+        user_ids: list[str] | None = values.get("user_ids")
         if user_ids is not None:
             listed = await self._read("list_chat_members", chat_id=chat_id)
             members = {str(m.get("user_id")): m for m in (listed or {}).get("members", []) if isinstance(m, dict)}
@@ -246,15 +265,10 @@ class Guard:
                 "Ask the user; the allowed chats are set by CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS.",
                 outcome="refused",
             )
-        wire = op.wire(request)
         if getattr(request, "dry_run", False):
             note["outcome"] = "dry_run"
-            sent = json.dumps(wire.json, ensure_ascii=False) if wire.json is not None else ""
-            query = "?" + "&".join(f"{k}={v}" for k, v in wire.params.items()) if wire.params else ""
-            return result(
-                f"Dry run, nothing was sent. {op.name} would send: {wire.method} {wire.path}{query} {sent}".rstrip(),
-                Written(preview=Preview(would_send=wire.as_dict())),
-            )
+            lines = [f"Dry run, nothing was sent. {op.name} would send:", *(_line(w) for w in op.wires(request))]
+            return result("\n".join(lines), Written(preview=Preview(would_send=_would_send(op, request))))
         if op.effect is not Effect.DESTRUCTIVE:
             return await act()
 
@@ -315,7 +329,7 @@ class Guard:
             f"Show this to the user. Only if they agree, call {op.name} again with the same arguments and "
             f'confirmation_token="{issued}" (valid {ttl} s, once).'
         )
-        preview = Preview(would_send=op.wire(request).as_dict(), question=question, confirmation_token=issued,
+        preview = Preview(would_send=_would_send(op, request), question=question, confirmation_token=issued,
                           expires_in_s=ttl)  # fmt: skip
         return result(text, Written(preview=preview))
 

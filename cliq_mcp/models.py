@@ -233,6 +233,29 @@ class RemoveChatMembers(Request):
     user_ids: ids(UserId, 100)
 
 
+class CloseChats(Request):
+    """Close several chats at once, e.g. those plan_tidy proposes. Asks a person once, listing every chat."""
+
+    chat_ids: ids(ChatId, 50)
+
+
+class PlanTidy(Request):
+    """Find chats worth tidying (reads only): walks every chat and proposes actions to apply with other tools."""
+
+    inactive_days: int | None = Field(None, ge=1, le=3650, description="no activity for this many days: close")
+    unread_days: int | None = Field(None, ge=1, le=3650, description="unread, last message this old: mark read")
+    empty: bool = Field(False, description="group chats with no messages or no one else: close")
+    chat_type: ChatType | None = None
+    name: str | None = Field(None, max_length=200, description="part of the chat name")
+    max_chats: int = Field(50, ge=1, le=100, description="at most this many proposals")
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> PlanTidy:
+        if self.inactive_days is None and self.unread_days is None and not self.empty:
+            raise ValueError("give at least one of inactive_days, unread_days or empty")
+        return self
+
+
 class ListChatMembers(ChatTarget):
     """List a chat's members: name, email and user id."""
 

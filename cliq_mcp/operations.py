@@ -8,7 +8,7 @@ Adding an operation is one model (models.py), one summary (summaries.py) and one
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -16,21 +16,18 @@ from typing import Any
 
 from cliq_mcp import models as m
 from cliq_mcp import summaries as s
-from cliq_mcp.client import RateLimit, Wire, path_segment
+from cliq_mcp.client import CliqClient, RateLimit, Wire, path_segment
 from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.housekeeping import Progress, apply_each, plan_tidy
+from cliq_mcp.limits import CREATE, DELETE, GET_CHAT, LIST_CHATS, PER_CHAT_PUT, READ, UPDATE
+
+Runner = Callable[["Operation", m.Request, CliqClient, Progress], Awaitable[Any]]
 
 
 class Effect(Enum):
     READ = "read"
     WRITE = "write"
     DESTRUCTIVE = "destructive"
-
-
-READ = "ZohoCliq.Chats.READ"
-CREATE = "ZohoCliq.Chats.CREATE"
-UPDATE = "ZohoCliq.Chats.UPDATE"
-DELETE = "ZohoCliq.Chats.DELETE"
-PER_CHAT_PUT = RateLimit(60, "", UPDATE)
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,9 @@ class Operation:
     rate: RateLimit
     fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
     idempotent: bool = False
-    confirm: str = ""  # destructive only: what a person is asked; {chat} and {people} are filled in
+    confirm: str = ""  # destructive only: what a person is asked; {chat}, {chats} and {people} are filled in
+    each: str = ""  # a list field: the request is sent once per chat id in it (as {chat_id} of the path)
+    run: Runner | None = None  # for operations that take more than one request; default: send wire()
 
     @cached_property
     def arguments(self) -> type[m.Request]:
@@ -64,6 +63,14 @@ class Operation:
             return Wire(self.method, path, params=params)
         body = {**self.fixed, **values}
         return Wire(self.method, path, json=body or None)
+
+    def wires(self, request: m.Request) -> list[Wire]:
+        """Every request the operation sends (several for an ``each`` operation)."""
+        if not self.each:
+            return [self.wire(request)]
+        chat_ids: list[str] = getattr(request, self.each)
+        body = dict(self.fixed) or None
+        return [Wire(self.method, self.path.format(chat_id=path_segment(c)), json=body) for c in chat_ids]
 
 
 def _query_value(value: Any) -> str:
@@ -84,11 +91,11 @@ def _put(name: str, title: str, model: type[m.Request], operation: str, summary:
 
 CATALOGUE: tuple[Operation, ...] = (
     Operation("list_chats", "List chats", m.ListChats, "GET", "/chats", Effect.READ,
-              s.chat_list, s.ChatList, RateLimit(30, "10 minutes", READ), idempotent=True),
+              s.chat_list, s.ChatList, LIST_CHATS, idempotent=True),
     Operation("search_chats", "Search chats", m.SearchChats, "GET", "/chats/search", Effect.READ,
               s.chat_list, s.ChatList, RateLimit(50, "10 minutes", READ), idempotent=True),
     Operation("get_chat", "Get a chat", m.GetChat, "GET", "/chats/{chat_id}", Effect.READ,
-              s.one_chat, s.OneChat, RateLimit(60, "5 minutes", READ), idempotent=True),
+              s.one_chat, s.OneChat, GET_CHAT, idempotent=True),
     Operation("list_chat_members", "List chat members", m.ListChatMembers, "GET", "/chats/{chat_id}/members",
               Effect.READ, s.members, s.Members, RateLimit(20, "10 minutes", READ),
               {"fields": "user_id,email_id,name"}, idempotent=True),
@@ -134,6 +141,11 @@ CATALOGUE: tuple[Operation, ...] = (
     Operation("leave_chat", "Leave a chat", m.LeaveChat, "POST", "/chats/{chat_id}/leave", Effect.DESTRUCTIVE,
               s.done("left", "Left chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True,
               confirm="Leave {chat}? You lose access to it until someone adds you back."),
+    Operation("plan_tidy", "Plan a tidy-up", m.PlanTidy, "GET", "/chats", Effect.READ, s.plan, s.Plan, LIST_CHATS,
+              idempotent=True, run=plan_tidy),
+    Operation("close_chats", "Close several chats", m.CloseChats, "PUT", "/chats/{chat_id}", Effect.DESTRUCTIVE,
+              s.bulk, s.Bulk, PER_CHAT_PUT, {"operation": "close_chat"}, idempotent=True, each="chat_ids",
+              run=apply_each, confirm="Close {chats}? They will be hidden from your recent chats."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}

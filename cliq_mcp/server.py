@@ -31,6 +31,7 @@ from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard, result
 from cliq_mcp.models import json_schema, parse
 from cliq_mcp.operations import Effect, Operation, select
+from cliq_mcp.prompts import PROMPTS
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,10 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
             request = parse(op.arguments, arguments)
 
             async def act() -> CallToolResult:
-                response = await client.send(op.wire(request), op.rate)
+                if op.run is not None:
+                    response = await op.run(op, request, client, ctx.report_progress)
+                else:
+                    response = await client.send(op.wire(request), op.rate)
                 return result(*op.summary(request, response))
 
             if op.effect is Effect.READ:
@@ -125,7 +129,7 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         if config.secret
         else None
     )
-    return MCPServer(
+    server: MCPServer[Any] = MCPServer(
         "cliq",
         request_state_security=sealing,
         version=__version__,
@@ -134,3 +138,6 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         lifespan=lifespan,
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING",
     )
+    for prompt, title, description in PROMPTS:
+        server.prompt(title=title, description=description)(prompt)
+    return server

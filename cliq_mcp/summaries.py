@@ -111,6 +111,19 @@ class Done(Written):
     user_ids: list[str] | None = None
 
 
+class Action(Output):
+    tool: str
+    chat_id: str
+    name: str
+    reason: str
+    arguments: dict[str, Any]
+
+
+class Plan(Output):
+    scanned: int
+    actions: list[Action]
+
+
 class Member(Output):
     user_id: str
     name: str | None = None
@@ -269,3 +282,25 @@ def members(request: Request, response: Any) -> Answer:
     lines = [f"{len(people)} member(s) of chat {chat_id} (user_id · name · email):"]
     lines += [f"{p.user_id} · {quoted(p.name)} · {p.email_id or '-'}" for p in people]
     return "\n".join(lines), Members(chat_id=chat_id, members=people)
+
+
+def bulk(request: Request, response: Any) -> Answer:
+    """For operations applied chat by chat: which worked, and why the others did not."""
+    succeeded, failed = list(response["success"]), dict(response["failure"])
+    text = f"Done for {len(succeeded)} chat(s){': ' + ', '.join(succeeded) if succeeded else ''}."
+    if failed:
+        text += " Failed: " + "; ".join(f"{chat_id}: {why}" for chat_id, why in failed.items())
+    return text, Bulk(succeeded=succeeded, failed=list(failed))
+
+
+def plan(request: Request, response: Any) -> Answer:
+    actions = [Action(**a) for a in response["actions"]]
+    lines = [f"Scanned {response['scanned']} chats: {len(actions)} to tidy (tool · chat id · name · why)."]
+    lines += [f"- {a.tool} · {a.chat_id} · {quoted(a.name)} · {a.reason}" for a in actions]
+    closing = [a.chat_id for a in actions if a.tool == "close_chat"]
+    reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]
+    if closing:
+        lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} (the user is asked once).")
+    if reading:
+        lines.append(f"To mark them read: mark_chats_read with chats={json.dumps(reading)}.")
+    return "\n".join(lines), Plan(scanned=response["scanned"], actions=actions)

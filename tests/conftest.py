@@ -46,6 +46,8 @@ EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
     ("clear_chat_history", {"chat_id": ALICE}),
     ("close_chat", {"chat_id": ALICE}),
     ("leave_chat", {"chat_id": Q2}),
+    ("plan_tidy", {"inactive_days": 30, "max_chats": 5}),
+    ("close_chats", {"chat_ids": ["2890538000000067890"]}),
 ]
 
 ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop

@@ -9,6 +9,7 @@ from conftest import api_calls, env_for
 from mcp import Client
 
 from cliq_mcp.config import Settings
+from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.sandbox import Fault, Workspace
 from cliq_mcp.server import build_server
 
@@ -106,7 +107,7 @@ async def test_unreachable_cliq_is_a_clear_error(era: str) -> None:
 async def test_no_credentials_names_the_variables_and_sandbox(cliq_url: str, workspace: Workspace, era: str) -> None:
     settings = Settings.from_env({"CLIQ_API_BASE_URL": f"{cliq_url}/api/v3"})
     async with Client(build_server(settings), mode=era) as client:
-        assert len((await client.list_tools()).tools) == 20
+        assert len((await client.list_tools()).tools) == len(CATALOGUE)
         result = await client.call_tool("list_chats", {})
     assert result.is_error is True
     text = result.content[0].text

@@ -231,20 +231,26 @@ async def test_read_only_lists_and_serves_only_read_tools(
         for tool, args in EVERY_TOOL:
             result = await c.call_tool(tool, args)
             assert result.is_error is (tool not in names), tool
-    assert names == ["list_chats", "search_chats", "get_chat", "list_chat_members"]  # read-only beats --tools
+    assert names == [
+        "list_chats",
+        "search_chats",
+        "get_chat",
+        "list_chat_members",
+        "plan_tidy",
+    ]  # read-only beats --tools
     assert writes(workspace) == []
 
 
 @pytest.mark.parametrize(
     ("tools", "exclude", "expected"),
     [
-        ("read", "", {"list_chats", "search_chats", "get_chat", "list_chat_members"}),
+        ("read", "", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy"}),
         (
             "destructive,get_chat",
             "",
-            {"get_chat", "clear_chat_history", "close_chat", "remove_chat_members", "leave_chat"},
+            {"get_chat", "clear_chat_history", "close_chat", "remove_chat_members", "leave_chat", "close_chats"},
         ),
-        ("", "destructive,write", {"list_chats", "search_chats", "get_chat", "list_chat_members"}),
+        ("", "destructive,write", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy"}),
         ("close_chat,rename_chat", "close_chat", {"rename_chat"}),  # exclusion beats inclusion
     ],
 )
@@ -289,7 +295,9 @@ async def test_dry_run_shows_the_exact_request_and_sends_nothing(
         result = await client.call_tool(tool, {**args, "dry_run": True})
     assert result.is_error is False, result.content
     assert api_calls(workspace) == []
-    assert result.structured_content == {"preview": {"would_send": op.wire(op.arguments(**args)).as_dict()}}
+    wires = [w.as_dict() for w in op.wires(op.arguments(**args))]
+    expected = wires[0] if len(wires) == 1 else {"requests": wires}
+    assert result.structured_content == {"preview": {"would_send": expected}}
     assert result.content[0].text.startswith("Dry run, nothing was sent.")
     assert audit_lines(tmp_path)[0]["outcome"] == "dry_run"
 

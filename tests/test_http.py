@@ -19,6 +19,7 @@ from conftest import Q2, answering, env_for, writes
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.sandbox import Workspace
 
 TOKEN = "http-token-0123456789abcdef"
@@ -66,7 +67,7 @@ async def test_http_serves_the_tools_in_both_eras(era: str) -> None:
     with http_server("--sandbox") as url:
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "sandbox": True}
         async with connect(url, era) as client:
-            assert len((await client.list_tools()).tools) == 20
+            assert len((await client.list_tools()).tools) == len(CATALOGUE)
             result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is False and "Q2 Product Review" in result.content[0].text
 
@@ -108,7 +109,7 @@ async def test_bearer_token_is_required_when_configured(era: str) -> None:
         assert (missing.status_code, wrong.status_code) == (401, 401)
         assert TOKEN not in missing.text + wrong.text
         async with connect(url, era, {"Authorization": f"Bearer {TOKEN}"}) as client:
-            assert len((await client.list_tools()).tools) == 20
+            assert len((await client.list_tools()).tools) == len(CATALOGUE)
 
 
 def test_a_foreign_origin_is_refused() -> None:

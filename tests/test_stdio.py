@@ -12,6 +12,7 @@ from typing import Any
 from conftest import EVERY_TOOL, Q2, answering, api_calls, env_for
 from mcp import Client, StdioServerParameters
 
+from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.sandbox import Workspace
 
 
@@ -22,7 +23,7 @@ def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParamete
 
 async def test_stdio_against_cliq_over_http(cliq_url: str, workspace: Workspace, era: str) -> None:
     async with Client(params(env=env_for(cliq_url)), mode=era) as client:
-        assert len((await client.list_tools()).tools) == 20
+        assert len((await client.list_tools()).tools) == len(CATALOGUE)
         result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is False, result.content
     assert "Q2 Product Review" in result.content[0].text
@@ -96,5 +97,5 @@ async def test_stdio_read_only(era: str) -> None:
     async with Client(params("--sandbox", "--read-only"), mode=era) as client:
         names = [t.name for t in (await client.list_tools()).tools]
         refused = await client.call_tool("close_chat", {"chat_id": Q2})
-    assert names == ["list_chats", "search_chats", "get_chat", "list_chat_members"]
+    assert names == ["list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy"]
     assert refused.is_error is True

@@ -1,0 +1,116 @@
+"""Housekeeping through a real client in both eras: plan_tidy walks every chat with the largest pages and
+reports progress; a cancelled walk stops; close_chats asks once with every target listed; prompts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import anyio
+from conftest import ALICE, Q2, answering, api_calls, writes
+from mcp import Client
+from mcp.types import ElicitRequestParams
+
+from cliq_mcp.config import Settings
+from cliq_mcp.sandbox import Fault, Workspace
+from cliq_mcp.server import build_server
+
+BOB = "2890538000000067890"
+
+
+async def test_plan_walks_every_chat_with_progress(client: Client, workspace: Workspace) -> None:
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    result = await client.call_tool("plan_tidy", {"inactive_days": 3650}, progress_callback=on_progress)
+    assert result.is_error is False, result.content
+    pages = [r for r in api_calls(workspace) if r.path == "/api/v3/chats"]
+    total = len(workspace.my_chats())
+    assert len(pages) == -(-total // 100) and all(dict(r.query)["limit"] == "100" for r in pages)  # fewest pages
+    assert [p for p, _ in seen] == list(range(1, len(pages) + 1))
+    assert seen[-1][1] and f"{total} chats scanned" in seen[-1][1]
+    assert result.structured_content == {"scanned": total, "actions": []}
+
+
+async def test_plan_proposes_closing_inactive_chats_and_stops_at_max(client: Client, workspace: Workspace) -> None:
+    result = await client.call_tool("plan_tidy", {"inactive_days": 365, "max_chats": 5})
+    cutoff = datetime.now(timezone.utc) - timedelta(days=365)
+    stale = {
+        c.chat_id for c in workspace.my_chats() if datetime.fromtimestamp(c.modified_ms / 1000, timezone.utc) < cutoff
+    }
+    planned = result.structured_content["actions"]
+    assert len(planned) == 5 and {a["chat_id"] for a in planned} <= stale
+    assert all(a["tool"] == "close_chat" and a["arguments"] == {"chat_id": a["chat_id"]} for a in planned)
+    assert "close_chats with chat_ids=" in result.content[0].text
+    assert len([r for r in api_calls(workspace) if r.path == "/api/v3/chats"]) == 1  # enough found on page 1
+    assert writes(workspace) == []
+
+
+async def test_plan_proposes_marking_stale_unread_chats_read(client: Client, workspace: Workspace) -> None:
+    workspace.chats[ALICE].unread = 2
+    result = await client.call_tool("plan_tidy", {"unread_days": 30, "chat_type": "direct_message"})
+    actions = {a["chat_id"]: a for a in result.structured_content["actions"]}
+    assert actions[ALICE]["tool"] == "mark_chat_read" and "2 unread" in actions[ALICE]["reason"]
+    assert actions[ALICE]["arguments"]["last_message_id"] == workspace.chats[ALICE].visible_messages[-1].message_id
+    assert "mark_chats_read with chats=" in result.content[0].text
+    assert {dict(r.query).get("type") for r in api_calls(workspace) if r.path == "/api/v3/chats"} == {"direct_message"}
+
+
+async def test_plan_needs_a_criterion(client: Client, workspace: Workspace) -> None:
+    result = await client.call_tool("plan_tidy", {"name": "x"})
+    assert result.is_error is True and "at least one of" in result.content[0].text
+    assert api_calls(workspace) == []
+
+
+async def test_a_cancelled_walk_stops_requesting_pages(client: Client, workspace: Workspace) -> None:
+    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", seconds=1.0, times=10))
+    with anyio.move_on_after(0.5):
+        await client.call_tool("plan_tidy", {"inactive_days": 1})
+    await anyio.sleep(1.5)
+    assert len(api_calls(workspace)) == 1  # the first page was asked for; after the cancel, nothing more
+    result = await client.call_tool("get_chat", {"chat_id": Q2})  # the session still works
+    assert result.is_error is False
+
+
+async def test_close_chats_asks_once_listing_every_chat(settings: Settings, workspace: Workspace, era: str) -> None:
+    seen: list[ElicitRequestParams] = []
+    chat_ids = [Q2, ALICE, BOB]
+    callback = answering("accept", {"confirm": True}, seen)
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chats", {"chat_ids": chat_ids})
+    assert result.is_error is False, result.content
+    assert len(seen) == 1
+    question = seen[0].message
+    assert question.startswith("Close 3 chats:")
+    for chat_id, name in ((Q2, "Q2 Product Review"), (ALICE, "Alice Johnson"), (BOB, "Bob Carter")):
+        assert chat_id in question and name in question
+    assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
+        ("PUT", f"/api/v3/chats/{c}", {"operation": "close_chat"}) for c in chat_ids
+    ]
+    assert result.structured_content == {"succeeded": chat_ids, "failed": []}
+
+
+async def test_close_chats_reports_each_failure_and_goes_on(settings: Settings, workspace: Workspace) -> None:
+    workspace.inject(Fault(method="PUT", path_prefix=f"/api/v3/chats/{ALICE}", kind="status", status=400,
+                           body={"code": "chat_operation_failed", "message": "Cannot close"}))  # fmt: skip
+    async with Client(build_server(settings), elicitation_callback=answering("accept", {"confirm": True})) as client:
+        result = await client.call_tool("close_chats", {"chat_ids": [ALICE, BOB]})
+    assert result.structured_content == {"succeeded": [BOB], "failed": [ALICE]}
+    assert "chat_operation_failed" in result.content[0].text
+    assert len(writes(workspace)) == 2
+
+
+async def test_close_chats_declined_changes_nothing(settings: Settings, workspace: Workspace, era: str) -> None:
+    async with Client(build_server(settings), mode=era, elicitation_callback=answering("decline")) as client:
+        result = await client.call_tool("close_chats", {"chat_ids": [Q2, ALICE]})
+    assert result.is_error is True and writes(workspace) == []
+
+
+async def test_prompts_point_at_the_guarded_tools(client: Client) -> None:
+    prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+    assert set(prompts) == {"tidy_my_chats", "catch_up_on_unread"}
+    tidy = await client.get_prompt("tidy_my_chats", {"inactive_days": "30"})
+    text: Any = tidy.messages[0].content
+    assert "plan_tidy with inactive_days=30" in text.text and "close_chats" in text.text
