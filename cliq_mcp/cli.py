@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
     sub = parser.add_subparsers(dest="command")
+    from cliq_mcp import clients, signin
+
+    signin.add_parser(sub)
+    clients.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -52,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "run"):  # auth, config
+        return int(args.run(args))
     if args.command == "sandbox-server":
         from cliq_mcp.sandbox import serve
 

@@ -1,0 +1,395 @@
+"""``cliq-mcp auth``: sign in with a Zoho Self Client, check the sign-in (``status``), sign out (``logout``).
+
+Writes the credentials file that ``config.stored_credentials`` reads: owner-only from the start, replaced
+atomically. Secrets are read without echo and never printed; the client id shows only its last 4 characters.
+Output for people goes to stdout; prompts and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import os
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from cliq_mcp.config import DATA_CENTRES, Settings, credentials_path
+from cliq_mcp.errors import ConfigurationError
+
+SCOPES = "ZohoCliq.Chats.READ,ZohoCliq.Chats.CREATE,ZohoCliq.Chats.UPDATE,ZohoCliq.Chats.DELETE"
+TIMEOUT_S = 15.0
+ENV_CREDENTIALS = ("CLIQ_ACCESS_TOKEN", "CLIQ_REFRESH_TOKEN")  # either makes the server ignore the file
+CODE_ERRORS = {
+    "invalid_code": "the code is wrong or expired (codes last 3 minutes): generate a new one",
+    "invalid_client": "the client id or client secret is wrong, or the client is in another data centre (--dc)",
+}
+REFRESH_ERRORS = {
+    "invalid_code": "the refresh token is wrong or was revoked: run `cliq-mcp auth` to sign in again",
+    "invalid_client": "the client id or client secret is wrong, or the client is in another data centre",
+}
+
+
+class Failure(Exception):
+    """A step failed; the message is safe to print (it never holds a secret)."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    auth = sub.add_parser(
+        "auth",
+        help="sign in to Zoho Cliq with a Self Client and save the credentials (also: auth status, auth logout)",
+        description="Walks you through Zoho's Self Client sign-in, exchanges the code once for a refresh token "
+        "and saves it (readable only by you) where the server finds it without environment variables.",
+    )
+    # SUPPRESS: no default, so the same flags given before `auth` (cliq-mcp --dc eu auth) are not overwritten.
+    auth.add_argument("--dc", default=argparse.SUPPRESS, help=f"data centre: {', '.join(DATA_CENTRES)}")
+    auth.add_argument("--client-id", help="the Self Client's client id")
+    auth.add_argument("--client-secret", help="the client secret (prompted without echo if not given)")
+    auth.add_argument("--code", help="the generated code (prompted without echo if not given)")
+    auth.add_argument("--accounts-url", default=argparse.SUPPRESS, help="override the accounts server")
+    auth.add_argument("--api-base-url", default=argparse.SUPPRESS, help="override the Cliq API base")
+    auth.add_argument("--credentials-file", help="where to save (default: $CLIQ_CREDENTIALS_FILE or ~/.config)")
+    auth.set_defaults(run=_signin)
+    actions = auth.add_subparsers(dest="auth_action", metavar="{status,logout}")
+    for name, run, text in (
+        ("status", _status, "check the saved (or CLIQ_*) credentials with one token refresh and one read"),
+        ("logout", _logout, "revoke the refresh token and delete the credentials file"),
+    ):
+        action = actions.add_parser(name, help=text, description=text)
+        action.add_argument("--credentials-file", default=argparse.SUPPRESS, help="the credentials file to use")
+        action.set_defaults(run=run)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def mask(value: str | None) -> str:
+    """Only the last 4 characters, and only of a value long enough to keep the rest hidden."""
+    if not value:
+        return "(none)"
+    return "…" + value[-4:] if len(value) >= 12 else "****"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _err(message: str) -> None:
+    print(f"cliq-mcp auth: {message}", file=sys.stderr)
+
+
+def _ask(prompt: str, *, secret: bool = False) -> str:
+    """A prompt on stderr; secrets without echo at a terminal, from stdin (a pipe) otherwise."""
+    if sys.stdin is None:  # started without a stdin at all
+        return ""
+    if secret and sys.stdin.isatty():
+        try:
+            return getpass.getpass(prompt, stream=sys.stderr).strip()
+        except EOFError:
+            return ""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not sys.stdin.isatty():
+        print(file=sys.stderr)  # a piped answer is not echoed: end the prompt's line
+    return line.strip()
+
+
+def _required(given: str | None, prompt: str, what: str, *, secret: bool = False) -> str:
+    value = (given or "").strip() or _ask(prompt, secret=secret)
+    if not value:
+        raise Failure(f"no {what} given")
+    return value
+
+
+def _printable(text: object) -> str:
+    return "".join(c for c in str(text) if c.isprintable())[:80]
+
+
+def _expiry(body: Mapping[str, Any]) -> str:
+    expires_in = body.get("expires_in")
+    if not isinstance(expires_in, int | float) or expires_in <= 0:
+        return "not stated"
+    seconds = expires_in / 1000 if expires_in > 86400 else expires_in  # above a day it is milliseconds
+    at = datetime.now().astimezone() + timedelta(seconds=seconds)
+    return f"{at.isoformat(timespec='seconds')} (in {round(seconds / 60)} min)"
+
+
+def _token(accounts: str, form: dict[str, str], errors: Mapping[str, str]) -> dict[str, Any]:
+    """One token request. Zoho reports failures as HTTP 200 with an ``error`` field: check the body."""
+    try:
+        response = httpx.post(f"{accounts}/oauth/v2/token", data=form, timeout=TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise Failure(f"could not reach {_host(accounts)} ({type(exc).__name__}): check --dc and the network") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise Failure(f"{_host(accounts)} answered HTTP {response.status_code} without a token; try again shortly")
+    if "error" in body or not isinstance(body.get("access_token"), str):
+        error = str(body.get("error") or "no access token in the answer")
+        if "too many" in json.dumps(body).lower():
+            raise Failure("Zoho refused: too many token requests in the last 10 minutes; wait a few minutes")
+        raise Failure(errors.get(error) or f"Zoho refused the request ({_printable(error)})")
+    return body
+
+
+def _cliq_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    return _printable(body["code"]) if isinstance(body, dict) and body.get("code") else None
+
+
+def _read_check(api: str, access_token: str) -> tuple[bool, str]:
+    """One cheap read, ``GET /chats?limit=1``: (worked, what happened)."""
+    try:
+        response = httpx.get(
+            f"{api}/chats",
+            params={"limit": "1"},
+            headers={"Authorization": f"Zoho-oauthtoken {access_token}", "Accept": "application/json"},
+            timeout=TIMEOUT_S,
+        )
+    except httpx.HTTPError as exc:
+        return False, f"could not reach {_host(api)} ({type(exc).__name__})"
+    if response.status_code == 200:
+        return True, "HTTP 200, chats can be read"
+    code = _cliq_code(response)
+    what = f"HTTP {response.status_code}" + (f" ({code})" if code else "")
+    if response.status_code == 401:
+        what += ": the access token was refused (is the API in the same data centre as the accounts server?)"
+    elif response.status_code == 403:
+        what += ": the token lacks the scope ZohoCliq.Chats.READ; generate a code with all four scopes"
+    return False, what
+
+
+def _write_private(path: Path, data: Mapping[str, Any]) -> None:
+    """Owner-only (0600) from the first byte, in a 0700 directory, replaced atomically."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        os.chmod(path.parent, 0o700)  # the umask may have taken bits away, never added
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _env_credentials(env: Mapping[str, str]) -> str:
+    """The credential variables set in ``env`` ("" if none): while set, the server ignores the file."""
+    return " and ".join(name for name in ENV_CREDENTIALS if env.get(name, "").strip())
+
+
+# --- cliq-mcp auth -----------------------------------------------------------------------------------
+
+
+def _signin(args: argparse.Namespace) -> int:
+    try:
+        return _sign_in(args, os.environ)
+    except Failure as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _err("cancelled; nothing was saved")
+        return 130
+
+
+def _sign_in(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    default_dc = (env.get("CLIQ_DC") or "com").strip().lower()
+    dc = getattr(args, "dc", None) or _ask(f"Data centre ({', '.join(DATA_CENTRES)}) [{default_dc}]: ") or default_dc
+    dc = dc.strip().lower()
+    if dc not in DATA_CENTRES:
+        raise Failure(f"unknown data centre {_printable(dc)!r}: use one of {', '.join(DATA_CENTRES)}")
+    api_host, accounts_host = DATA_CENTRES[dc]
+    default_api, default_accounts = f"https://{api_host}/api/v3", f"https://{accounts_host}"
+    api = (getattr(args, "api_base_url", None) or env.get("CLIQ_API_BASE_URL") or default_api).rstrip("/")
+    accounts = (getattr(args, "accounts_url", None) or env.get("CLIQ_ACCOUNTS_URL") or default_accounts).rstrip("/")
+    path = Path(args.credentials_file).expanduser() if args.credentials_file else credentials_path(env)
+    if path is None:
+        raise Failure("no place for the credentials: set HOME, or pass --credentials-file")
+
+    if not args.code:
+        console = "https://" + accounts_host.replace("accounts.", "api-console.", 1) + "/"
+        print(
+            "Sign in to Zoho Cliq with a Self Client:\n"
+            f"  1. Open {console} and sign in with your Zoho account.\n"
+            '  2. Choose "Self Client" (create it if you have none). Its "Client Secret" tab shows the client id\n'
+            "     and client secret.\n"
+            '  3. On the "Generate Code" tab, enter the scopes\n'
+            f"       {SCOPES}\n"
+            "     and a description, then create the code. It is valid for 3 minutes: paste it below right away.\n"
+            "The secret and the code are not shown as you type.",
+            flush=True,
+        )
+    client_id = _required(args.client_id, "Client ID: ", "client id")
+    client_secret = _required(args.client_secret, "Client secret: ", "client secret", secret=True)
+    code = _required(args.code, "Code: ", "code", secret=True)
+
+    form = {"grant_type": "authorization_code", "client_id": client_id, "client_secret": client_secret, "code": code}
+    body = _token(accounts, form, CODE_ERRORS)
+    refresh = body.get("refresh_token")
+    if not isinstance(refresh, str) or not refresh:
+        raise Failure("Zoho answered without a refresh token: generate a new code and run `cliq-mcp auth` again")
+
+    data: dict[str, Any] = {"dc": dc, "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh}
+    if api != default_api:
+        data["api_base_url"] = api
+    if accounts != default_accounts:
+        data["accounts_url"] = accounts
+    if body.get("scope"):
+        data["scope"] = str(body["scope"])
+    data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        _write_private(path, data)
+    except OSError as exc:
+        raise Failure(f"could not write {path} ({exc.strerror or type(exc).__name__})") from None
+
+    worked, what = _read_check(api, body["access_token"])
+    if not worked:
+        print(f"Saved the credentials to {path}, but the check call GET /chats?limit=1 failed: {what}.")
+        print("Run `cliq-mcp auth status` to check again, or `cliq-mcp auth` to sign in again.")
+        return 1
+    print(f"Signed in to Zoho Cliq (data centre {dc}, client id {mask(client_id)}; check call: {what}).")
+    if path == credentials_path(env):
+        print(f"Credentials saved to {path}; the server will use it without environment variables.")
+    else:
+        print(f"Credentials saved to {path}; start the server with CLIQ_CREDENTIALS_FILE={path} to use it.")
+    if names := _env_credentials(env):
+        print(f"Note: {names} set in this environment: while set, the server uses it instead of the file.")
+    return 0
+
+
+# --- cliq-mcp auth status ----------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if getattr(args, "credentials_file", None):
+        env["CLIQ_CREDENTIALS_FILE"] = args.credentials_file
+    path = credentials_path(env)
+    from_env = any(env.get(name, "").strip() for name in ENV_CREDENTIALS)
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        _err(str(exc))
+        return 1
+    if settings.auth_mode == "none":
+        print(f"Not signed in: no credentials file at {path} and no CLIQ_* credentials in the environment.")
+        print("Run `cliq-mcp auth` to sign in.")
+        return 1
+    stored: dict[str, Any] = {}
+    if not from_env and path is not None:
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            stored = loaded if isinstance(loaded, dict) else {}
+    print(f"Credentials: {'environment variables (CLIQ_*)' if from_env else f'file {path}'}")
+    if from_env and path is not None and path.is_file():
+        print(f"  (the file {path} is ignored while they are set)")
+    print(f"Data centre: {settings.dc}")
+    print(f"API: {_host(settings.api_base_url)} ({settings.api_base_url})")
+    print(f"Accounts server: {_host(settings.accounts_url)}")
+    print(f"Client id: {mask(settings.client_id) if settings.client_id else '(none: a fixed access token)'}")
+    scope = stored.get("scope")
+
+    if settings.auth_mode == "refresh":
+        assert settings.client_id and settings.client_secret and settings.refresh_token
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": settings.client_id,
+            "client_secret": settings.client_secret.get_secret_value(),
+            "refresh_token": settings.refresh_token.get_secret_value(),
+        }
+        try:
+            body = _token(settings.accounts_url, form, REFRESH_ERRORS)
+        except Failure as exc:
+            print(f"Scopes: {scope or 'not known'}")
+            print(f"Access token: could not get one: {exc}.")
+            print("Not working.")
+            return 1
+        scope = body.get("scope") or scope
+        access = str(body["access_token"])
+        print(f"Scopes: {scope or 'not known'}")
+        print(f"Access token: fresh, expires {_expiry(body)}")
+    else:
+        assert settings.access_token
+        access = settings.access_token.get_secret_value()
+        print(f"Scopes: {scope or 'not known'}")
+        print("Access token: fixed (CLIQ_ACCESS_TOKEN; Zoho's access tokens last 1 hour), expiry not known")
+
+    worked, what = _read_check(settings.api_base_url, access)
+    print(f"Check call GET /chats?limit=1: {what}")
+    print("Working." if worked else "Not working.")
+    return 0 if worked else 1
+
+
+# --- cliq-mcp auth logout ----------------------------------------------------------------------------
+
+
+def _revoke(accounts: str, token: str) -> str:
+    """What happened to the refresh token, as a sentence fragment."""
+    try:
+        response = httpx.post(f"{accounts}/oauth/v2/token/revoke", params={"token": token}, timeout=TIMEOUT_S)
+        body = response.json()
+    except httpx.HTTPError as exc:
+        return f"could NOT be revoked: {_host(accounts)} was not reachable ({type(exc).__name__})"
+    except ValueError:
+        return f"could NOT be revoked: {_host(accounts)} answered HTTP {response.status_code} without JSON"
+    if isinstance(body, dict) and body.get("status") == "success":
+        return "was revoked"
+    error = _printable(body.get("error") if isinstance(body, dict) else body)
+    return f"could NOT be revoked: Zoho answered {error or 'without a status'} (perhaps revoked already)"
+
+
+def _logout(args: argparse.Namespace) -> int:
+    env = os.environ
+    given = getattr(args, "credentials_file", None)
+    path = Path(given).expanduser() if given else credentials_path(env)
+    if path is None:
+        _err("no credentials file to look for: set HOME, or pass --credentials-file")
+        return 1
+    if not path.exists():
+        print(f"No credentials file at {path}: already signed out.")
+    else:
+        data: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            data = loaded if isinstance(loaded, dict) else {}
+        refresh = data.get("refresh_token")
+        dc = str(data.get("dc") or "com")
+        default_accounts = f"https://{DATA_CENTRES.get(dc, DATA_CENTRES['com'])[1]}"
+        accounts = (env.get("CLIQ_ACCOUNTS_URL") or data.get("accounts_url") or default_accounts).rstrip("/")
+        outcome = _revoke(accounts, str(refresh)) if refresh else "was not in the file, so nothing was revoked"
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            _err(f"could not delete {path} ({exc.strerror or type(exc).__name__}); the refresh token {outcome}")
+            return 1
+        print(f"Signed out: the refresh token {outcome}; deleted {path}.")
+        if "NOT" in outcome:
+            print(f"It stays valid until revoked: revoke it in your Zoho account ({_host(default_accounts)}).")
+    if names := _env_credentials(env):
+        print(f"Note: {names} still set in this environment; the server keeps using it until it is unset.")
+    return 0
