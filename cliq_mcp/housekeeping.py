@@ -11,22 +11,12 @@ from cliq_mcp.client import CliqClient, Wire, path_segment
 from cliq_mcp.errors import CliqError
 from cliq_mcp.limits import GET_CHAT
 from cliq_mcp.models import PlanTidy, Request
-from cliq_mcp.summaries import clean, moment
+from cliq_mcp.summaries import clean, moment, parse_time
 
 if TYPE_CHECKING:
     from cliq_mcp.operations import Operation
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 async def apply_each(op: Operation, request: Request, client: CliqClient, progress: Progress) -> Any:
@@ -62,7 +52,7 @@ async def plan_tidy(op: Operation, request: Request, client: CliqClient, progres
                                    op.rate)  # fmt: skip
         chats = [c for c in (answer or {}).get("chats", []) if isinstance(c, dict)]
         for raw in chats:
-            last = _when(raw.get("last_modified_time"))
+            last = parse_time(raw.get("last_modified_time"))
             info = raw.get("last_message_info") if isinstance(raw.get("last_message_info"), dict) else None
             chat_id, name = str(raw.get("chat_id", "")), clean(raw.get("name"), 80)
             group = raw.get("chat_type") == "group_chat"

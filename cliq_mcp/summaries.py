@@ -36,17 +36,21 @@ def quoted(value: Any, limit: int = NAME_LIMIT) -> str:
     return json.dumps(clean(value, limit), ensure_ascii=False)
 
 
-def moment(value: Any) -> str | None:
-    """ISO 8601 (with Z or an offset) -> '2025-04-10 14:30Z'; anything unparsable is dropped."""
+def parse_time(value: Any) -> datetime | None:
+    """Cliq's ISO 8601 times (with Z or an offset; none means UTC); None when unparsable."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%MZ")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def moment(value: Any) -> str | None:
+    """ISO 8601 -> '2025-04-10 14:30Z'; anything unparsable is dropped."""
+    parsed = parse_time(value)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%MZ") if parsed else None
 
 
 class Output(BaseModel):
