@@ -13,7 +13,7 @@ from typing import Any
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cliq-mcp",
         description="MCP server for Zoho Cliq chats. Serves MCP over stdio; logs go to stderr.",
@@ -37,10 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
     sub = parser.add_subparsers(dest="command")
-    from cliq_mcp import clients, signin
+    if commands is None or commands & {"auth", "config", "-h", "--help"}:  # serving needs neither: start faster
+        from cliq_mcp import clients, signin
 
-    signin.add_parser(sub)
-    clients.add_parser(sub)
+        signin.add_parser(sub)
+        clients.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(set(argv)).parse_args(argv)
     if hasattr(args, "run"):  # auth, config
         return int(args.run(args))
     if args.command == "sandbox-server":

@@ -86,9 +86,9 @@ class _Window(Request):
 
 
 class ListChats(_Window):
-    """List your chats, newest activity first, one page at a time (pass next_token to continue)."""
+    """List your chats, newest activity first, a page at a time (pass next_token to continue)."""
 
-    limit: int = Field(20, ge=1, le=100)
+    limit: int = Field(100, ge=1, le=100)  # Cliq's largest page: walking every chat takes the fewest requests
     next_token: str | None = Field(None, max_length=2000)
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     pinned: bool | None = None
@@ -275,14 +275,14 @@ class UnmuteChat(ChatTarget):
 class WriteOptions(BaseModel):
     """Arguments every write tool has; never sent to Cliq."""
 
-    dry_run: bool = Field(False, exclude=True, description="only show the request, send nothing")
+    dry_run: bool = Field(False, exclude=True, description="send nothing, show the request")
 
 
 class ConfirmOptions(WriteOptions):
     """Arguments every destructive tool has; never sent to Cliq."""
 
     confirmation_token: str | None = Field(
-        None, exclude=True, max_length=300, description="from this tool's preview, once the user agreed"
+        None, exclude=True, max_length=300, description="from the preview, once the user agreed"
     )
 
 
@@ -336,3 +336,34 @@ def json_schema(model: type[BaseModel], mode: Literal["validation", "serializati
     schema = model.model_json_schema(schema_generator=CompactSchema, mode=mode)
     schema.pop("description", None)  # the docstring is already the tool's description
     return schema
+
+
+def outline(schema: dict[str, Any], depth: int = 2) -> dict[str, Any]:
+    """An output schema cut to what a program needs to read the answer: each field's JSON type, and the
+    fields of nested objects and list items one level down; no descriptions, no shared definitions.
+    Every tool's schema is sent with every tools/list, so the full nesting would cost more than it tells."""
+    defs: dict[str, Any] = schema.get("$defs", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def shape(node: dict[str, Any], level: int) -> dict[str, Any]:
+        node = resolve(node)
+        kind = node.get("type")
+        if kind == "array":
+            return {"type": "array", "items": shape(node.get("items", {}), level)}
+        if kind == "object" and "properties" in node:
+            if level >= depth:
+                return {"type": "object"}
+            result: dict[str, Any] = {
+                "type": "object",
+                "properties": {k: shape(v, level + 1) for k, v in node["properties"].items()},
+            }
+            if node.get("required"):
+                result["required"] = node["required"]
+            return result
+        return {"type": kind} if kind else {}
+
+    return shape(schema, 0)

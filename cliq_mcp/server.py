@@ -29,7 +29,7 @@ from cliq_mcp.client import CliqClient
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard, result
-from cliq_mcp.models import json_schema, parse
+from cliq_mcp.models import json_schema, outline, parse
 from cliq_mcp.operations import Effect, Operation, select
 from cliq_mcp.prompts import PROMPTS
 
@@ -49,11 +49,12 @@ class _RawArguments(FuncMetadata):
 
 
 def annotations(op: Operation) -> ToolAnnotations:
+    """Only the hints that differ from the spec's defaults (readOnly false, destructive true, idempotent
+    false, openWorld true): a client reads the same, and every tools/list is shorter."""
+    if op.effect is Effect.READ:
+        return ToolAnnotations(read_only_hint=True)
     return ToolAnnotations(
-        read_only_hint=op.effect is Effect.READ,
-        destructive_hint=op.effect is Effect.DESTRUCTIVE,
-        idempotent_hint=op.idempotent,
-        open_world_hint=True,
+        destructive_hint=False if op.effect is Effect.WRITE else None, idempotent_hint=op.idempotent or None
     )
 
 
@@ -91,10 +92,9 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
         title=op.title,
         description=(op.model.__doc__ or op.title).strip(),
         parameters=json_schema(op.arguments, "validation"),
+        # The output is built from op.output's pydantic model, so the SDK need not validate it again.
         fn_metadata=_RawArguments(
-            arg_model=ArgModelBase,
-            output_schema=json_schema(op.output, "serialization"),
-            output_model=op.output,
+            arg_model=ArgModelBase, output_schema=outline(json_schema(op.output, "serialization"))
         ),
         is_async=True,
         context_kwarg="ctx",

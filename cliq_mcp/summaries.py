@@ -23,11 +23,13 @@ MESSAGE_LIMIT = 200
 
 def clean(value: Any, limit: int) -> str:
     """Other people's text made safe to show: no control/format/private characters, one line, bounded."""
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in str(value if value is not None else "")
-        if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"}
-    )
+    text = str(value if value is not None else "")
+    if not text.isprintable():  # the common case is already clean; only walk the rest
+        text = "".join(
+            " " if ch.isspace() else ch
+            for ch in text
+            if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"}
+        )
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -198,13 +200,29 @@ def _message_line(m: LastMessage) -> str:
     return f"Last message {m.message_id} from {m.sender or '?'} at {when}: {quoted(m.text, MESSAGE_LIMIT)}"
 
 
+SHORT_TYPES = {"direct_message": "dm", "group_chat": "group"}
+
+
+def list_line(c: Chat) -> str:
+    """One chat in a list, as short as it can be read: the model pays for every byte of every line."""
+    when = moment(c.last_activity)
+    parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), quoted(c.name, 60), when[:10] if when else "-"]
+    if c.unread:
+        parts.append(f"{c.unread} unread")
+    parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
+    return " | ".join(parts)
+
+
 def chat_list(request: Request, response: Any) -> Answer:
     raw = response.get("chats") if isinstance(response, dict) else None
-    chats = [chat(c) for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
+    # Lists carry what identifies and sorts a chat; get_chat has the rest (creator, last message).
+    chats = [
+        chat(c).model_copy(update={"creator": None, "last_message": None}) for c in raw or [] if isinstance(c, dict)
+    ]
     token = response.get("next_token") if isinstance(response, dict) else None
     token = token if isinstance(token, str) and token else None
-    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id · name · type · …):"]
-    lines += [chat_line(c) for c in chats]
+    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
+    lines += [list_line(c) for c in chats]
     lines.append(f'More: call again with next_token="{token}".' if token else "End of list.")
     return "\n".join(lines), ChatList(chats=chats, next_token=token)
 

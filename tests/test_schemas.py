@@ -8,7 +8,7 @@ from pathlib import Path
 from mcp import Client
 
 from cliq_mcp.config import Settings
-from cliq_mcp.models import json_schema
+from cliq_mcp.models import json_schema, outline
 from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.schemas import render
 from cliq_mcp.server import build_server
@@ -32,12 +32,15 @@ async def test_every_catalogue_operation_is_one_tool_with_its_model_schema() -> 
     for op in CATALOGUE:
         tool = tools[op.name]
         assert tool.input_schema == json_schema(op.arguments, "validation")
-        assert tool.output_schema == json_schema(op.output, "serialization")
+        assert tool.output_schema == outline(json_schema(op.output, "serialization"))
         assert tool.description and "\n" not in tool.description
         a = tool.annotations
-        assert a is not None and a.open_world_hint is True
-        assert a.read_only_hint is (op.effect.value == "read")
-        assert a.destructive_hint is (op.effect.value == "destructive")
+        # Hints left out take the spec's defaults: readOnly false, destructive true, idempotent false, openWorld true.
+        assert a is not None and a.open_world_hint is None
+        assert bool(a.read_only_hint) is (op.effect.value == "read")
+        destructive = a.destructive_hint is not False and not a.read_only_hint
+        assert destructive is (op.effect.value == "destructive")
+        assert bool(a.idempotent_hint) is (op.idempotent and op.effect.value != "read")
         # A write tool's answer can be a preview (dry run, confirmation pending): its schema must allow that.
         assert issubclass(op.output, Written) is (op.effect.value != "read")
 

@@ -63,7 +63,9 @@ def _config(workspace: Workspace | None, host: str, port: int, log_level: str) -
 def serve_in_background(workspace: Workspace | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run the sandbox on loopback in a daemon thread; yield its base URL, stop it on exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only turns Nagle off for sockets it knows are TCP, and with Nagle
+    # on, every loopback answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -1,0 +1,1 @@
+"""Benchmarks: cliq-mcp against a bare-SDK reference server and raw httpx. Run ``python -m benchmarks``."""
