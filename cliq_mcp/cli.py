@@ -61,9 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "run"):  # auth, config
         return int(args.run(args))
     if args.command == "sandbox-server":
-        from cliq_mcp.sandbox import serve
+        from cliq_mcp.sandbox import serve as serve_sandbox
 
-        serve(host=args.host, port=args.port)
+        serve_sandbox(host=args.host, port=args.port)
         return 0
     if args.command == "schemas":
         from cliq_mcp.schemas import main as schemas_main
@@ -126,7 +126,7 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
 
     try:
         arguments = json.loads(args.arguments)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         print(f"cliq-mcp: the arguments are not JSON ({exc.msg}).", file=sys.stderr)
         return 2
     if not isinstance(arguments, dict):

@@ -232,7 +232,7 @@ class CliqClient:
 
 
 def _backoff(attempt: int) -> float:
-    return min(2.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    return min(2.0, 0.25 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
 def _retry_in(exc: CliqError, read: bool, waited_for_cliq: bool) -> float | None:

@@ -30,7 +30,7 @@ PLACEHOLDERS = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "config",
         help="print the configuration an MCP client needs to start this server (or --write it into its file)",

@@ -231,7 +231,9 @@ class Guard:
             people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
         return op.confirm.format(chat=chat, people=people)
 
-    async def run(self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act) -> Any:
+    async def run(
+        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act
+    ) -> CallToolResult | InputRequiredResult:
         """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
         Every attempt is audited."""
         arguments = request.model_dump(mode="json", exclude={"confirmation_token"})

@@ -62,8 +62,9 @@ Timestamp = Annotated[
 ]
 
 
-def ids(item: Any, max_length: int, min_length: int = 1) -> Any:
-    return Annotated[list[item], BeforeValidator(_listish), Field(min_length=min_length, max_length=max_length)]
+# A list that some clients send as a JSON string or "a,b"; the size limits go with each field.
+Listish = BeforeValidator(_listish)
+SearchType = Literal["direct_message", "group_chat", "channel", "thread"]
 
 
 ChatType = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
@@ -96,7 +97,7 @@ class ListChats(_Window):
     closed: bool | None = None
     drafts: bool | None = None
     joined: bool | None = None
-    chat_ids: ids(ChatId, 100) | None = None
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = None
     recipient: str | None = Field(None, max_length=200)
     type: ChatType | None = None
 
@@ -107,7 +108,7 @@ class SearchChats(_Window):
     title: str | None = Field(None, max_length=200, description="part of the title")
     # Cliq's default is 500 results, far too many for an assistant: always send a limit.
     limit: int = Field(20, ge=1, le=500)
-    chat_type: ids(Literal["direct_message", "group_chat", "channel", "thread"], 4) | None = None
+    chat_type: Annotated[list[SearchType], Listish, Field(min_length=1, max_length=4)] | None = None
     sort_by: Literal["usage", "recent"] | None = None
     recipient: str | None = Field(None, max_length=200)
     parent_chat_id: ChatId | None = None
@@ -125,7 +126,7 @@ class CreateChat(Request):
 
     chat_type: Literal["direct_message", "group_chat"]
     user_id: UserId | None = None
-    user_ids: ids(UserId, 50) | None = None
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=50)] | None = None
     title: Title | None = None
 
     @model_validator(mode="after")
@@ -154,7 +155,7 @@ class MarkChatsRead(Request):
 class ClearUnreadCounts(Request):
     """Clear the unread counts of up to 100 chats."""
 
-    chat_ids: ids(ChatId, 100)
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)]
 
 
 class RenameChat(Request):
@@ -189,7 +190,7 @@ class AddChatMembers(Request):
     """Add up to 100 users to a group chat or channel."""
 
     chat_id: ChatId
-    user_ids: ids(UserId, 100)
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)]
 
 
 class ForkChat(Request):
@@ -198,7 +199,7 @@ class ForkChat(Request):
     chat_id: ChatId
     message_id: MessageId
     title: Title
-    user_ids: ids(UserId, 100) | None = None
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] | None = None
     include_participants: bool = Field(False, description="copy the members (user_ids then ignored)")
 
     @field_serializer("user_ids")
@@ -230,13 +231,13 @@ class RemoveChatMembers(Request):
     """Remove up to 100 members from a group chat. Asks a person first."""
 
     chat_id: ChatId
-    user_ids: ids(UserId, 100)
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)]
 
 
 class CloseChats(Request):
     """Close several chats at once, e.g. those plan_tidy proposes. Asks a person once, listing every chat."""
 
-    chat_ids: ids(ChatId, 50)
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=50)]
 
 
 class PlanTidy(Request):

@@ -41,7 +41,7 @@ class Failure(Exception):
     """A step failed; the message is safe to print (it never holds a secret)."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     auth = sub.add_parser(
         "auth",
         help="sign in to Zoho Cliq with a Self Client and save the credentials (also: auth status, auth logout)",

@@ -147,9 +147,10 @@ Summary = Callable[[Request, Any], Answer]
 
 def _data(response: Any) -> dict[str, Any]:
     """The object inside ``{"type": ..., "data": {...}}`` (or the answer itself)."""
-    if isinstance(response, dict) and isinstance(response.get("data"), dict):
-        return response["data"]
-    return response if isinstance(response, dict) else {}
+    if not isinstance(response, dict):
+        return {}
+    data = response.get("data")
+    return data if isinstance(data, dict) else response
 
 
 def _int(value: Any) -> int | None:

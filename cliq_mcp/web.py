@@ -59,7 +59,7 @@ def build_app(settings: Settings, host: str) -> Starlette:
         )
     server = build_server(settings)
 
-    @server.custom_route(HEALTH, methods=["GET"])
+    @server.custom_route(HEALTH, methods=["GET"])  # type: ignore[untyped-decorator]  # the SDK's decorator
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "sandbox": settings.sandbox})
 
