@@ -189,14 +189,17 @@ class CliqClient:
             if self._pacer is not None:
                 await self._pacer.wait(rate)
             remaining = deadline - time.monotonic()
+            budget = min(self.settings.timeout, remaining)
             try:
-                response = await self._client().request(
-                    wire.method,
-                    wire.path.lstrip("/"),
-                    params=wire.params or None,
-                    json=wire.json,
-                    timeout=httpx.Timeout(min(self.settings.timeout, remaining), connect=min(5.0, remaining)),
-                )
+                # httpx's timeouts bound each read; this bounds the whole answer (a trickling body too).
+                with anyio.fail_after(budget):
+                    response = await self._client().request(
+                        wire.method,
+                        wire.path.lstrip("/"),
+                        params=wire.params or None,
+                        json=wire.json,
+                        timeout=httpx.Timeout(budget, connect=min(5.0, budget)),
+                    )
                 result = _parse(response, rate)
             except CliqError as exc:
                 retry_in = _retry_in(exc, read, waited_for_cliq)
@@ -213,8 +216,8 @@ class CliqClient:
                         "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
                     ) from None
                 retry_in = _backoff(attempt)
-            except httpx.TransportError as exc:  # timeouts, dropped connections: it may have arrived
-                stalled = isinstance(exc, httpx.TimeoutException)
+            except (httpx.TransportError, TimeoutError) as exc:  # timeouts, dropped connections: it may have arrived
+                stalled = isinstance(exc, httpx.TimeoutException | TimeoutError)
                 if not read or last or time.monotonic() + _backoff(attempt) >= deadline:
                     what = "did not answer in time" if stalled else "closed the connection without an answer"
                     raise TransportError(
@@ -251,6 +254,8 @@ def _retry_in(exc: CliqError, read: bool, waited_for_cliq: bool) -> float | None
 def _parse(response: httpx.Response, rate: RateLimit) -> Any:
     logger.debug("%s %s -> %s", response.request.method, response.request.url.path, response.status_code)
     if response.status_code == 204 or (response.status_code == 200 and not response.content):
+        if response.request.method == "GET":  # a read always has an answer: an empty one is garbled
+            raise ServerError("Cliq answered a read with an empty body.", "Try again in a little while.", status=200)
         return None
     if response.status_code >= 300:
         raise error_for(response, rate)

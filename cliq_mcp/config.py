@@ -87,12 +87,25 @@ def stored_credentials(env: Mapping[str, str]) -> dict[str, str]:
     return {f"CLIQ_{k.upper()}": str(v) for k, v in data.items() if k in CREDENTIAL_FIELDS and v}
 
 
+def _level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"Unknown log level {value!r}.", "Use DEBUG, INFO, WARNING or ERROR.")
+    return level
+
+
 def _csv(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
+def _flag(value: str | None, name: str) -> bool:
+    """A yes/no setting; anything else is an error rather than a silent "no" (which could fail open)."""
+    text = (value or "").strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {value!r}.", "")
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,7 @@ class GuardConfig:
     tools: frozenset[str] = frozenset()  # tool names or toolsets (read, write, destructive); empty: all
     exclude_tools: frozenset[str] = frozenset()
     audit_log: str | None = None  # path of the JSON-lines audit log; None: no audit log
+    used_tokens: str | None = None  # file remembering redeemed confirmation tokens across processes
     secret: SecretStr | None = None  # HMAC key for confirmation tokens; None: random per process
     token_ttl: float = 300.0
 
@@ -115,9 +129,9 @@ class GuardConfig:
         policy = (get("CLIQ_GUARD") or "ask").lower()
         if policy not in GUARD_POLICIES:
             raise ConfigurationError(f"Unknown CLIQ_GUARD {policy!r}.", f"Use one of {', '.join(GUARD_POLICIES)}.")
+        state = get("XDG_STATE_HOME") or (f"{get('HOME')}/.local/state" if get("HOME") else None)
         audit = get("CLIQ_AUDIT_LOG")
         if audit is None:
-            state = get("XDG_STATE_HOME") or (f"{get('HOME')}/.local/state" if get("HOME") else None)
             audit = f"{state}/cliq-mcp/audit.jsonl" if state else None
         elif audit.lower() == "off":
             audit = None
@@ -130,10 +144,11 @@ class GuardConfig:
             unattended_chats=_csv(get("CLIQ_UNATTENDED_CHATS")),
             write_allow=_csv(get("CLIQ_WRITE_CHATS")),
             write_deny=_csv(get("CLIQ_DENY_CHATS")),
-            read_only=_flag(get("CLIQ_READ_ONLY")),
+            read_only=_flag(get("CLIQ_READ_ONLY"), "CLIQ_READ_ONLY"),
             tools=_csv(get("CLIQ_TOOLS")),
             exclude_tools=_csv(get("CLIQ_EXCLUDE_TOOLS")),
             audit_log=audit,
+            used_tokens=get("CLIQ_USED_TOKENS_FILE") or (f"{state}/cliq-mcp/used-tokens" if state else None),
             secret=SecretStr(secret) if secret else None,
             token_ttl=ttl,
         )
@@ -206,10 +221,10 @@ class Settings:
             client_secret=secret("CLIQ_CLIENT_SECRET"),
             refresh_token=secret("CLIQ_REFRESH_TOKEN"),
             dc=dc,
-            log_level=(log_level or get("CLIQ_LOG_LEVEL") or "WARNING").upper(),
+            log_level=_level(log_level or get("CLIQ_LOG_LEVEL") or "WARNING"),
             timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
             guard=GuardConfig.from_env(get),
-            pacing=(get("CLIQ_PACING") or "on").lower() not in ("off", "0", "false", "no"),
+            pacing=_flag(get("CLIQ_PACING") or "on", "CLIQ_PACING"),
             http_token=secret("CLIQ_MCP_HTTP_TOKEN"),
             allowed_hosts=_csv(get("CLIQ_MCP_ALLOWED_HOSTS")),
             allowed_origins=_csv(get("CLIQ_MCP_ALLOWED_ORIGINS")),

@@ -30,6 +30,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -75,16 +77,57 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+TOKEN_SHAPE = re.compile(r"v1\.[0-9]{1,12}\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{1,64}")
+
+
+class UsedTokens:
+    """The nonces of redeemed tokens until they expire: in memory, and, when a path is set, in a file that
+    every process on this machine shares (``cliq-mcp call`` runs, local replicas), under an exclusive lock."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path).expanduser() if path else None
+        self._memory: dict[str, float] = {}
+
+    def claim(self, nonce: str, expiry: float, now: float) -> bool:
+        """Record ``nonce`` as used; False if it already was."""
+        self._memory = {n: e for n, e in self._memory.items() if e >= now}
+        if nonce in self._memory:
+            return False
+        self._memory[nonce] = expiry
+        if self.path is None:
+            return True
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "r+", encoding="ascii") as store:
+            fcntl.flock(store, fcntl.LOCK_EX)
+            live = {}
+            for line in store.read().split():
+                used, _, until = line.partition(":")
+                if until.isdigit() and int(until) >= now:
+                    live[used] = until
+            if nonce in live:
+                return False
+            live[nonce] = str(int(expiry))
+            store.seek(0)
+            store.truncate()
+            store.write("".join(f"{n}:{e}\n" for n, e in live.items()))
+        return True
+
+
 class Tokens:
     """Confirmation tokens: ``v1.<expiry>.<nonce>.<target digest>.<mac>``. The MAC covers the tool, its
     exact arguments, the target digest, the expiry and the nonce, under a key only this server holds.
-    Single use is remembered in memory (per process)."""
+    Each works once (see ``UsedTokens``)."""
 
-    def __init__(self, key: bytes, ttl: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, key: bytes, ttl: float, used: UsedTokens | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._key = key
         self._ttl = ttl
         self._clock = clock
-        self._used: dict[str, float] = {}
+        self._used = used or UsedTokens(None)
 
     @staticmethod
     def digest(question: str) -> str:
@@ -104,11 +147,10 @@ class Tokens:
 
     def redeem(self, token: str, tool: str, arguments: str, question: str) -> None:
         """Accept the token once, for this tool, these arguments and this target; else ``NotConfirmed``."""
-        parts = token.split(".")
-        if len(parts) != 5 or parts[0] != "v1" or not parts[1].isdigit():
+        if not TOKEN_SHAPE.fullmatch(token):
             raise NotConfirmed("Not done: that is not a confirmation token from this server. Nothing was changed.",
                                f"Call {tool} without confirmation_token to get a preview and a token.")  # fmt: skip
-        _, expiry, nonce, target, mac = parts
+        _, expiry, nonce, target, mac = token.split(".")
         if not hmac.compare_digest(mac, self._mac(tool, arguments, target, expiry, nonce)):
             raise NotConfirmed(
                 "Not done: the confirmation token does not match this tool and these exact arguments "
@@ -116,21 +158,19 @@ class Tokens:
                 f"Call {tool} without confirmation_token to get a new preview.",
             )
         now = self._clock()
-        self._used = {n: e for n, e in self._used.items() if e >= now}
         if int(expiry) < now:
             raise NotConfirmed(
                 "Not done: the confirmation token has expired. Nothing was changed.",
                 f"Call {tool} without confirmation_token for a new preview and ask the user again.",
             )
-        if nonce in self._used:
-            raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
-                               "A token works once; get a new preview if the user wants it done again.")  # fmt: skip
         if not hmac.compare_digest(target, self.digest(question)):
             raise NotConfirmed(
                 "Not done: the target changed since the preview the user agreed to. Nothing was changed.",
                 f"Now it would be: {question} Call {tool} without confirmation_token to preview it again.",
             )
-        self._used[nonce] = float(expiry)
+        if not self._used.claim(nonce, float(expiry), now):
+            raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
+                               "A token works once; get a new preview if the user wants it done again.")  # fmt: skip
 
 
 class Audit:
@@ -153,6 +193,12 @@ class Audit:
             if not self._warned:  # say it once; a broken audit log must not stop the tools
                 logger.error("Cannot write the audit log %s: %s", self.path, exc.strerror)
                 self._warned = True
+
+
+def _items(answer: Any, key: str) -> list[dict[str, Any]]:
+    """The objects in ``answer[key]``, whatever shape Cliq's answer has."""
+    found = answer.get(key) if isinstance(answer, dict) else None
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 def _chat_ids(values: dict[str, Any]) -> list[str]:
@@ -190,33 +236,43 @@ class Guard:
         self._client = client
         self.config = config
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
-        self.tokens = Tokens(key, config.token_ttl)
+        self.tokens = Tokens(key, config.token_ttl, UsedTokens(config.used_tokens))
         self.audit = Audit(config.audit_log)
 
     async def _read(self, op_name: str, **fields: Any) -> Any:
         op = BY_NAME[op_name]
         return await self._client.send(op.wire(op.model(**fields)), op.rate)
 
-    async def _describe(self, chat_id: str) -> str:
-        answer = await self._read("get_chat", chat_id=chat_id)
-        data = answer.get("data", {}) if isinstance(answer, dict) else {}
-        kind = clean(data.get("chat_type", "chat"), 32).replace("_", " ")
+    @staticmethod
+    def _describe(chat_id: str, data: Any) -> str:
+        data = data if isinstance(data, dict) else {}
+        kind = clean(data.get("chat_type") or "chat", 32).replace("_", " ")
         return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
 
     async def question(self, op: Operation, request: Request) -> str:
         """Read the target now and say exactly what will happen to it."""
         values = request.model_dump()
         if op.each:
+            # One list request describes them all (Cliq's list takes up to 100 chat ids).
             chat_ids: list[str] = values[op.each]
-            described = [await self._describe(c) for c in chat_ids]
-            return op.confirm.format(chats=f"{len(chat_ids)} chats: " + "; ".join(described))
+            listed = await self._read("list_chats", chat_ids=chat_ids, limit=100)
+            found = {str(c.get("chat_id")): c for c in _items(listed, "chats")}
+            missing = [c for c in chat_ids if c not in found]
+            if missing:
+                raise NotConfirmed(
+                    f"Not done: chat {', '.join(missing)} is not among your open chats. Nothing was changed.",
+                    "Leave out chats that are already closed or gone, and call again.",
+                )
+            described = "; ".join(self._describe(c, found[c]) for c in chat_ids)
+            return op.confirm.format(chats=f"{len(chat_ids)} chats: {described}")
         chat_id = str(values["chat_id"])
-        chat = await self._describe(chat_id)
+        answer = await self._read("get_chat", chat_id=chat_id)
+        chat = self._describe(chat_id, answer.get("data") if isinstance(answer, dict) else None)
         people = ""
         user_ids: list[str] | None = values.get("user_ids")
         if user_ids is not None:
             listed = await self._read("list_chat_members", chat_id=chat_id)
-            members = {str(m.get("user_id")): m for m in (listed or {}).get("members", []) if isinstance(m, dict)}
+            members = {str(m.get("user_id")): m for m in _items(listed, "members")}
             missing = [u for u in user_ids if u not in members]
             if missing:
                 raise NotConfirmed(
@@ -248,6 +304,9 @@ class Guard:
             raise
         except CliqError as exc:
             self.audit.record(**note, outcome="failed", detail=exc.message)
+            raise
+        except Exception as exc:  # a bug: still one audit line, then the server's generic error
+            self.audit.record(**note, outcome="error", detail=type(exc).__name__)
             raise
         if isinstance(outcome, CallToolResult):  # acted, or a preview; asking (InputRequiredResult) is no outcome
             note.setdefault("outcome", "acted")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from cliq_mcp.client import CliqClient, Wire, path_segment
-from cliq_mcp.errors import CliqError
+from cliq_mcp.errors import CliqError, InvalidArguments, Throttled
 from cliq_mcp.limits import GET_CHAT
 from cliq_mcp.models import PlanTidy, Request
 from cliq_mcp.summaries import clean, moment, parse_time
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cliq_mcp.operations import Operation
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+MAX_PAGES = 50  # 5,000 chats; Cliq's own limit (30 pages a minute) comes first anyway
 
 
 async def apply_each(op: Operation, request: Request, client: CliqClient, progress: Progress) -> Any:
@@ -46,17 +47,30 @@ async def plan_tidy(op: Operation, request: Request, client: CliqClient, progres
         base["name"] = request.name
     actions: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []  # candidates whose unread count is only known from GET /chats/{id}
-    scanned, page, token = 0, 0, None
+    scanned, page, token, stopped = 0, 0, None, ""
+    seen_tokens: set[str] = set()
     while len(actions) < request.max_chats:
-        answer = await client.send(Wire("GET", "/chats", params={**base, **({"next_token": token} if token else {})}),
-                                   op.rate)  # fmt: skip
-        chats = [c for c in (answer or {}).get("chats", []) if isinstance(c, dict)]
+        if page >= MAX_PAGES:
+            stopped = f"stopped after {page} pages"
+            break
+        try:
+            answer = await client.send(
+                Wire("GET", "/chats", params={**base, **({"next_token": token} if token else {})}), op.rate
+            )
+        except Throttled as exc:
+            if not page:
+                raise
+            stopped = f"stopped early: {exc.message}"  # a partial plan is still worth having
+            break
+        found = answer.get("chats") if isinstance(answer, dict) else None
+        chats = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
         for raw in chats:
             last = parse_time(raw.get("last_modified_time"))
             info = raw.get("last_message_info") if isinstance(raw.get("last_message_info"), dict) else None
             chat_id, name = str(raw.get("chat_id", "")), clean(raw.get("name"), 80)
             group = raw.get("chat_type") == "group_chat"
-            if request.empty and group and (info is None or (raw.get("participant_count") or 0) <= 1):
+            members = raw.get("participant_count")
+            if request.empty and group and (info is None or (isinstance(members, int) and members <= 1)):
                 reason = "no messages" if info is None else "no one else in it"
                 actions.append(_action("close_chat", chat_id, name, reason, {"chat_id": chat_id}))
             elif request.inactive_days and last and now - last > timedelta(days=request.inactive_days):
@@ -67,19 +81,25 @@ async def plan_tidy(op: Operation, request: Request, client: CliqClient, progres
         scanned += len(chats)
         page += 1
         await progress(page, None, f"{scanned} chats scanned, {len(actions)} to tidy")
-        token = (answer or {}).get("next_token")
-        if not token:
+        token = answer.get("next_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token or token in seen_tokens:  # a repeated cursor would loop
             break
+        seen_tokens.add(token)
     for raw in stale[: max(0, request.max_chats - len(actions))]:
-        chat_id = str(raw["chat_id"])
-        detail = await client.send(Wire("GET", f"/chats/{path_segment(chat_id)}"), GET_CHAT)
-        unread = ((detail or {}).get("data") or {}).get("unread_message_count")
+        chat_id = str(raw.get("chat_id", ""))
+        try:
+            detail = await client.send(Wire("GET", f"/chats/{path_segment(chat_id)}"), GET_CHAT)
+        except (Throttled, InvalidArguments) as exc:
+            stopped = f"unread counts checked in part: {exc.message}"
+            break
+        data = detail.get("data") if isinstance(detail, dict) else None
+        unread = data.get("unread_message_count") if isinstance(data, dict) else None
         if isinstance(unread, int) and unread > 0:
-            message_id = str(raw["last_message_info"].get("message_id"))
+            message_id = clean(raw["last_message_info"].get("message_id"), 64)
             reason = f"{unread} unread since {moment(raw.get('last_modified_time'))}"
             arguments = {"chat_id": chat_id, "last_message_id": message_id}
             actions.append(_action("mark_chat_read", chat_id, clean(raw.get("name"), 80), reason, arguments))
-    return {"scanned": scanned, "actions": actions[: request.max_chats]}
+    return {"scanned": scanned, "actions": actions[: request.max_chats], "stopped": stopped}
 
 
 def _action(tool: str, chat_id: str, name: str, reason: str, arguments: dict[str, Any]) -> dict[str, Any]:

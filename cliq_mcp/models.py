@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -41,6 +42,12 @@ def _listish(value: Any) -> Any:
     return value
 
 
+def _not_before_1970(value: Any) -> Any:
+    if isinstance(value, datetime) and _epoch_ms(value) < 0:
+        raise ValueError("times before 1970 are not accepted")
+    return value
+
+
 def _epoch_ms(value: int | datetime) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -57,6 +64,7 @@ MessageId = Annotated[str, Field(pattern=r"^[0-9]{1,24}(_[0-9]{1,24})?$", descri
 Title = Annotated[str, Field(min_length=1, max_length=255)]
 Timestamp = Annotated[
     Annotated[int, Field(ge=0)] | datetime,
+    AfterValidator(_not_before_1970),
     PlainSerializer(_epoch_ms, return_type=int),
     Field(description="epoch ms or ISO 8601"),
 ]
@@ -248,7 +256,7 @@ class PlanTidy(Request):
     empty: bool = Field(False, description="group chats with no messages or no one else: close")
     chat_type: ChatType | None = None
     name: str | None = Field(None, max_length=200, description="part of the chat name")
-    max_chats: int = Field(50, ge=1, le=100, description="at most this many proposals")
+    max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
 
     @model_validator(mode="after")
     def _some_criterion(self) -> PlanTidy:

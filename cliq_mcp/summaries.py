@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from cliq_mcp.models import Request
 
 NAME_LIMIT = 80
+ID_LIMIT = 64
 MESSAGE_LIMIT = 200
 
 
@@ -44,15 +45,16 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)  # also proves it is representable in UTC
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def moment(value: Any) -> str | None:
     """ISO 8601 -> '2025-04-10 14:30Z'; anything unparsable is dropped."""
     parsed = parse_time(value)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%MZ") if parsed else None
+    return parsed.strftime("%Y-%m-%d %H:%MZ") if parsed else None
 
 
 class Output(BaseModel):
@@ -153,6 +155,10 @@ def _data(response: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else response
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -165,13 +171,13 @@ def chat(raw: dict[str, Any]) -> Chat:
         content = last.get("content")
         text = content.get("text") if isinstance(content, dict) else None
         last_message = LastMessage(
-            message_id=str(last["message_id"]),
-            sender=str(last["sender"]) if last.get("sender") is not None else None,
+            message_id=clean(last["message_id"], ID_LIMIT),
+            sender=clean(last["sender"], ID_LIMIT) if last.get("sender") is not None else None,
             time=last.get("time") if isinstance(last.get("time"), str) else None,
             text=clean(text, MESSAGE_LIMIT) if text is not None else None,
         )
     return Chat(
-        chat_id=str(raw.get("chat_id", "")),
+        chat_id=clean(raw.get("chat_id", ""), ID_LIMIT),
         name=clean(raw.get("name"), NAME_LIMIT),
         chat_type=clean(raw.get("chat_type", "unknown"), 32),
         last_activity=raw.get("last_modified_time") if isinstance(raw.get("last_modified_time"), str) else None,
@@ -215,13 +221,13 @@ def list_line(c: Chat) -> str:
 
 
 def chat_list(request: Request, response: Any) -> Answer:
-    raw = response.get("chats") if isinstance(response, dict) else None
+    raw = _list(response.get("chats")) if isinstance(response, dict) else []
     # Lists carry what identifies and sorts a chat; get_chat has the rest (creator, last message).
     chats = [
         chat(c).model_copy(update={"creator": None, "last_message": None}) for c in raw or [] if isinstance(c, dict)
     ]
     token = response.get("next_token") if isinstance(response, dict) else None
-    token = token if isinstance(token, str) and token else None
+    token = clean(token, 2000) if isinstance(token, str) and token else None
     lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
     lines += [list_line(c) for c in chats]
     lines.append(f'More: call again with next_token="{token}".' if token else "End of list.")
@@ -245,8 +251,8 @@ def created_chat(request: Request, response: Any) -> Answer:
 
 def read_status(request: Request, response: Any) -> Answer:
     data = _data(response)
-    succeeded = [str(i) for i in data.get("success", []) if isinstance(i, str | int)]
-    failed = [str(i) for i in data.get("failure", []) if isinstance(i, str | int)]
+    succeeded = [clean(i, ID_LIMIT) for i in _list(data.get("success")) if isinstance(i, str | int)]
+    failed = [clean(i, ID_LIMIT) for i in _list(data.get("failure")) if isinstance(i, str | int)]
     text = f"Marked read: {len(succeeded)} chat(s){': ' + ', '.join(succeeded) if succeeded else ''}."
     if failed:
         text += f" Failed: {', '.join(failed)} (check the chat ids and last_message_id values)."
@@ -263,7 +269,7 @@ def cleared_unread(request: Request, response: Any) -> Answer:
 
 def renamed(request: Request, response: Any) -> Answer:
     data = _data(response)
-    chat_id = str(data.get("chat_id") or getattr(request, "chat_id", ""))
+    chat_id = clean(data.get("chat_id") or getattr(request, "chat_id", ""), ID_LIMIT)
     title = clean(data.get("title", getattr(request, "title", "")), 255)
     return f"Renamed chat {chat_id} to {quoted(title, 255)}.", Done(chat_id=chat_id, done="renamed", title=title)
 
@@ -271,9 +277,11 @@ def renamed(request: Request, response: Any) -> Answer:
 def members_changed(verb: str, key: str) -> Summary:
     def summary(request: Request, response: Any) -> Answer:
         data = _data(response)
-        chat_id = str(data.get("chat_id") or getattr(request, "chat_id", ""))
+        chat_id = clean(data.get("chat_id") or getattr(request, "chat_id", ""), ID_LIMIT)
         raw = data.get(key)
-        user_ids = [str(u) for u in raw] if isinstance(raw, list) else list(getattr(request, "user_ids", []))
+        user_ids = (
+            [clean(u, ID_LIMIT) for u in raw] if isinstance(raw, list) else list(getattr(request, "user_ids", []))
+        )
         text = f"{verb} {len(user_ids)} member(s) in chat {chat_id}: {', '.join(user_ids) or 'none'}."
         return text, Done(chat_id=chat_id, done=verb.lower(), user_ids=user_ids)
 
@@ -294,7 +302,7 @@ def members(request: Request, response: Any) -> Answer:
     raw = response.get("members") if isinstance(response, dict) else None
     people = [
         Member(
-            user_id=str(m.get("user_id", "")),
+            user_id=clean(m.get("user_id", ""), ID_LIMIT),
             name=clean(m["name"], NAME_LIMIT) if m.get("name") is not None else None,
             email_id=clean(m["email_id"], 120) if m.get("email_id") is not None else None,
         )
@@ -318,7 +326,8 @@ def bulk(request: Request, response: Any) -> Answer:
 
 def plan(request: Request, response: Any) -> Answer:
     actions = [Action(**a) for a in response["actions"]]
-    lines = [f"Scanned {response['scanned']} chats: {len(actions)} to tidy (tool · chat id · name · why)."]
+    stopped = f" ({response['stopped']}; call again later for the rest)" if response.get("stopped") else ""
+    lines = [f"Scanned {response['scanned']} chats{stopped}: {len(actions)} to tidy (tool · chat id · name · why)."]
     lines += [f"- {a.tool} · {a.chat_id} · {quoted(a.name)} · {a.reason}" for a in actions]
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
     reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]

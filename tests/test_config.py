@@ -67,3 +67,10 @@ def test_audit_log_defaults_to_the_users_state_directory() -> None:
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(("name", "value"), [("CLIQ_READ_ONLY", "enabled"), ("CLIQ_PACING", "sometimes"),
+                                             ("CLIQ_LOG_LEVEL", "TRACE")])  # fmt: skip
+def test_unclear_switches_are_refused_not_read_as_off(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name.removeprefix("CLIQ_").replace("_", " ").lower() + "|" + name):
+        Settings.from_env({name: value})

@@ -24,6 +24,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("list_chats", {"modified_after": "2025-02-01T00:00:00Z", "modified_before": "2025-01-01T00:00:00Z"},
      "modified_after must be earlier"),
     ("list_chats", {"modified_after": "yesterday"}, "modified_after"),
+    ("list_chats", {"modified_after": "1960-01-01T00:00:00Z"}, "before 1970"),
     ("search_chats", {"title": "x" * 201}, "title"),
     ("search_chats", {"chat_type": ["bot"]}, "chat_type"),
     ("search_chats", {"sort_by": "alphabetical"}, "sort_by"),

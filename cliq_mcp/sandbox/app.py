@@ -40,6 +40,9 @@ class SandboxApp(Starlette):
             if fault.kind in ("status", "html"):
                 await faults.answer(fault, send)
                 return
+            if fault.kind == "trickle":
+                await faults.trickle(fault, send)
+                return
             if not await faults.stall(fault.seconds, receive):
                 return  # the client gave up while we stalled
         await super().__call__(scope, faults.replay(body, receive), send)

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-FaultKind = Literal["status", "stall", "drop", "html"]
+FaultKind = Literal["status", "stall", "drop", "html", "trickle"]
 
 # Set by the sandbox's uvicorn protocol (server.py): closing it drops the connection with no answer.
 DROP_EXTENSION = "cliq_sandbox.drop"
@@ -124,6 +124,17 @@ async def answer(fault: Fault, send: Send) -> None:
     raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": fault.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+async def trickle(fault: Fault, send: Send) -> None:
+    """A 200 whose JSON body arrives one byte every ``seconds``: every read is quick, the answer never is."""
+    payload = json.dumps(fault.body if fault.body is not None else {"chats": []}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for index in range(len(payload)):
+        await asyncio.sleep(fault.seconds)
+        await send({"type": "http.response.body", "body": payload[index : index + 1], "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def drop(scope: Scope, receive: Receive) -> None:
