@@ -7,6 +7,7 @@ and what an MCP client received.
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -88,6 +89,11 @@ def workspace() -> Workspace:
 def cliq_url(workspace: Workspace) -> Iterator[str]:
     with serve_in_background(workspace) as url:
         yield url
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without any CLIQ_* variable, for the subprocesses a test starts."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
 
 
 def env_for(url: str, **extra: str) -> dict[str, str]:

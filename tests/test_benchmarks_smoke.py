@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import outside_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_benchmark_quick_run_writes_its_results(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    env = outside_env()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ALICE, Q2, api_calls, env_for, writes
+from conftest import ALICE, Q2, api_calls, env_for, outside_env, writes
 
 from cliq_mcp.api import call
 from cliq_mcp.config import Settings
@@ -16,7 +15,7 @@ from cliq_mcp.sandbox import Workspace
 
 
 def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    base = outside_env()
     return subprocess.run(
         [sys.executable, "-m", "cliq_mcp", *args],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env={**base, **env_for(url), **env},

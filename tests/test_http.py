@@ -3,7 +3,6 @@ client in both eras: stateless replicas, bearer token, Origin checks, health pro
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from conftest import Q2, answering, env_for, writes
+from conftest import Q2, answering, env_for, outside_env, writes
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -34,7 +33,7 @@ def free_port() -> int:
 @contextmanager
 def http_server(*args: str, **env: str) -> Iterator[str]:
     port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")} | {"CLIQ_AUDIT_LOG": "off"}
+    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
         env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -123,7 +122,7 @@ def test_a_foreign_origin_is_refused() -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
 def test_binding_beyond_loopback_without_a_token_is_refused(host: str) -> None:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    base = outside_env()
     done = subprocess.run(
         [sys.executable, "-m", "cliq_mcp", "--sandbox", "--transport", "http", "--host", host, "--port", "1"],
         capture_output=True, text=True, timeout=30, env=base,

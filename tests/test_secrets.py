@@ -4,13 +4,12 @@ server emits: stdout, stderr at DEBUG, tool results, audit lines. The real execu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Q2
+from conftest import Q2, outside_env
 
 from cliq_mcp.sandbox import Fault, Workspace, serve_in_background
 
@@ -27,7 +26,7 @@ def run_session(env: dict[str, str], calls: list[tuple[str, dict[str, Any]]]) ->
     lines = [{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello},
              {"jsonrpc": "2.0", "method": "notifications/initialized"}]  # fmt: skip
     lines += [call(i + 1, name, args) for i, (name, args) in enumerate(calls)]
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    base = outside_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cliq_mcp", "--log-level", "DEBUG"],
         stdin=subprocess.PIPE,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-from conftest import EVERY_TOOL, Q2, answering, api_calls, env_for
+from conftest import EVERY_TOOL, Q2, answering, api_calls, env_for, outside_env
 from mcp import Client, StdioServerParameters
 
 from cliq_mcp.operations import CATALOGUE
@@ -17,7 +16,7 @@ from cliq_mcp.sandbox import Workspace
 
 
 def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParameters:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")} | {"CLIQ_AUDIT_LOG": "off"}
+    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
     return StdioServerParameters(command=sys.executable, args=["-m", "cliq_mcp", *args], env={**base, **(env or {})})
 
 
@@ -60,7 +59,7 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")} | {"CLIQ_AUDIT_LOG": "off"},
+        env=outside_env() | {"CLIQ_AUDIT_LOG": "off"},
     )
     assert proc.stdin is not None and proc.stdout is not None
     for message in messages:
