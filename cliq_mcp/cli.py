@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+from cliq_mcp.config import GUARD_POLICIES, LOG_LEVELS
 
 
 def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
@@ -24,11 +24,11 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
         "--sandbox", action="store_true", help="serve a simulated Cliq workspace (no account, no network)"
     )
     parser.add_argument("--auto-sandbox", action="store_true", help="the sandbox only when no credentials are set")
-    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, help="default WARNING (env CLIQ_LOG_LEVEL)")
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="default WARNING (env CLIQ_LOG_LEVEL)")
     parser.add_argument("--dc", help="data centre, as CLIQ_DC")
     parser.add_argument("--api-base-url", help="as CLIQ_API_BASE_URL")
     parser.add_argument("--accounts-url", help="as CLIQ_ACCOUNTS_URL")
-    parser.add_argument("--guard", choices=("ask", "elicit", "refuse", "unattended"), help="as CLIQ_GUARD")
+    parser.add_argument("--guard", choices=GUARD_POLICIES, help="as CLIQ_GUARD")
     parser.add_argument("--read-only", action="store_true", help="serve only the read tools (as CLIQ_READ_ONLY=1)")
     parser.add_argument("--tools", help="tools or toolsets (read, write, destructive) to serve, as CLIQ_TOOLS")
     parser.add_argument("--exclude-tools", help="tools or toolsets not to serve, as CLIQ_EXCLUDE_TOOLS")
@@ -38,10 +38,10 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
     sub = parser.add_subparsers(dest="command")
     if commands is None or commands & {"auth", "config", "-h", "--help"}:  # serving needs neither: start faster
-        from cliq_mcp import clients, signin
+        from cliq_mcp import host_config, signin
 
         signin.add_parser(sub)
-        clients.add_parser(sub)
+        host_config.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cliq-mcp: no credentials set; tools will answer with setup instructions", file=sys.stderr)
     try:
         if args.transport == "http":
-            from cliq_mcp.web import serve
+            from cliq_mcp.http_app import serve
 
             print(f"cliq-mcp: MCP over HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
             with contextlib.suppress(KeyboardInterrupt):
@@ -121,8 +121,8 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
     3: a destructive call is waiting for confirmation (a preview with a token was printed)."""
     import anyio
 
-    from cliq_mcp.api import ask_at_terminal, call
     from cliq_mcp.errors import ConfigurationError
+    from cliq_mcp.tool_call import ask_at_terminal, call
 
     try:
         arguments = json.loads(args.arguments)

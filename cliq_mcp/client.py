@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import httpx
@@ -22,7 +20,6 @@ from cliq_mcp.errors import (
     ApiError,
     AuthenticationError,
     CliqError,
-    InvalidArguments,
     NotFound,
     PermissionDenied,
     ServerError,
@@ -30,6 +27,7 @@ from cliq_mcp.errors import (
     TransportError,
 )
 from cliq_mcp.pacing import Pacer
+from cliq_mcp.wire import RateLimit, Wire
 
 logger = logging.getLogger(__name__)
 
@@ -39,35 +37,6 @@ DEADLINE_S = 25.0  # all attempts of one call, inside a client's usual 30 s requ
 MAX_RETRY_AFTER_S = 5.0  # a Retry-After we wait for once; a longer one is reported instead
 RETRY_STATUSES = {200, 500, 502, 503, 504}  # 200: an answer that was not JSON
 CHECK_FIRST = "check (e.g. with get_chat) before repeating it."
-
-
-@dataclass(frozen=True, eq=False)  # identity: each catalogue row's limit is paced on its own
-class RateLimit:
-    """Cliq's documented threshold (requests a minute) and the lock that follows exceeding it."""
-
-    per_minute: int
-    lock: str = ""  # e.g. "10 minutes"; empty where the notes document none
-    scope: str = "ZohoCliq.Chats.READ"
-
-
-@dataclass(frozen=True)
-class Wire:
-    """Exactly what goes to Cliq: method, path under the API base, query and JSON body."""
-
-    method: str
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-    json: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.params, "body": self.json}
-
-
-def path_segment(value: str) -> str:
-    """Percent-encode one path segment; refuse the ones that would change the path's meaning."""
-    if value in ("", ".", "..") or "/" in value or "\\" in value:
-        raise InvalidArguments(f"{value!r} cannot be used in a request path.", "Pass the id exactly as listed.")
-    return quote(value, safe="")
 
 
 def _body(response: httpx.Response) -> tuple[str | None, str | None]:

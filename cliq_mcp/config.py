@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pydantic import SecretStr
 
@@ -55,7 +55,10 @@ def _seconds(value: str | None, *, default: float, name: str, most: float) -> fl
     return seconds
 
 
-GUARD_POLICIES = ("ask", "elicit", "refuse", "unattended")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+GuardPolicy = Literal["ask", "elicit", "refuse", "unattended"]
+GUARD_POLICIES: tuple[str, ...] = get_args(GuardPolicy)
 CREDENTIAL_FIELDS = ("dc", "client_id", "client_secret", "refresh_token", "api_base_url", "accounts_url")
 
 
@@ -87,11 +90,11 @@ def stored_credentials(env: Mapping[str, str]) -> dict[str, str]:
     return {f"CLIQ_{k.upper()}": str(v) for k, v in data.items() if k in CREDENTIAL_FIELDS and v}
 
 
-def _level(value: str) -> str:
+def _level(value: str) -> LogLevel:
     level = value.strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigurationError(f"Unknown log level {value!r}.", "Use DEBUG, INFO, WARNING or ERROR.")
-    return level
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(f"Unknown log level {value!r}.", f"Use {', '.join(LOG_LEVELS)}.")
+    return cast(LogLevel, level)
 
 
 def _csv(value: str | None) -> frozenset[str]:
@@ -164,7 +167,7 @@ class Settings:
     refresh_token: SecretStr | None = None
     dc: str = "com"
     sandbox: bool = False
-    log_level: str = "WARNING"
+    log_level: LogLevel = "WARNING"
     timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
     guard: GuardConfig = GuardConfig()
     pacing: bool = True  # keep below Cliq's per-minute thresholds (CLIQ_PACING=off for test servers)

@@ -5,7 +5,7 @@ A ``RateLimit`` is paced by identity, so requests that Cliq counts together must
 
 from __future__ import annotations
 
-from cliq_mcp.client import RateLimit
+from cliq_mcp.wire import RateLimit
 
 READ = "ZohoCliq.Chats.READ"
 CREATE = "ZohoCliq.Chats.CREATE"
@@ -14,4 +14,6 @@ DELETE = "ZohoCliq.Chats.DELETE"
 
 LIST_CHATS = RateLimit(30, "10 minutes", READ)  # GET /chats
 GET_CHAT = RateLimit(60, "5 minutes", READ)  # GET /chats/{id}
-PER_CHAT_PUT = RateLimit(60, "", UPDATE)  # PUT /chats/{id}, and the per-chat POSTs without a documented lock
+PER_CHAT_PUT = RateLimit(60, "", UPDATE)  # the PUT /chats/{id} operations without a documented lock
+BULK_PUT = RateLimit(60, "5 minutes", UPDATE)  # PUT /chats: read status and clear unread
+MEMBERSHIP = RateLimit(20, "10 minutes", UPDATE)  # POST /chats/{id}/leave|mute|unmute: "each 20 / min, 10 min lock"

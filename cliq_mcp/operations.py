@@ -7,145 +7,97 @@ Adding an operation is one model (models.py), one summary (summaries.py) and one
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
-from functools import cached_property
 from typing import Any
 
 from cliq_mcp import models as m
 from cliq_mcp import summaries as s
-from cliq_mcp.client import CliqClient, RateLimit, Wire, path_segment
 from cliq_mcp.errors import ConfigurationError
-from cliq_mcp.housekeeping import Progress, apply_each, plan_tidy
-from cliq_mcp.limits import CREATE, DELETE, GET_CHAT, LIST_CHATS, PER_CHAT_PUT, READ, UPDATE
+from cliq_mcp.limits import (
+    BULK_PUT,
+    CREATE,
+    DELETE,
+    GET_CHAT,
+    LIST_CHATS,
+    MEMBERSHIP,
+    PER_CHAT_PUT,
+    READ,
+    UPDATE,
+)
+from cliq_mcp.multi_request import apply_each, plan_tidy
+from cliq_mcp.operation import Effect, Operation
+from cliq_mcp.wire import RateLimit
 
-Runner = Callable[["Operation", m.Request, CliqClient, Progress], Awaitable[Any]]
-
-
-class Effect(Enum):
-    READ = "read"
-    WRITE = "write"
-    DESTRUCTIVE = "destructive"
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    title: str
-    model: type[m.Request]
-    method: str
-    path: str  # "{field}" placeholders are filled from the request, percent-encoded
-    effect: Effect
-    summary: s.Summary
-    output: type[s.Output]
-    rate: RateLimit
-    fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
-    idempotent: bool = False
-    confirm: str = ""  # destructive only: what a person is asked; {chat}, {chats} and {people} are filled in
-    each: str = ""  # a list field: the request is sent once per chat id in it (as {chat_id} of the path)
-    run: Runner | None = None  # for operations that take more than one request; default: send wire()
-
-    @cached_property
-    def arguments(self) -> type[m.Request]:
-        """The tool's input model: the request model plus the guard's arguments for writes."""
-        if self.effect is Effect.READ:
-            return self.model
-        return m.with_options(self.model, m.ConfirmOptions if self.effect is Effect.DESTRUCTIVE else m.WriteOptions)
-
-    def wire(self, request: m.Request) -> Wire:
-        """The exact HTTP request for validated input: path fields, then query or JSON body."""
-        values = request.model_dump(mode="json", exclude_none=True)
-        path = re.sub(r"\{(\w+)\}", lambda match: path_segment(str(values.pop(match[1]))), self.path)
-        if self.method in ("GET", "DELETE"):
-            params = {**self.fixed, **{k: _query_value(v) for k, v in values.items()}}
-            return Wire(self.method, path, params=params)
-        body = {**self.fixed, **values}
-        return Wire(self.method, path, json=body or None)
-
-    def wires(self, request: m.Request) -> list[Wire]:
-        """Every request the operation sends (several for an ``each`` operation)."""
-        if not self.each:
-            return [self.wire(request)]
-        chat_ids: list[str] = getattr(request, self.each)
-        body = dict(self.fixed) or None
-        return [Wire(self.method, self.path.format(chat_id=path_segment(c)), json=body) for c in chat_ids]
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def _put(name: str, title: str, model: type[m.Request], operation: str, summary: s.Summary, **kw: Any) -> Operation:
-    """One of the many ``PUT /chats/{chat_id}`` operations: the body carries exactly one ``operation``."""
-    return Operation(
-        name, title, model, "PUT", "/chats/{chat_id}", kw.pop("effect", Effect.WRITE), summary,
-        kw.pop("output", s.Done), kw.pop("rate", PER_CHAT_PUT), {"operation": operation}, **kw,
-    )  # fmt: skip
-
+READ_ROW: dict[str, Any] = {"method": "GET", "effect": Effect.READ, "idempotent": True}
+# The many PUT /chats/{chat_id} operations: the body carries exactly one "operation".
+PUT_CHAT: dict[str, Any] = {"method": "PUT", "path": "/chats/{chat_id}", "output": s.Done}
+DONE: dict[str, Any] = {"output": s.Done}
 
 CATALOGUE: tuple[Operation, ...] = (
-    Operation("list_chats", "List chats", m.ListChats, "GET", "/chats", Effect.READ,
-              s.chat_list, s.ChatList, LIST_CHATS, idempotent=True),
-    Operation("search_chats", "Search chats", m.SearchChats, "GET", "/chats/search", Effect.READ,
-              s.chat_list, s.ChatList, RateLimit(50, "10 minutes", READ), idempotent=True),
-    Operation("get_chat", "Get a chat", m.GetChat, "GET", "/chats/{chat_id}", Effect.READ,
-              s.one_chat, s.OneChat, GET_CHAT, idempotent=True),
-    Operation("list_chat_members", "List chat members", m.ListChatMembers, "GET", "/chats/{chat_id}/members",
-              Effect.READ, s.members, s.Members, RateLimit(20, "10 minutes", READ),
-              {"fields": "user_id,email_id,name"}, idempotent=True),
-    Operation("create_chat", "Create a chat", m.CreateChat, "POST", "/chats", Effect.WRITE,
-              s.created_chat, s.ChatWritten, RateLimit(30, "", CREATE)),
-    Operation("mark_chats_read", "Mark chats read", m.MarkChatsRead, "PUT", "/chats", Effect.WRITE,
-              s.read_status, s.Bulk, RateLimit(60, "5 minutes", UPDATE),
-              {"operation": "read_status_update", "read_status": "read"}, idempotent=True),
-    Operation("clear_unread_counts", "Clear unread counts", m.ClearUnreadCounts, "PUT", "/chats", Effect.WRITE,
-              s.cleared_unread, s.Bulk, RateLimit(60, "5 minutes", UPDATE),
-              {"operation": "clear_unread"}, idempotent=True),
-    _put("rename_chat", "Rename a chat", m.RenameChat, "update_title", s.renamed,
-         rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True),
-    _put("set_chat_history", "Turn chat history on/off", m.SetChatHistory, "update_history_status",
-         s.done("history_set", "History of chat {chat_id} is now {history_status}"),
-         rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True),
-    _put("mark_chat_read", "Mark a chat read", m.MarkChatRead, "mark_as_read",
-         s.done("marked_read", "Marked chat {chat_id} read up to {last_message_id}"), idempotent=True),
-    _put("mark_chat_unread", "Mark a chat unread", m.MarkChatUnread, "mark_as_unread",
-         s.done("marked_unread", "Marked chat {chat_id} unread from {message_id}"), idempotent=True),
-    Operation("add_chat_members", "Add chat members", m.AddChatMembers, "POST", "/chats/{chat_id}/members",
-              Effect.WRITE, s.members_changed("Added", "added_user_ids"), s.Done,
-              RateLimit(20, "10 minutes", UPDATE)),
-    Operation("fork_chat", "Fork a chat", m.ForkChat, "POST", "/chats/{chat_id}/forks", Effect.WRITE,
-              s.created_chat, s.ChatWritten, RateLimit(50, "10 minutes", CREATE)),
-    Operation("send_typing_activity", "Send typing activity", m.SendTypingActivity, "POST",
-              "/chats/{chat_id}/activities", Effect.WRITE,
-              s.done("sent", "Sent {action} to chat {chat_id}"), s.Done, RateLimit(100, "50 minutes", UPDATE)),
-    Operation("mute_chat", "Mute a chat", m.MuteChat, "POST", "/chats/{chat_id}/mute", Effect.WRITE,
-              s.done("muted", "Muted chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True),
-    Operation("unmute_chat", "Unmute a chat", m.UnmuteChat, "POST", "/chats/{chat_id}/unmute", Effect.WRITE,
-              s.done("unmuted", "Unmuted chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True),
-    _put("clear_chat_history", "Clear chat history", m.ClearChatHistory, "clear_local_history",
-         s.done("history_cleared", "Cleared your history of chat {chat_id}"), effect=Effect.DESTRUCTIVE,
-         idempotent=True, confirm="Clear your message history of {chat}? You will no longer see its past messages."),
-    _put("close_chat", "Close a chat", m.CloseChat, "close_chat",
-         s.done("closed", "Closed chat {chat_id}"), effect=Effect.DESTRUCTIVE, idempotent=True,
-         confirm="Close {chat}? It will be hidden from your recent chats."),
-    Operation("remove_chat_members", "Remove chat members", m.RemoveChatMembers, "DELETE",
-              "/chats/{chat_id}/members", Effect.DESTRUCTIVE, s.members_changed("Removed", "removed_user_ids"),
-              s.Done, RateLimit(20, "10 minutes", DELETE), idempotent=True,
-              confirm="Remove {people} from {chat}? They lose access to the chat."),
-    Operation("leave_chat", "Leave a chat", m.LeaveChat, "POST", "/chats/{chat_id}/leave", Effect.DESTRUCTIVE,
-              s.done("left", "Left chat {chat_id}"), s.Done, PER_CHAT_PUT, idempotent=True,
-              confirm="Leave {chat}? You lose access to it until someone adds you back."),
-    Operation("plan_tidy", "Plan a tidy-up", m.PlanTidy, "GET", "/chats", Effect.READ, s.plan, s.Plan, LIST_CHATS,
-              idempotent=True, run=plan_tidy),
-    Operation("close_chats", "Close several chats", m.CloseChats, "PUT", "/chats/{chat_id}", Effect.DESTRUCTIVE,
-              s.bulk, s.Bulk, PER_CHAT_PUT, {"operation": "close_chat"}, idempotent=True, each="chat_ids",
-              run=apply_each, confirm="Close {chats}? They will be hidden from your recent chats."),
+    Operation(name="list_chats", title="List chats", model=m.ListChats, path="/chats", **READ_ROW,
+              summary=s.chat_list, output=s.ChatList, rate=LIST_CHATS),
+    Operation(name="search_chats", title="Search chats", model=m.SearchChats, path="/chats/search", **READ_ROW,
+              summary=s.chat_list, output=s.ChatList, rate=RateLimit(50, "10 minutes", READ)),
+    Operation(name="get_chat", title="Get a chat", model=m.GetChat, path="/chats/{chat_id}", **READ_ROW,
+              summary=s.one_chat, output=s.OneChat, rate=GET_CHAT),
+    Operation(name="list_chat_members", title="List chat members", model=m.ListChatMembers,
+              path="/chats/{chat_id}/members", **READ_ROW, summary=s.members, output=s.Members,
+              rate=RateLimit(20, "10 minutes", READ), fixed={"fields": "user_id,email_id,name"}),
+    Operation(name="create_chat", title="Create a chat", model=m.CreateChat, method="POST", path="/chats",
+              effect=Effect.WRITE, summary=s.created_chat, output=s.ChatWritten, rate=RateLimit(30, "", CREATE)),
+    Operation(name="mark_chats_read", title="Mark chats read", model=m.MarkChatsRead, method="PUT", path="/chats",
+              effect=Effect.WRITE, summary=s.read_status, output=s.Bulk, rate=BULK_PUT, idempotent=True,
+              fixed={"operation": "read_status_update", "read_status": "read"}),
+    Operation(name="clear_unread_counts", title="Clear unread counts", model=m.ClearUnreadCounts, method="PUT",
+              path="/chats", effect=Effect.WRITE, summary=s.cleared_unread, output=s.Bulk, rate=BULK_PUT,
+              idempotent=True, fixed={"operation": "clear_unread"}),
+    Operation(name="rename_chat", title="Rename a chat", model=m.RenameChat, **PUT_CHAT, effect=Effect.WRITE,
+              summary=s.renamed, rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True,
+              fixed={"operation": "update_title"}),
+    Operation(name="set_chat_history", title="Turn chat history on/off", model=m.SetChatHistory, **PUT_CHAT,
+              effect=Effect.WRITE, summary=s.done("history_set", "History of chat {chat_id} is now {history_status}"),
+              rate=RateLimit(60, "10 minutes", UPDATE), idempotent=True,
+              fixed={"operation": "update_history_status"}),
+    Operation(name="mark_chat_read", title="Mark a chat read", model=m.MarkChatRead, **PUT_CHAT, effect=Effect.WRITE,
+              summary=s.done("marked_read", "Marked chat {chat_id} read up to {last_message_id}"),
+              rate=PER_CHAT_PUT, idempotent=True, fixed={"operation": "mark_as_read"}),
+    Operation(name="mark_chat_unread", title="Mark a chat unread", model=m.MarkChatUnread, **PUT_CHAT,
+              effect=Effect.WRITE, summary=s.done("marked_unread", "Marked chat {chat_id} unread from {message_id}"),
+              rate=PER_CHAT_PUT, idempotent=True, fixed={"operation": "mark_as_unread"}),
+    Operation(name="add_chat_members", title="Add chat members", model=m.AddChatMembers, method="POST",
+              path="/chats/{chat_id}/members", effect=Effect.WRITE, **DONE,
+              summary=s.members_changed("Added", "added_user_ids"), rate=RateLimit(20, "10 minutes", UPDATE)),
+    Operation(name="fork_chat", title="Fork a chat", model=m.ForkChat, method="POST", path="/chats/{chat_id}/forks",
+              effect=Effect.WRITE, summary=s.created_chat, output=s.ChatWritten,
+              rate=RateLimit(50, "10 seconds", CREATE)),
+    Operation(name="send_typing_activity", title="Send typing activity", model=m.SendTypingActivity, method="POST",
+              path="/chats/{chat_id}/activities", effect=Effect.WRITE, **DONE,
+              summary=s.done("sent", "Sent {action} to chat {chat_id}"), rate=RateLimit(100, "50 minutes", UPDATE)),
+    Operation(name="mute_chat", title="Mute a chat", model=m.MuteChat, method="POST", path="/chats/{chat_id}/mute",
+              effect=Effect.WRITE, **DONE, summary=s.done("muted", "Muted chat {chat_id}"), rate=MEMBERSHIP,
+              idempotent=True),
+    Operation(name="unmute_chat", title="Unmute a chat", model=m.UnmuteChat, method="POST",
+              path="/chats/{chat_id}/unmute", effect=Effect.WRITE, **DONE,
+              summary=s.done("unmuted", "Unmuted chat {chat_id}"), rate=MEMBERSHIP, idempotent=True),
+    Operation(name="clear_chat_history", title="Clear chat history", model=m.ClearChatHistory, **PUT_CHAT,
+              effect=Effect.DESTRUCTIVE, summary=s.done("history_cleared", "Cleared your history of chat {chat_id}"),
+              rate=PER_CHAT_PUT, idempotent=True, fixed={"operation": "clear_local_history"},
+              confirm="Clear your message history of {chat}? You will no longer see its past messages."),
+    Operation(name="close_chat", title="Close a chat", model=m.CloseChat, **PUT_CHAT, effect=Effect.DESTRUCTIVE,
+              summary=s.done("closed", "Closed chat {chat_id}"), rate=PER_CHAT_PUT, idempotent=True,
+              fixed={"operation": "close_chat"}, confirm="Close {chat}? It will be hidden from your recent chats."),
+    Operation(name="remove_chat_members", title="Remove chat members", model=m.RemoveChatMembers, method="DELETE",
+              path="/chats/{chat_id}/members", effect=Effect.DESTRUCTIVE, **DONE,
+              summary=s.members_changed("Removed", "removed_user_ids"), rate=RateLimit(20, "10 minutes", DELETE),
+              idempotent=True, confirm="Remove {people} from {chat}? They lose access to the chat."),
+    Operation(name="leave_chat", title="Leave a chat", model=m.LeaveChat, method="POST", path="/chats/{chat_id}/leave",
+              effect=Effect.DESTRUCTIVE, **DONE, summary=s.done("left", "Left chat {chat_id}"), rate=MEMBERSHIP,
+              idempotent=True, confirm="Leave {chat}? You lose access to it until someone adds you back."),
+    Operation(name="plan_tidy", title="Plan a tidy-up", model=m.PlanTidy, path="/chats", **READ_ROW,
+              summary=s.plan, output=s.Plan, rate=LIST_CHATS, run=plan_tidy),
+    Operation(name="close_chats", title="Close several chats", model=m.CloseChats, method="PUT",
+              path="/chats/{chat_id}", effect=Effect.DESTRUCTIVE, summary=s.bulk, output=s.Bulk, rate=PER_CHAT_PUT,
+              fixed={"operation": "close_chat"}, idempotent=True, each="chat_ids", run=apply_each,
+              confirm="Close {chats}? They will be hidden from your recent chats."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}

@@ -11,14 +11,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import anyio
 
 from cliq_mcp.errors import Throttled
-
-if TYPE_CHECKING:
-    from cliq_mcp.client import RateLimit
+from cliq_mcp.wire import RateLimit
 
 SHARE = 0.9  # use at most this share of Cliq's threshold, leaving room for the user's other clients
 WINDOW_S = 60.0

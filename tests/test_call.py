@@ -9,9 +9,9 @@ from pathlib import Path
 
 from conftest import ALICE, Q2, api_calls, env_for, outside_env, writes
 
-from cliq_mcp.api import call
 from cliq_mcp.config import Settings
 from cliq_mcp.sandbox import Workspace
+from cliq_mcp.tool_call import call
 
 
 def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -159,10 +159,10 @@ def test_write_creates_the_clients_usual_file(tmp_path: Path, client: str, where
 
 
 async def test_without_the_script_the_command_is_this_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cliq_mcp import clients
+    from cliq_mcp import host_config
 
-    monkeypatch.setattr(clients.shutil, "which", lambda *args, **kwargs: None)
-    entry, _ = clients.server_entry(sandbox=True)
+    monkeypatch.setattr(host_config.shutil, "which", lambda *args, **kwargs: None)
+    entry, _ = host_config.server_entry(sandbox=True)
     assert entry == {"command": os.path.abspath(sys.executable), "args": ["-m", "cliq_mcp", "--sandbox"]}
     server = StdioServerParameters(command=entry["command"], args=entry["args"], env=get_default_environment())
     async with Client(server, mode="legacy") as mcp:

@@ -15,7 +15,8 @@ from mcp import Client
 from mcp.types import ElicitRequestParams
 
 from cliq_mcp.config import Settings
-from cliq_mcp.operations import BY_NAME, Effect
+from cliq_mcp.operation import Effect
+from cliq_mcp.operations import BY_NAME
 from cliq_mcp.sandbox import PROMPT_INJECTION_CHAT_ID, Workspace
 from cliq_mcp.server import build_server
 

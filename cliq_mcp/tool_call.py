@@ -6,7 +6,7 @@ a terminal the question is asked there; unattended, use the token flow or ``CLIQ
 with an allow-list.
 
     import anyio
-    from cliq_mcp.api import call
+    from cliq_mcp.tool_call import call
     result = anyio.run(call, "list_chats", {"limit": 5})
     print(result.ok, result.data, result.text)
 """

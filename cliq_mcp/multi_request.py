@@ -1,26 +1,21 @@
 """Operations that take more than one request: walking every chat to plan a tidy-up, and applying one
-write to several chats. The catalogue rows that use them are in operations.py."""
+write to several chats. The catalogue rows that use them are in operations.py; every request they send
+is built by a catalogue row (passed in as ``catalogue``), never by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cliq_mcp.client import CliqClient, Wire, path_segment
 from cliq_mcp.errors import CliqError, InvalidArguments, Throttled
-from cliq_mcp.limits import GET_CHAT
-from cliq_mcp.models import PlanTidy, Request
+from cliq_mcp.models import GetChat, ListChats, PlanTidy, Request, parse
+from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, moment, parse_time
 
-if TYPE_CHECKING:
-    from cliq_mcp.operations import Operation
-
-Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 MAX_PAGES = 50  # 5,000 chats; Cliq's own limit (30 pages a minute) comes first anyway
 
 
-async def apply_each(op: Operation, request: Request, client: CliqClient, progress: Progress) -> Any:
+async def apply_each(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
     """Send the operation's request once per chat; one failure does not stop the others."""
     success: list[str] = []
     failure: dict[str, str] = {}
@@ -36,15 +31,11 @@ async def apply_each(op: Operation, request: Request, client: CliqClient, progre
     return {"success": success, "failure": failure}
 
 
-async def plan_tidy(op: Operation, request: Request, client: CliqClient, progress: Progress) -> Any:
+async def plan_tidy(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
     """Walk every chat (largest pages, so fewest requests) and propose actions by the request's criteria."""
     assert isinstance(request, PlanTidy)
     now = datetime.now(timezone.utc)
-    base = {"limit": "100"}
-    if request.chat_type:
-        base["type"] = request.chat_type
-    if request.name:
-        base["name"] = request.name
+    lister, getter = catalogue["list_chats"], catalogue["get_chat"]
     actions: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []  # candidates whose unread count is only known from GET /chats/{id}
     scanned, page, token, stopped = 0, 0, None, ""
@@ -54,9 +45,10 @@ async def plan_tidy(op: Operation, request: Request, client: CliqClient, progres
             stopped = f"stopped after {page} pages"
             break
         try:
-            answer = await client.send(
-                Wire("GET", "/chats", params={**base, **({"next_token": token} if token else {})}), op.rate
+            page_request = parse(
+                ListChats, {"limit": 100, "type": request.chat_type, "name": request.name, "next_token": token}
             )
+            answer = await client.send(lister.wire(page_request), lister.rate)
         except Throttled as exc:
             if not page:
                 raise
@@ -88,7 +80,7 @@ async def plan_tidy(op: Operation, request: Request, client: CliqClient, progres
     for raw in stale[: max(0, request.max_chats - len(actions))]:
         chat_id = str(raw.get("chat_id", ""))
         try:
-            detail = await client.send(Wire("GET", f"/chats/{path_segment(chat_id)}"), GET_CHAT)
+            detail = await client.send(getter.wire(parse(GetChat, {"chat_id": chat_id})), getter.rate)
         except (Throttled, InvalidArguments) as exc:
             stopped = f"unread counts checked in part: {exc.message}"
             break

@@ -1,0 +1,33 @@
+"""The audit log: one JSON line per write attempt."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class Audit:
+    """One JSON line per write attempt, appended to a file. It never holds a secret: arguments are tool
+    arguments (the confirmation token is left out), and errors are our own messages."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path).expanduser() if path else None
+        self._warned = False
+
+    def record(self, **fields: Any) -> None:
+        if self.path is None:
+            return
+        line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+        except OSError as exc:
+            if not self._warned:  # say it once; a broken audit log must not stop the tools
+                logger.error("Cannot write the audit log %s: %s", self.path, exc.strerror)
+                self._warned = True

@@ -1,0 +1,179 @@
+"""The guard: every write passes through ``Guard.run``; nothing destructive happens without a person's yes.
+
+For every write it applies the chat allow/deny lists, answers dry runs with the exact request and
+sends nothing, and writes one audit line per attempt. For destructive operations it then follows
+the policy (``CLIQ_GUARD``):
+
+- ``ask`` (default): MCP elicitation where the client supports it; otherwise the first call only
+  returns a preview and a confirmation token, and the call repeated with that token acts.
+- ``elicit``: elicitation or nothing.
+- ``refuse``: destructive tools never act.
+- ``unattended``: act without a person, but only on chats in ``CLIQ_UNATTENDED_CHATS``.
+
+Before asking, the guard reads the target (questions.py) and builds the question from it. Right
+before acting it reads the target again: if the question it would ask now differs from the one the
+person agreed to, it refuses. Text inside chats can say anything; the guard reads only ids, names and
+types from Cliq, and a yes can only come from the person (elicit.py) or from a token that only this
+server can mint, bound to the tool, its exact arguments and the target as previewed (tokens.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, InputRequiredResult
+
+from cliq_mcp.config import GuardConfig
+from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
+from cliq_mcp.guard.audit import Audit
+from cliq_mcp.guard.elicit import ask, can_elicit
+from cliq_mcp.guard.questions import build_question
+from cliq_mcp.guard.tokens import Tokens, UsedTokens
+from cliq_mcp.models import Request
+from cliq_mcp.operation import Effect, Operation, Sender
+from cliq_mcp.results import result
+from cliq_mcp.summaries import Preview, Written
+from cliq_mcp.wire import Wire
+
+logger = logging.getLogger(__name__)
+Act = Callable[[], Awaitable[CallToolResult]]
+
+
+def targets(values: dict[str, Any]) -> list[str]:
+    """Every chat a request writes to, whatever the tool calls the field."""
+    found = [values["chat_id"]] if isinstance(values.get("chat_id"), str) else []
+    found += [c for c in values.get("chat_ids") or [] if isinstance(c, str)]
+    found += [c["chat_id"] for c in values.get("chats") or [] if isinstance(c, dict) and "chat_id" in c]
+    return found
+
+
+def _would_send(op: Operation, request: Request) -> dict[str, Any]:
+    wires = op.wires(request)
+    return wires[0].as_dict() if len(wires) == 1 else {"requests": [w.as_dict() for w in wires]}
+
+
+def _line(wire: Wire) -> str:
+    query = "?" + "&".join(f"{k}={v}" for k, v in wire.params.items()) if wire.params else ""
+    body = json.dumps(wire.json, ensure_ascii=False) if wire.json is not None else ""
+    return f"{wire.method} {wire.path}{query} {body}".rstrip()
+
+
+class Guard:
+    def __init__(self, client: Sender, config: GuardConfig) -> None:
+        self._client = client
+        self.config = config
+        key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
+        self.tokens = Tokens(key, config.token_ttl, UsedTokens(config.used_tokens))
+        self.audit = Audit(config.audit_log)
+
+    async def run(
+        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act
+    ) -> CallToolResult | InputRequiredResult:
+        """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
+        Every attempt is audited."""
+        arguments = request.model_dump(mode="json", exclude={"confirmation_token"})
+        note: dict[str, Any] = {"tool": op.name, "arguments": arguments}
+        try:
+            outcome = await self._decide(op, request, ctx, act, note)
+        except NotConfirmed as exc:
+            self.audit.record(**note, outcome=exc.outcome, detail=exc.message)
+            raise
+        except ApiError as exc:
+            self.audit.record(**note, outcome="failed", status=exc.status, detail=exc.message)
+            raise
+        except CliqError as exc:
+            self.audit.record(**note, outcome="failed", detail=exc.message)
+            raise
+        except Exception as exc:  # a bug: still one audit line, then the server's generic error
+            self.audit.record(**note, outcome="error", detail=type(exc).__name__)
+            raise
+        if isinstance(outcome, CallToolResult):  # acted, or a preview; asking (InputRequiredResult) is no outcome
+            note.setdefault("outcome", "acted")
+            self.audit.record(**note)
+        return outcome
+
+    async def _decide(
+        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
+    ) -> CallToolResult | InputRequiredResult:
+        config = self.config
+        chats = targets(request.model_dump())
+        denied = [c for c in chats if c in config.write_deny or (config.write_allow and c not in config.write_allow)]
+        if denied:
+            raise NotConfirmed(
+                f"Not done: writing to chat {', '.join(denied)} is not allowed by this server's configuration. "
+                "Nothing was changed.",
+                "Ask the user; the allowed chats are set by CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS.",
+                outcome="refused",
+            )
+        if getattr(request, "dry_run", False):
+            note["outcome"] = "dry_run"
+            lines = [f"Dry run, nothing was sent. {op.name} would send:", *(_line(w) for w in op.wires(request))]
+            return result("\n".join(lines), Written(preview=Preview(would_send=_would_send(op, request))))
+        if op.effect is not Effect.DESTRUCTIVE:
+            return await act()
+
+        if config.policy == "refuse":
+            raise NotConfirmed(f"Not done: {op.name} is disabled on this server (CLIQ_GUARD=refuse). "
+                               "Nothing was changed.", "Ask the user to do it in Cliq.", outcome="refused")  # fmt: skip
+        if config.policy == "unattended":
+            outside = [c for c in chats if c not in config.unattended_chats]
+            if outside:
+                raise NotConfirmed(
+                    f"Not done: chat {', '.join(outside)} is not on the unattended allow-list "
+                    "(CLIQ_UNATTENDED_CHATS). Nothing was changed.",
+                    "",
+                    outcome="refused",
+                )
+            note["confirmed_by"] = "unattended"
+            logger.warning("Unattended %s on chat %s (allow-listed)", op.name, ", ".join(chats))
+            return await act()
+
+        question = await build_question(self._client, op, request.model_dump())
+        note["target"] = question
+        token: str | None = getattr(request, "confirmation_token", None)
+        canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+        if token is not None:
+            if config.policy == "elicit":
+                raise NotConfirmed("Not done: confirmation tokens are not accepted here (CLIQ_GUARD=elicit). "
+                                   "Nothing was changed.", "Use a client that supports elicitation.",
+                                   outcome="refused")  # fmt: skip
+            # The question was built from a read made just now: this is the re-check before acting.
+            self.tokens.redeem(token, op.name, canonical, question)
+            note["confirmed_by"] = "token"
+            return await act()
+        if can_elicit(ctx):
+            pending = await ask(op.name, question, ctx)
+            if pending is not None:
+                return pending
+            # Time has passed since the read the question was built from: read the target again.
+            if await build_question(self._client, op, request.model_dump()) != question:
+                raise NotConfirmed(
+                    "Not done: the chat changed while the user was being asked. Nothing was changed.",
+                    f"Call {op.name} again to ask about it as it is now.",
+                    outcome="refused",
+                )
+            note["confirmed_by"] = "elicitation"
+            return await act()
+        if config.policy == "elicit":
+            raise NotConfirmed(
+                f"Not done: {op.name} needs a person's confirmation, and this client cannot ask for it "
+                "(no MCP elicitation support). Nothing was changed.",
+                "Ask the user to do it in Cliq, or use a client that supports elicitation.",
+                outcome="refused",
+            )
+        note["outcome"] = "preview"
+        issued = self.tokens.issue(op.name, canonical, question)
+        ttl = int(config.token_ttl)
+        text = (
+            f"Not done yet: this needs the user's confirmation.\nIt would: {question}\n"
+            f"Show this to the user. Only if they agree, call {op.name} again with the same arguments and "
+            f'confirmation_token="{issued}" (valid {ttl} s, once).'
+        )
+        preview = Preview(would_send=_would_send(op, request), question=question, confirmation_token=issued,
+                          expires_in_s=ttl)  # fmt: skip
+        return result(text, Written(preview=preview))

@@ -1,0 +1,65 @@
+"""The question a person is asked: built from the target as Cliq describes it right now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliq_mcp.errors import NotConfirmed
+from cliq_mcp.operation import Operation, Sender
+from cliq_mcp.operations import BY_NAME
+from cliq_mcp.summaries import clean, quoted
+
+
+def _items(answer: Any, key: str) -> list[dict[str, Any]]:
+    """The objects in ``answer[key]``, whatever shape Cliq's answer has."""
+    found = answer.get(key) if isinstance(answer, dict) else None
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def _describe(chat_id: str, data: Any) -> str:
+    data = data if isinstance(data, dict) else {}
+    kind = clean(data.get("chat_type") or "chat", 32).replace("_", " ")
+    return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
+
+
+async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
+    op = BY_NAME[op_name]
+    return await client.send(op.wire(op.model(**fields)), op.rate)
+
+
+async def build_question(client: Sender, op: Operation, values: dict[str, Any]) -> str:
+    """Read the target now and say exactly what will happen to it."""
+    if op.each:
+        # One list request describes them all (Cliq's list takes up to 100 chat ids).
+        chat_ids: list[str] = values[op.each]
+        listed = await _read(client, "list_chats", chat_ids=chat_ids, limit=100)
+        found = {str(c.get("chat_id")): c for c in _items(listed, "chats")}
+        missing = [c for c in chat_ids if c not in found]
+        if missing:
+            raise NotConfirmed(
+                f"Not done: chat {', '.join(missing)} is not among your open chats. Nothing was changed.",
+                "Leave out chats that are already closed or gone, and call again.",
+            )
+        described = "; ".join(_describe(c, found[c]) for c in chat_ids)
+        return op.confirm.format(chats=f"{len(chat_ids)} chats: {described}")
+    chat_id = str(values["chat_id"])
+    answer = await _read(client, "get_chat", chat_id=chat_id)
+    chat = _describe(chat_id, answer.get("data") if isinstance(answer, dict) else None)
+    people = ""
+    user_ids: list[str] | None = values.get("user_ids")
+    if user_ids is not None:
+        listed = await _read(client, "list_chat_members", chat_id=chat_id)
+        members = {str(m.get("user_id")): m for m in _items(listed, "members")}
+        missing = [u for u in user_ids if u not in members]
+        if missing:
+            raise NotConfirmed(
+                f"Not done: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a member of "
+                f"{chat}. Nothing was changed.",
+                "Use list_chat_members to see who is in the chat.",
+            )
+        named = ", ".join(
+            f"{quoted(members[u].get('name'))} <{clean(members[u].get('email_id') or '-', 120)}> ({u})"
+            for u in user_ids
+        )
+        people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
+    return op.confirm.format(chat=chat, people=people)

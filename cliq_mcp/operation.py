@@ -1,0 +1,84 @@
+"""What one catalogue row is: an ``Operation``, its ``Effect``, and how the request is built from validated
+input. The rows themselves are in ``operations.py``; the runners for operations that take more than one
+request are in ``multi_request.py``. Nothing here does I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cached_property
+from typing import Any, Protocol
+
+from cliq_mcp import models as m
+from cliq_mcp import summaries as s
+from cliq_mcp.wire import RateLimit, Wire, path_segment
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class Sender(Protocol):
+    """What a runner needs of the HTTP client (``client.CliqClient``)."""
+
+    async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
+
+
+Catalogue = Mapping[str, "Operation"]
+Runner = Callable[["Operation", m.Request, Sender, Progress, Catalogue], Awaitable[Any]]
+
+
+class Effect(Enum):
+    READ = "read"
+    WRITE = "write"
+    DESTRUCTIVE = "destructive"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation:
+    name: str
+    title: str
+    model: type[m.Request]
+    method: str
+    path: str  # "{field}" placeholders are filled from the request, percent-encoded
+    effect: Effect  # drives annotations, read-only filtering and the guard
+    summary: s.Summary
+    output: type[s.Output]
+    rate: RateLimit
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
+    idempotent: bool = False
+    confirm: str = ""  # destructive only: what a person is asked; {chat}, {chats} and {people} are filled in
+    each: str = ""  # a list field: the request is sent once per chat id in it (as {chat_id} of the path)
+    run: Runner | None = None  # for operations that take more than one request; default: send wire()
+
+    @cached_property
+    def arguments(self) -> type[m.Request]:
+        """The tool's input model: the request model plus the guard's arguments for writes."""
+        if self.effect is Effect.READ:
+            return self.model
+        return m.with_options(self.model, m.ConfirmOptions if self.effect is Effect.DESTRUCTIVE else m.WriteOptions)
+
+    def _build(self, values: dict[str, Any]) -> Wire:
+        path = re.sub(r"\{(\w+)\}", lambda match: path_segment(str(values.pop(match[1]))), self.path)
+        if self.method in ("GET", "DELETE"):
+            return Wire(self.method, path, params={**self.fixed, **{k: _query_value(v) for k, v in values.items()}})
+        body = {**self.fixed, **values}
+        return Wire(self.method, path, json=body or None)
+
+    def wire(self, request: m.Request) -> Wire:
+        """The exact HTTP request for validated input: path fields, then query or JSON body."""
+        return self._build(request.model_dump(mode="json", exclude_none=True))
+
+    def wires(self, request: m.Request) -> list[Wire]:
+        """Every request the operation sends (one per chat for an ``each`` operation)."""
+        if not self.each:
+            return [self.wire(request)]
+        return [self._build({"chat_id": chat_id}) for chat_id in getattr(request, self.each)]
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
