@@ -45,6 +45,10 @@ class Operation:
     summary: s.Summary
     output: type[s.Output]
     rate: RateLimit
+    # The request fields that name chats this operation writes to, for the guard's allow/deny lists and
+    # questions: "chat_id" (one id), "chat_ids[]" (a list of ids), "chats[].chat_id" (a list of objects).
+    # Required, so no write can be added without saying which chats it touches (() for reads and creation).
+    targets: tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
     idempotent: bool = False
     confirm: str = ""  # destructive only: what a person is asked; {chat}, {chats} and {people} are filled in
@@ -57,6 +61,18 @@ class Operation:
         if self.effect is Effect.READ:
             return self.model
         return m.with_options(self.model, m.ConfirmOptions if self.effect is Effect.DESTRUCTIVE else m.WriteOptions)
+
+    def target_chats(self, request: m.Request) -> list[str]:
+        """The chat ids this request writes to, read from the fields the row declares."""
+        found: list[str] = []
+        for spec in self.targets:
+            name, _, inner = spec.partition("[]")
+            value = getattr(request, name, None)
+            if not inner:
+                found += [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+            else:
+                found += [str(getattr(item, inner.lstrip("."))) for item in value or []]
+        return found
 
     def _build(self, values: dict[str, Any]) -> Wire:
         path = re.sub(r"\{(\w+)\}", lambda match: path_segment(str(values.pop(match[1]))), self.path)

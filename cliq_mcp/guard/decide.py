@@ -44,14 +44,6 @@ logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]
 
 
-def targets(values: dict[str, Any]) -> list[str]:
-    """Every chat a request writes to, whatever the tool calls the field."""
-    found = [values["chat_id"]] if isinstance(values.get("chat_id"), str) else []
-    found += [c for c in values.get("chat_ids") or [] if isinstance(c, str)]
-    found += [c["chat_id"] for c in values.get("chats") or [] if isinstance(c, dict) and "chat_id" in c]
-    return found
-
-
 def _would_send(op: Operation, request: Request) -> dict[str, Any]:
     wires = op.wires(request)
     return wires[0].as_dict() if len(wires) == 1 else {"requests": [w.as_dict() for w in wires]}
@@ -101,7 +93,7 @@ class Guard:
         self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
     ) -> CallToolResult | InputRequiredResult:
         config = self.config
-        chats = targets(request.model_dump())
+        chats = op.target_chats(request)
         denied = [c for c in chats if c in config.write_deny or (config.write_allow and c not in config.write_allow)]
         if denied:
             raise NotConfirmed(

@@ -34,10 +34,11 @@ LIMITS: dict[str, Limit] = {
     "remove_members": Limit(20, 600),
     "fork_chat": Limit(50, 10),
     "send_activity": Limit(100, 3000),
-    "list_members": Limit(60, 300),  # assumption: like get chat
-    "leave_chat": Limit(60, None),  # assumption
-    "mute_chat": Limit(60, None),  # assumption
-    "unmute_chat": Limit(60, None),  # assumption
+    # The notes' newer facts: members, leave, mute and unmute "each 20 / min, 10 min lock".
+    "list_members": Limit(20, 600),
+    "leave_chat": Limit(20, 600),
+    "mute_chat": Limit(20, 600),
+    "unmute_chat": Limit(20, 600),
 }
 
 
