@@ -51,6 +51,8 @@ class Operation:
     targets: tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)  # constant query (GET/DELETE) or body fields
     idempotent: bool = False
+    # Chat types Cliq refuses this operation for (the notes): the guard refuses them before asking anyone.
+    refused_types: frozenset[str] = frozenset()
     confirm: str = ""  # destructive only: what a person is asked; {chat}, {chats} and {people} are filled in
     each: str = ""  # a list field: the request is sent once per chat id in it (as {chat_id} of the path)
     run: Runner | None = None  # for operations that take more than one request; default: send wire()

@@ -32,6 +32,10 @@ ONE_CHAT = ("chat_id",)
 # The many PUT /chats/{chat_id} operations: the body carries exactly one "operation".
 PUT_CHAT: dict[str, Any] = {"method": "PUT", "path": "/chats/{chat_id}", "output": s.Done}
 DONE: dict[str, Any] = {"output": s.Done}
+# The notes: clearing history is for direct and group chats only; leaving and removing members is not for
+# direct chats.
+NOT_DIRECT = frozenset({"direct_message"})
+NOT_CLEARABLE = frozenset({"channel", "bot", "thread"})
 
 CATALOGUE: tuple[Operation, ...] = (
     Operation(name="list_chats", title="List chats", model=m.ListChats, path="/chats", **READ_ROW,
@@ -95,6 +99,7 @@ CATALOGUE: tuple[Operation, ...] = (
               targets=ONE_CHAT,
               effect=Effect.DESTRUCTIVE, summary=s.done("history_cleared", "Cleared your history of chat {chat_id}"),
               rate=PER_CHAT_PUT, idempotent=True, fixed={"operation": "clear_local_history"},
+              refused_types=NOT_CLEARABLE,
               confirm="Clear your message history of {chat}? You will no longer see its past messages."),
     Operation(name="close_chat", title="Close a chat", model=m.CloseChat, **PUT_CHAT, effect=Effect.DESTRUCTIVE,
               targets=ONE_CHAT,
@@ -104,11 +109,13 @@ CATALOGUE: tuple[Operation, ...] = (
               targets=ONE_CHAT,
               path="/chats/{chat_id}/members", effect=Effect.DESTRUCTIVE, **DONE,
               summary=s.members_changed("Removed", "removed_user_ids"), rate=RateLimit(20, "10 minutes", DELETE),
-              idempotent=True, confirm="Remove {people} from {chat}? They lose access to the chat."),
+              idempotent=True, refused_types=NOT_DIRECT,
+              confirm="Remove {people} from {chat}? They lose access to the chat."),
     Operation(name="leave_chat", title="Leave a chat", model=m.LeaveChat, method="POST", path="/chats/{chat_id}/leave",
               targets=ONE_CHAT,
               effect=Effect.DESTRUCTIVE, **DONE, summary=s.done("left", "Left chat {chat_id}"), rate=MEMBERSHIP,
-              idempotent=True, confirm="Leave {chat}? You lose access to it until someone adds you back."),
+              idempotent=True, refused_types=NOT_DIRECT,
+              confirm="Leave {chat}? You lose access to it until someone adds you back."),
     Operation(name="plan_tidy", title="Plan a tidy-up", model=m.PlanTidy, path="/chats", **READ_ROW,
               summary=s.plan, output=s.Plan, rate=LIST_CHATS, run=plan_tidy),
     Operation(name="close_chats", title="Close several chats", model=m.CloseChats, method="PUT",

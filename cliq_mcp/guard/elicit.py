@@ -15,7 +15,7 @@ from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, Resolve
 from mcp.server.mcpserver.resolve import build_resolver_plans, resolve_arguments
 from mcp.shared.exceptions import MCPError
 from mcp.types import InputRequiredResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from cliq_mcp.errors import NotConfirmed
 from cliq_mcp.summaries import clean
@@ -25,7 +25,8 @@ ASK_TIMEOUT_S = 300.0  # a live question nobody answers is a no
 
 
 class Confirm(BaseModel):
-    confirm: bool = Field(description="Yes, do it")
+    # Only a JSON true is a yes: "yes", "on", 1 or 1.0 from a client are not a person's clear answer.
+    confirm: StrictBool = Field(description="Yes, do it")
 
 
 def can_elicit(ctx: Context[Any, Any]) -> bool:

@@ -22,6 +22,12 @@ def _describe(chat_id: str, data: Any) -> str:
     return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
 
 
+def _works_on(refused: frozenset[str]) -> str:
+    if refused == {"direct_message"}:
+        return "group chats and channels, not direct chats"
+    return "direct and group chats only"
+
+
 async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
     op = BY_NAME[op_name]
     return await client.send(op.wire(op.model(**fields)), op.rate)
@@ -44,7 +50,15 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
         return op.confirm.format(chats=f"{len(chat_ids)} chats: {described}")
     chat_id = str(values["chat_id"])
     answer = await _read(client, "get_chat", chat_id=chat_id)
-    chat = _describe(chat_id, answer.get("data") if isinstance(answer, dict) else None)
+    data = answer.get("data") if isinstance(answer, dict) else None
+    chat = _describe(chat_id, data)
+    kind = data.get("chat_type") if isinstance(data, dict) else None
+    if kind in op.refused_types:
+        # Asking a person to approve what Cliq will refuse wastes their yes: refuse now, nothing asked.
+        raise NotConfirmed(
+            f"Not done: Cliq does not allow {op.name} on {chat}. Nothing was asked or changed.",
+            f"{op.name} works on {_works_on(op.refused_types)}.",
+        )
     people = ""
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:

@@ -1,0 +1,75 @@
+"""The guard asks only what can work, and only a JSON true is a yes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ALICE, Q2, answering, writes
+from mcp import Client
+from mcp.types import ElicitRequestParams, TextContent
+
+from cliq_mcp.config import Settings
+from cliq_mcp.sandbox import Workspace
+from cliq_mcp.server import build_server
+
+GENERAL = "6795000000000000001"  # the "General" channel
+
+# Each is refused by Cliq after the fact (the notes): clearing a channel's history, leaving a direct chat,
+# removing members from a direct chat.
+IMPOSSIBLE: list[tuple[str, dict[str, Any], str]] = [
+    ("clear_chat_history", {"chat_id": GENERAL}, "direct and group chats only"),
+    ("leave_chat", {"chat_id": ALICE}, "not direct chats"),
+    ("remove_chat_members", {"chat_id": ALICE, "user_ids": ["55743307"]}, "not direct chats"),
+]
+
+
+def text(result: Any) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+@pytest.mark.parametrize(("tool", "args", "reason"), IMPOSSIBLE, ids=[i[0] for i in IMPOSSIBLE])
+async def test_impossible_targets_are_refused_before_anyone_is_asked(
+    settings: Settings, workspace: Workspace, era: str, tool: str, args: dict[str, Any], reason: str
+) -> None:
+    seen: list[ElicitRequestParams] = []
+    async with Client(
+        build_server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
+    ) as client:
+        result = await client.call_tool(tool, args)
+    assert result.is_error
+    assert "does not allow" in text(result) and reason in text(result)
+    assert seen == []  # nobody was asked
+    assert writes(workspace) == []
+
+
+@pytest.mark.parametrize(("tool", "args", "reason"), IMPOSSIBLE, ids=[i[0] for i in IMPOSSIBLE])
+async def test_impossible_targets_get_no_preview_or_token_either(
+    settings: Settings, workspace: Workspace, tool: str, args: dict[str, Any], reason: str
+) -> None:
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool(tool, args)
+    assert result.is_error and "does not allow" in text(result)
+    assert "confirmation_token" not in text(result)
+    assert writes(workspace) == []
+
+
+@pytest.mark.parametrize("answer", ["yes", "on", "true", 1, 1.0], ids=repr)
+async def test_only_a_json_true_is_a_yes(settings: Settings, workspace: Workspace, era: str, answer: Any) -> None:
+    seen: list[ElicitRequestParams] = []
+    callback = answering("accept", {"confirm": answer}, seen)
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert len(seen) >= 1  # the person was asked
+    assert result.is_error and "Nothing was changed" in text(result)
+    assert writes(workspace) == []
+
+
+async def test_a_json_true_still_acts(settings: Settings, workspace: Workspace, era: str) -> None:
+    callback = answering("accept", {"confirm": True})
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert not result.is_error, text(result)
+    assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
+        ("PUT", f"/api/v3/chats/{Q2}", {"operation": "close_chat"})
+    ]
