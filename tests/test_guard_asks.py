@@ -73,3 +73,18 @@ async def test_a_json_true_still_acts(settings: Settings, workspace: Workspace, 
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
         ("PUT", f"/api/v3/chats/{Q2}", {"operation": "close_chat"})
     ]
+
+
+async def test_a_long_batch_question_lists_ten_chats_then_counts_the_rest(
+    settings: Settings, workspace: Workspace, era: str
+) -> None:
+    chats = workspace.my_chats()[:25]
+    seen: list[ElicitRequestParams] = []
+    callback = answering("decline", None, seen)
+    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chats", {"chat_ids": [c.chat_id for c in chats]})
+    assert result.is_error and writes(workspace) == []
+    lines = seen[0].message.splitlines()
+    assert lines[0] == "Close 25 chats? They will be hidden from your recent chats."
+    assert [line.split(" · ")[2] for line in lines[1:11]] == [c.chat_id for c in chats[:10]]
+    assert lines[11:] == ["… and 15 more"]

@@ -83,9 +83,13 @@ async def test_close_chats_asks_once_listing_every_chat(settings: Settings, work
     assert result.is_error is False, result.content
     assert len(seen) == 1
     question = seen[0].message
-    assert question.startswith("Close 3 chats:")
-    for chat_id, name in ((Q2, "Q2 Product Review"), (ALICE, "Alice Johnson"), (BOB, "Bob Carter")):
-        assert chat_id in question and name in question
+    # One line per chat: name, type, id, last active and flags, so a person can read the list.
+    assert question.splitlines() == [
+        "Close 3 chats? They will be hidden from your recent chats.",
+        f'- "Q2 Product Review - Design, Engineering & QA" · group chat · {Q2} · last active 2025-06-15',
+        f'- "Alice Johnson" · direct message · {ALICE} · last active 2025-04-10',
+        f'- "Bob Carter" · direct message · {BOB} · last active 2025-04-09 · pinned',
+    ]
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
         ("PUT", f"/api/v3/chats/{c}", {"operation": "close_chat"}) for c in chat_ids
     ]

@@ -125,7 +125,8 @@ class Guard:
             logger.warning("Unattended %s on chat %s (allow-listed)", op.name, ", ".join(chats))
             return await act()
 
-        question = await build_question(self._client, op, request.model_dump())
+        asked = await build_question(self._client, op, request.model_dump())
+        question = asked.full
         note["target"] = question
         token: str | None = getattr(request, "confirmation_token", None)
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
@@ -139,11 +140,11 @@ class Guard:
             note["confirmed_by"] = "token"
             return await act()
         if can_elicit(ctx):
-            pending = await ask(op.name, question, ctx)
+            pending = await ask(op.name, asked.brief, ctx)
             if pending is not None:
                 return pending
             # Time has passed since the read the question was built from: read the target again.
-            if await build_question(self._client, op, request.model_dump()) != question:
+            if (await build_question(self._client, op, request.model_dump())).full != question:
                 raise NotConfirmed(
                     "Not done: the chat changed while the user was being asked. Nothing was changed.",
                     f"Call {op.name} again to ask about it as it is now.",

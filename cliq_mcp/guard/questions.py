@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from cliq_mcp.errors import NotConfirmed
 from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
-from cliq_mcp.summaries import clean, quoted
+from cliq_mcp.summaries import clean, moment, quoted
+
+SHOWN_IN_A_DIALOG = 10  # chats listed in an elicitation; the rest are counted ("and K more")
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a person is asked: a sentence, and for a batch one line per chat."""
+
+    sentence: str
+    lines: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def full(self) -> str:
+        """Everything, as compared before acting and bound into tokens."""
+        return "\n".join((self.sentence, *self.lines))
+
+    @property
+    def brief(self) -> str:
+        """For a dialog: the first chats, then how many more."""
+        shown = self.lines[:SHOWN_IN_A_DIALOG]
+        rest = len(self.lines) - len(shown)
+        return "\n".join((self.sentence, *shown, *([f"… and {rest} more"] if rest else [])))
 
 
 def _items(answer: Any, key: str) -> list[dict[str, Any]]:
@@ -22,6 +45,15 @@ def _describe(chat_id: str, data: Any) -> str:
     return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
 
 
+def _chat_line(chat_id: str, data: dict[str, Any]) -> str:
+    kind = clean(data.get("chat_type") or "chat", 32).replace("_", " ")
+    parts = [quoted(data.get("name")), kind, chat_id]
+    when = moment(data.get("last_modified_time"))
+    parts.append(f"last active {when[:10]}" if when else "last active unknown")
+    parts += [flag for flag in ("pinned", "muted") if data.get(flag) is True]
+    return "- " + " · ".join(parts)
+
+
 def _works_on(refused: frozenset[str]) -> str:
     if refused == {"direct_message"}:
         return "group chats and channels, not direct chats"
@@ -33,7 +65,7 @@ async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
     return await client.send(op.wire(op.model(**fields)), op.rate)
 
 
-async def build_question(client: Sender, op: Operation, values: dict[str, Any]) -> str:
+async def build_question(client: Sender, op: Operation, values: dict[str, Any]) -> Question:
     """Read the target now and say exactly what will happen to it."""
     if op.each:
         # One list request describes them all (Cliq's list takes up to 100 chat ids).
@@ -46,8 +78,8 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
                 f"Not done: chat {', '.join(missing)} is not among your open chats. Nothing was changed.",
                 "Leave out chats that are already closed or gone, and call again.",
             )
-        described = "; ".join(_describe(c, found[c]) for c in chat_ids)
-        return op.confirm.format(chats=f"{len(chat_ids)} chats: {described}")
+        lines = tuple(_chat_line(c, found[c]) for c in chat_ids)
+        return Question(op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}"), lines)
     chat_id = str(values["chat_id"])
     answer = await _read(client, "get_chat", chat_id=chat_id)
     data = answer.get("data") if isinstance(answer, dict) else None
@@ -76,4 +108,4 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
-    return op.confirm.format(chat=chat, people=people)
+    return Question(op.confirm.format(chat=chat, people=people))
