@@ -7,6 +7,7 @@ environment and no test has to patch it. Secrets are held as ``SecretStr``: thei
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -123,7 +124,7 @@ class GuardConfig:
     tools: frozenset[str] = frozenset()  # tool names or toolsets (read, write, destructive); empty: all
     exclude_tools: frozenset[str] = frozenset()
     audit_log: str | None = None  # path of the JSON-lines audit log; None: no audit log
-    used_tokens: str | None = None  # file remembering redeemed confirmation tokens across processes
+    state_url: str | None = None  # the shared state store (state_store.py); None: no place to keep it
     secret: SecretStr | None = None  # HMAC key for confirmation tokens; None: random per process
     token_ttl: float = 300.0
 
@@ -151,7 +152,7 @@ class GuardConfig:
             tools=_csv(get("CLIQ_TOOLS")),
             exclude_tools=_csv(get("CLIQ_EXCLUDE_TOOLS")),
             audit_log=audit,
-            used_tokens=get("CLIQ_USED_TOKENS_FILE") or (f"{state}/cliq-mcp/used-tokens" if state else None),
+            state_url=get("CLIQ_STATE_URL") or (f"{state}/cliq-mcp/state.sqlite3" if state else None),
             secret=SecretStr(secret) if secret else None,
             token_ttl=ttl,
         )
@@ -248,6 +249,14 @@ class Settings:
             refresh_token=None,
             sandbox=True,
         )
+
+    @property
+    def account(self) -> str:
+        """A short, stable id for the Cliq account: the API base and the credential that identifies the grant.
+        Shared state (used confirmations, pacing) is kept per account, never per process."""
+        held = self.refresh_token or self.access_token
+        identity = f"{self.client_id}|{held.get_secret_value()}" if held else "none"
+        return hashlib.sha256(f"{self.api_base_url}|{identity}".encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for the log redactor."""

@@ -29,11 +29,13 @@ from cliq_mcp.client import CliqClient
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard
+from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.models import json_schema, outline, parse
 from cliq_mcp.operation import Effect, Operation
 from cliq_mcp.operations import BY_NAME, select
 from cliq_mcp.prompts import PROMPTS
 from cliq_mcp.results import error_result, result
+from cliq_mcp.state_store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +109,9 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
 
         transport = httpx.ASGITransport(app=create_app(Workspace()))
     client = CliqClient(settings, transport=transport)
-    guard = Guard(client, settings.guard)
     config = settings.guard
+    store = open_store(config.state_url) if config.state_url else None
+    guard = Guard(client, config, store, settings.account)
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager
@@ -117,15 +120,19 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
             yield None
         finally:
             await client.aclose()
+            if store is not None:
+                await store.aclose()
 
     # With a configured guard secret, every replica can unseal the state a 2026-07-28 client echoes back
-    # while it answers a confirmation question (and verify confirmation tokens, see guard.py).
+    # while it answers a confirmation question (and verify confirmation tokens, see guard/tokens.py). Either
+    # way that state lives no longer than a confirmation may: nothing acts later than CLIQ_CONFIRM_TTL.
     sealing = (
         RequestStateSecurity(
-            keys=[hashlib.sha256(b"request-state|" + config.secret.get_secret_value().encode()).digest()]
+            keys=[hashlib.sha256(b"request-state|" + config.secret.get_secret_value().encode()).digest()],
+            ttl=config.token_ttl,
         )
         if config.secret
-        else None
+        else RequestStateSecurity.ephemeral(ttl=config.token_ttl)
     )
     server: MCPServer[Any] = MCPServer(
         "cliq",
@@ -136,6 +143,8 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         lifespan=lifespan,
         log_level=settings.log_level,
     )
+    # Outside the SDK's request-state boundary (index 0 is telemetry), so it sees the sealed form.
+    server.middleware.insert(1, NoteSealedState())
     for prompt, title, description in PROMPTS:
         server.prompt(title=title, description=description)(prompt)
     return server

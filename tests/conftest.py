@@ -10,6 +10,7 @@ import logging
 import os
 import traceback
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,8 +107,9 @@ def env_for(url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(cliq_url: str) -> Settings:
-    return Settings.from_env(env_for(cliq_url))
+def settings(cliq_url: str, tmp_path: Path) -> Settings:
+    # A state directory of its own: used confirmations are remembered there (and the audit log written).
+    return Settings.from_env(env_for(cliq_url, XDG_STATE_HOME=str(tmp_path)))
 
 
 @pytest.fixture(params=ERAS)

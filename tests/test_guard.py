@@ -24,7 +24,9 @@ PERSON = "106324287"  # a member of Q2 in the seed
 
 
 def guarded(url: str, tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env(env_for(url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), **env))
+    return Settings.from_env(
+        env_for(url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path), **env)
+    )
 
 
 def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:

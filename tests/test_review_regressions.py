@@ -30,7 +30,7 @@ async def test_a_token_works_once_across_server_instances(cliq_url: str, workspa
         )
     assert replay.is_error is True and "already used" in replay.content[0].text
     assert len(writes(workspace)) == 1
-    assert (tmp_path / "cliq-mcp" / "used-tokens").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "cliq-mcp" / "state.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
 async def test_close_chats_handles_a_full_batch_with_one_read_to_describe_it(

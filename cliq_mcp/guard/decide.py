@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,10 +34,12 @@ from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.questions import build_question
-from cliq_mcp.guard.tokens import Tokens, UsedTokens
+from cliq_mcp.guard.replay import SEALED_STATE
+from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.models import Request
 from cliq_mcp.operation import Effect, Operation, Sender
 from cliq_mcp.results import result
+from cliq_mcp.state_store import StateStore
 from cliq_mcp.summaries import Preview, Written
 from cliq_mcp.wire import Wire
 
@@ -56,11 +59,15 @@ def _line(wire: Wire) -> str:
 
 
 class Guard:
-    def __init__(self, client: Sender, config: GuardConfig) -> None:
+    def __init__(
+        self, client: Sender, config: GuardConfig, store: StateStore | None, account: str, clock: Any = time.time
+    ) -> None:
         self._client = client
         self.config = config
+        self._clock = clock
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
-        self.tokens = Tokens(key, config.token_ttl, UsedTokens(config.used_tokens))
+        self.single_use = SingleUse(store, account)
+        self.tokens = Tokens(key, config.token_ttl, self.single_use, clock)
         self.audit = Audit(config.audit_log)
 
     async def run(
@@ -136,7 +143,7 @@ class Guard:
                                    "Nothing was changed.", "Use a client that supports elicitation.",
                                    outcome="refused")  # fmt: skip
             # The question was built from a read made just now: this is the re-check before acting.
-            self.tokens.redeem(token, op.name, canonical, question)
+            await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
             return await act()
         if can_elicit(ctx):
@@ -150,6 +157,7 @@ class Guard:
                     f"Call {op.name} again to ask about it as it is now.",
                     outcome="refused",
                 )
+            await self._claim_answer(ctx)
             note["confirmed_by"] = "elicitation"
             return await act()
         if config.policy == "elicit":
@@ -170,3 +178,15 @@ class Guard:
         preview = Preview(would_send=_would_send(op, request), question=question, confirmation_token=issued,
                           expires_in_s=ttl)  # fmt: skip
         return result(text, Written(preview=preview))
+
+    async def _claim_answer(self, ctx: Context[Any, Any]) -> None:
+        """A 2026-07-28 yes arrives in a retry that could be sent again: claim it once, in the shared store.
+        (A handshake-era yes is a live answer to this very call and cannot be replayed.)"""
+        if ctx.input_responses is None:
+            return
+        sealed = SEALED_STATE.get()  # None: answers without the sealed question are not taken
+        if sealed is None or not await self.single_use.claim("answer", sealed, self._clock() + self.config.token_ttl):
+            raise NotConfirmed(
+                "Not done: that answer was already used (a confirmation acts once). Nothing was changed.",
+                "Call the tool again to ask the person again.",
+            )
