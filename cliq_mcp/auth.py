@@ -75,7 +75,7 @@ def read_token_answer(response: httpx.Response) -> TokenAnswer:
         body = None
     if not isinstance(body, dict):
         raise AuthenticationError(
-            f"Zoho's token endpoint answered HTTP {status} without a token (not JSON).", "Try again shortly.",
+            f"Zoho's token endpoint answered HTTP {status} without a token (not a JSON object).", "Try again shortly.",
             status=status,
         )  # fmt: skip
     error = body.get("error")
