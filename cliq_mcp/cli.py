@@ -7,8 +7,11 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 from cliq_mcp.config import GUARD_POLICIES, LOG_LEVELS
 
@@ -55,10 +58,19 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """``env`` defaults to ``os.environ``; ``transport`` (tests: the sandbox in-process) carries ``auth``'s requests."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    env = os.environ if env is None else env
     args = _parser(set(argv)).parse_args(argv)
-    if hasattr(args, "run"):  # auth, config
+    if args.command == "auth":
+        return int(args.run(args, env, transport))
+    if hasattr(args, "run"):  # config
         return int(args.run(args))
     if args.command == "sandbox-server":
         from cliq_mcp.sandbox import serve as serve_sandbox
@@ -74,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cliq_mcp.config import Settings
     from cliq_mcp.errors import ConfigurationError
 
-    env = dict(os.environ)
+    env = dict(env)
     for flag in ("dc", "api_base_url", "accounts_url", "guard", "tools", "exclude_tools", "audit_log"):
         if getattr(args, flag):
             env[f"CLIQ_{flag.upper()}"] = getattr(args, flag)

@@ -1,8 +1,11 @@
 """``cliq-mcp auth``: sign in with a Zoho Self Client, check the sign-in (``status``), sign out (``logout``).
 
-Writes the credentials file that ``config.stored_credentials`` reads: owner-only from the start, replaced
-atomically. Secrets are read without echo and never printed; the client id shows only its last 4 characters.
-Output for people goes to stdout; prompts and errors go to stderr.
+Writes the credentials file that ``config.stored_credentials`` reads, with ``private_files``. Secrets are
+read without echo and never printed; the client id shows only its last 4 characters. Output for people goes
+to stdout; prompts and errors go to stderr.
+
+Nothing here reads ``os.environ``: each command gets the environment as a mapping, and an httpx transport
+(``None``: the network) that carries the token requests and, through ``CliqClient``, the check call.
 """
 
 from __future__ import annotations
@@ -11,21 +14,28 @@ import argparse
 import contextlib
 import getpass
 import json
-import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
+from pydantic import SecretStr
 
+from cliq_mcp.auth import TokenAnswer, TokenRefused, read_token_answer, token_request
+from cliq_mcp.client import CliqClient
 from cliq_mcp.config import DATA_CENTRES, Settings, credentials_path
-from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.errors import AuthenticationError, CliqError, ConfigurationError, PermissionDenied, Throttled
+from cliq_mcp.operations import BY_NAME
+from cliq_mcp.private_files import write_private
 
 SCOPES = "ZohoCliq.Chats.READ,ZohoCliq.Chats.CREATE,ZohoCliq.Chats.UPDATE,ZohoCliq.Chats.DELETE"
 TIMEOUT_S = 15.0
+CHECK = BY_NAME["list_chats"]  # the check call: GET /chats?limit=1, paced and mapped as the server's
 ENV_CREDENTIALS = ("CLIQ_ACCESS_TOKEN", "CLIQ_REFRESH_TOKEN")  # either makes the server ignore the file
 CODE_ERRORS = {
     "invalid_code": "the code is wrong or expired (codes last 3 minutes): generate a new one",
@@ -112,88 +122,57 @@ def _printable(text: object) -> str:
     return "".join(c for c in str(text) if c.isprintable())[:80]
 
 
-def _expiry(body: Mapping[str, Any]) -> str:
-    expires_in = body.get("expires_in")
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
+def _expiry(answer: TokenAnswer) -> str:
+    if answer.expires_in is None:
         return "not stated"
-    seconds = expires_in / 1000 if expires_in > 86400 else expires_in  # above a day it is milliseconds
-    at = datetime.now().astimezone() + timedelta(seconds=seconds)
-    return f"{at.isoformat(timespec='seconds')} (in {round(seconds / 60)} min)"
+    at = datetime.now().astimezone() + timedelta(seconds=answer.expires_in)
+    return f"{at.isoformat(timespec='seconds')} (in {round(answer.expires_in / 60)} min)"
 
 
-def _token(accounts: str, form: dict[str, str], errors: Mapping[str, str]) -> dict[str, Any]:
-    """One token request. Zoho reports failures as HTTP 200 with an ``error`` field: check the body."""
+def _exchange(
+    accounts: str, grant: dict[str, str], explain: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+) -> TokenAnswer:
+    """One token request (``auth.token_request``), read as the server reads it; failures become ``Failure``."""
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport) as http:
+            return await http.send(token_request(accounts, grant, timeout=TIMEOUT_S))
+
     try:
-        response = httpx.post(f"{accounts}/oauth/v2/token", data=form, timeout=TIMEOUT_S)
+        response = anyio.run(post)
     except httpx.HTTPError as exc:
         raise Failure(f"could not reach {_host(accounts)} ({type(exc).__name__}): check --dc and the network") from None
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise Failure(f"{_host(accounts)} answered HTTP {response.status_code} without a token; try again shortly")
-    if "error" in body or not isinstance(body.get("access_token"), str):
-        error = str(body.get("error") or "no access token in the answer")
-        if "too many" in json.dumps(body).lower():
-            raise Failure("Zoho refused: too many token requests in the last 10 minutes; wait a few minutes")
-        raise Failure(errors.get(error) or f"Zoho refused the request ({_printable(error)})")
-    return body
+        return read_token_answer(response)
+    except TokenRefused as exc:
+        raise Failure(explain.get(exc.code or "") or f"Zoho refused the request ({exc.code})") from None
+    except Throttled:
+        raise Failure("Zoho refused: too many token requests in the last 10 minutes; wait a few minutes") from None
+    except AuthenticationError:
+        raise Failure(
+            f"{_host(accounts)} answered HTTP {response.status_code} without a token; try again shortly"
+        ) from None
 
 
-def _cliq_code(response: httpx.Response) -> str | None:
+def _read_check(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> tuple[bool, str]:
+    """One cheap read through ``CliqClient``, ``GET /chats?limit=1``: (worked, what happened; failures as sentences)."""
+
+    async def check() -> None:
+        client = CliqClient(settings, transport=transport)
+        try:
+            await client.send(CHECK.wire(CHECK.model.model_validate({"limit": 1})), CHECK.rate)
+        finally:
+            await client.aclose()
+
     try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    return _printable(body["code"]) if isinstance(body, dict) and body.get("code") else None
-
-
-def _read_check(api: str, access_token: str) -> tuple[bool, str]:
-    """One cheap read, ``GET /chats?limit=1``: (worked, what happened)."""
-    try:
-        response = httpx.get(
-            f"{api}/chats",
-            params={"limit": "1"},
-            headers={"Authorization": f"Zoho-oauthtoken {access_token}", "Accept": "application/json"},
-            timeout=TIMEOUT_S,
-        )
-    except httpx.HTTPError as exc:
-        return False, f"could not reach {_host(api)} ({type(exc).__name__})"
-    if response.status_code == 200:
-        return True, "HTTP 200, chats can be read"
-    code = _cliq_code(response)
-    what = f"HTTP {response.status_code}" + (f" ({code})" if code else "")
-    if response.status_code == 401:
-        what += ": the access token was refused (is the API in the same data centre as the accounts server?)"
-    elif response.status_code == 403:
-        what += ": the token lacks the scope ZohoCliq.Chats.READ; generate a code with all four scopes"
-    return False, what
-
-
-def _write_private(path: Path, data: Mapping[str, Any]) -> None:
-    """Owner-only (0600) from the first byte, in a 0700 directory, replaced atomically."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-        os.chmod(path.parent, 0o700)  # the umask may have taken bits away, never added
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+        anyio.run(check)
+    except AuthenticationError as exc:  # the same error tree, and texts, as the server's
+        return False, f"{exc.message} Is the API in the same data centre as the accounts server (--dc)?"
+    except PermissionDenied as exc:
+        return False, f"{exc.message} The token lacks {CHECK.rate.scope}: generate a code with all four scopes."
+    except CliqError as exc:
+        return False, str(exc)
+    return True, "HTTP 200, chats can be read"
 
 
 def _env_credentials(env: Mapping[str, str]) -> str:
@@ -204,9 +183,9 @@ def _env_credentials(env: Mapping[str, str]) -> str:
 # --- cliq-mcp auth -----------------------------------------------------------------------------------
 
 
-def _signin(args: argparse.Namespace) -> int:
+def _signin(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None) -> int:
     try:
-        return _sign_in(args, os.environ)
+        return _sign_in(args, env, transport)
     except Failure as exc:
         _err(str(exc))
         return 1
@@ -215,7 +194,7 @@ def _signin(args: argparse.Namespace) -> int:
         return 130
 
 
-def _sign_in(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _sign_in(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None) -> int:
     default_dc = (env.get("CLIQ_DC") or "com").strip().lower()
     dc = getattr(args, "dc", None) or _ask(f"Data centre ({', '.join(DATA_CENTRES)}) [{default_dc}]: ") or default_dc
     dc = dc.strip().lower()
@@ -246,28 +225,30 @@ def _sign_in(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     client_secret = _required(args.client_secret, "Client secret: ", "client secret", secret=True)
     code = _required(args.code, "Code: ", "code", secret=True)
 
-    form = {"grant_type": "authorization_code", "client_id": client_id, "client_secret": client_secret, "code": code}
-    body = _token(accounts, form, CODE_ERRORS)
-    refresh = body.get("refresh_token")
-    if not isinstance(refresh, str) or not refresh:
+    grant = {"grant_type": "authorization_code", "client_id": client_id, "client_secret": client_secret, "code": code}
+    answer = _exchange(accounts, grant, CODE_ERRORS, transport)
+    if answer.refresh_token is None:
         raise Failure("Zoho answered without a refresh token: generate a new code and run `cliq-mcp auth` again")
 
-    data: dict[str, Any] = {"dc": dc, "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh}
+    data: dict[str, Any] = {
+        "dc": dc, "client_id": client_id, "client_secret": client_secret, "refresh_token": answer.refresh_token,
+    }  # fmt: skip
     if api != default_api:
         data["api_base_url"] = api
     if accounts != default_accounts:
         data["accounts_url"] = accounts
-    if body.get("scope"):
-        data["scope"] = str(body["scope"])
+    if answer.scope:
+        data["scope"] = answer.scope
     data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
-        _write_private(path, data)
+        write_private(path, json.dumps(data, indent=2) + "\n")
     except OSError as exc:
         raise Failure(f"could not write {path} ({exc.strerror or type(exc).__name__})") from None
 
-    worked, what = _read_check(api, body["access_token"])
+    check = Settings(api_base_url=api, accounts_url=accounts, access_token=SecretStr(answer.access_token), dc=dc)
+    worked, what = _read_check(check, transport)
     if not worked:
-        print(f"Saved the credentials to {path}, but the check call GET /chats?limit=1 failed: {what}.")
+        print(f"Saved the credentials to {path}, but the check call GET /chats?limit=1 failed: {what}")
         print("Run `cliq-mcp auth status` to check again, or `cliq-mcp auth` to sign in again.")
         return 1
     print(f"Signed in to Zoho Cliq (data centre {dc}, client id {mask(client_id)}; check call: {what}).")
@@ -283,8 +264,8 @@ def _sign_in(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 # --- cliq-mcp auth status ----------------------------------------------------------------------------
 
 
-def _status(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
+def _status(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None) -> int:
+    env = dict(env)
     if getattr(args, "credentials_file", None):
         env["CLIQ_CREDENTIALS_FILE"] = args.credentials_file
     path = credentials_path(env)
@@ -314,30 +295,29 @@ def _status(args: argparse.Namespace) -> int:
 
     if settings.auth_mode == "refresh":
         assert settings.client_id and settings.client_secret and settings.refresh_token
-        form = {
+        grant = {
             "grant_type": "refresh_token",
             "client_id": settings.client_id,
             "client_secret": settings.client_secret.get_secret_value(),
             "refresh_token": settings.refresh_token.get_secret_value(),
         }
         try:
-            body = _token(settings.accounts_url, form, REFRESH_ERRORS)
+            answer = _exchange(settings.accounts_url, grant, REFRESH_ERRORS, transport)
         except Failure as exc:
             print(f"Scopes: {scope or 'not known'}")
             print(f"Access token: could not get one: {exc}.")
             print("Not working.")
             return 1
-        scope = body.get("scope") or scope
-        access = str(body["access_token"])
-        print(f"Scopes: {scope or 'not known'}")
-        print(f"Access token: fresh, expires {_expiry(body)}")
+        print(f"Scopes: {answer.scope or scope or 'not known'}")
+        print(f"Access token: fresh, expires {_expiry(answer)}")
+        # Check with that token as it is: letting the client refresh again would spend a second token request.
+        fresh = SecretStr(answer.access_token)
+        settings = replace(settings, access_token=fresh, client_id=None, client_secret=None, refresh_token=None)
     else:
-        assert settings.access_token
-        access = settings.access_token.get_secret_value()
         print(f"Scopes: {scope or 'not known'}")
         print("Access token: fixed (CLIQ_ACCESS_TOKEN; Zoho's access tokens last 1 hour), expiry not known")
 
-    worked, what = _read_check(settings.api_base_url, access)
+    worked, what = _read_check(settings, transport)
     print(f"Check call GET /chats?limit=1: {what}")
     print("Working." if worked else "Not working.")
     return 0 if worked else 1
@@ -346,13 +326,19 @@ def _status(args: argparse.Namespace) -> int:
 # --- cliq-mcp auth logout ----------------------------------------------------------------------------
 
 
-def _revoke(accounts: str, token: str) -> str:
+def _revoke(accounts: str, token: str, transport: httpx.AsyncBaseTransport | None) -> str:
     """What happened to the refresh token, as a sentence fragment."""
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, timeout=TIMEOUT_S) as http:
+            return await http.post(f"{accounts}/oauth/v2/token/revoke", params={"token": token})
+
     try:
-        response = httpx.post(f"{accounts}/oauth/v2/token/revoke", params={"token": token}, timeout=TIMEOUT_S)
-        body = response.json()
+        response = anyio.run(post)
     except httpx.HTTPError as exc:
         return f"could NOT be revoked: {_host(accounts)} was not reachable ({type(exc).__name__})"
+    try:
+        body = response.json()
     except ValueError:
         return f"could NOT be revoked: {_host(accounts)} answered HTTP {response.status_code} without JSON"
     if isinstance(body, dict) and body.get("status") == "success":
@@ -361,8 +347,7 @@ def _revoke(accounts: str, token: str) -> str:
     return f"could NOT be revoked: Zoho answered {error or 'without a status'} (perhaps revoked already)"
 
 
-def _logout(args: argparse.Namespace) -> int:
-    env = os.environ
+def _logout(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None) -> int:
     given = getattr(args, "credentials_file", None)
     path = Path(given).expanduser() if given else credentials_path(env)
     if path is None:
@@ -379,7 +364,9 @@ def _logout(args: argparse.Namespace) -> int:
         dc = str(data.get("dc") or "com")
         default_accounts = f"https://{DATA_CENTRES.get(dc, DATA_CENTRES['com'])[1]}"
         accounts = (env.get("CLIQ_ACCOUNTS_URL") or data.get("accounts_url") or default_accounts).rstrip("/")
-        outcome = _revoke(accounts, str(refresh)) if refresh else "was not in the file, so nothing was revoked"
+        outcome = "was not in the file, so nothing was revoked"
+        if refresh:
+            outcome = _revoke(accounts, str(refresh), transport)
         try:
             path.unlink()
         except FileNotFoundError:

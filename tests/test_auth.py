@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import api_calls
 from mcp import Client
 
@@ -82,3 +83,27 @@ async def test_static_token_401_is_reported_without_the_token(cliq_url: str, wor
     assert result.is_error is True
     assert "401" in result.content[0].text and "expired-token-value" not in result.content[0].text
     assert token_calls(workspace) == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(method="POST", path_prefix="/oauth/v2/token", kind="html", status=200),  # a gateway page, HTTP 200
+        Fault(method="POST", path_prefix="/oauth/v2/token", kind="status", status=502, body={"error": "bad gateway"}),
+        Fault(method="POST", path_prefix="/oauth/v2/token", kind="status", status=200, body={"access_token": ""}),
+        Fault(method="POST", path_prefix="/oauth/v2/token", kind="status", status=200, body={"token_type": "Bearer"}),
+    ],
+    ids=["html-200", "502", "empty-access-token", "no-access-token"],
+)
+async def test_a_garbled_token_answer_is_not_remembered_as_a_refusal(
+    cliq_url: str, workspace: Workspace, fault: Fault
+) -> None:
+    workspace.inject(fault)
+    async with Client(build_server(refresh_settings(cliq_url))) as client:
+        first = await client.call_tool("list_chats", {"limit": 1})
+        second = await client.call_tool("list_chats", {"limit": 1})
+    assert first.is_error is True
+    assert "Try again shortly" in first.content[0].text and "CLIQ_REFRESH_TOKEN" not in first.content[0].text
+    assert second.is_error is False, second.content  # the next call asked Zoho again, and got a token
+    assert len(token_calls(workspace)) == 2
+    assert len(api_calls(workspace)) == 1
