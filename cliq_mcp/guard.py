@@ -232,11 +232,11 @@ def _line(wire: Wire) -> str:
 
 
 class Guard:
-    def __init__(self, client: CliqClient, config: GuardConfig) -> None:
+    def __init__(self, client: CliqClient, config: GuardConfig, *, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self.config = config
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
-        self.tokens = Tokens(key, config.token_ttl, UsedTokens(config.used_tokens))
+        self.tokens = Tokens(key, config.token_ttl, UsedTokens(config.used_tokens), clock=clock)
         self.audit = Audit(config.audit_log)
 
     async def _read(self, op_name: str, **fields: Any) -> Any:

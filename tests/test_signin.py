@@ -16,10 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import api_calls
+from conftest import Cliq, api_calls
 from mcp import Client, StdioServerParameters
-
-from cliq_mcp.sandbox import Workspace
+from simulated_cliq import Workspace
 
 
 def user_env(home: Path, url: str | None = None, **extra: str) -> dict[str, str]:
@@ -64,12 +63,12 @@ def sign_in(workspace: Workspace, url: str, home: Path, *extra: str) -> subproce
 
 
 def test_sign_in_exchanges_the_code_once_and_saves_an_owner_only_file(
-    workspace: Workspace, cliq_url: str, tmp_path: Path
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path
 ) -> None:
     code = workspace.issue_auth_code()
     proc = cliq(
         "auth", "--dc", "com", "--client-id", "sandbox-client", "--client-secret", "sandbox-secret", "--code", code,
-        env=user_env(tmp_path, cliq_url),
+        env=user_env(tmp_path, cliq_socket.url),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert token_requests(workspace) == [
@@ -84,8 +83,8 @@ def test_sign_in_exchanges_the_code_once_and_saves_an_owner_only_file(
         "client_id": "sandbox-client",
         "client_secret": "sandbox-secret",
         "refresh_token": refresh,
-        "api_base_url": f"{cliq_url}/api/v3",  # overridden (CLIQ_API_BASE_URL), so kept
-        "accounts_url": cliq_url,
+        "api_base_url": f"{cliq_socket.url}/api/v3",  # overridden (CLIQ_API_BASE_URL), so kept
+        "accounts_url": cliq_socket.url,
         "created": saved["created"],
     }
     assert datetime.fromisoformat(saved["created"]).tzinfo is not None
@@ -104,10 +103,10 @@ def test_sign_in_exchanges_the_code_once_and_saves_an_owner_only_file(
     assert_nothing_secret(proc, workspace)
 
 
-def test_sign_in_asks_for_what_was_not_given(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_sign_in_asks_for_what_was_not_given(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
     code = workspace.issue_auth_code()
     answers = f"eu\nsandbox-client\nsandbox-secret\n{code}\n"
-    proc = cliq("auth", env=user_env(tmp_path, cliq_url), stdin=answers)
+    proc = cliq("auth", env=user_env(tmp_path, cliq_socket.url), stdin=answers)
     assert proc.returncode == 0, proc.stderr
     # the walk-through, for the chosen data centre, on stdout; the prompts on stderr
     assert "https://api-console.zoho.eu/" in proc.stdout
@@ -120,12 +119,12 @@ def test_sign_in_asks_for_what_was_not_given(workspace: Workspace, cliq_url: str
     assert_nothing_secret(proc, workspace)
 
 
-def test_an_existing_file_is_replaced_owner_only(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_an_existing_file_is_replaced_owner_only(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
     path = credentials(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text("{}")
     path.chmod(0o644)
-    assert sign_in(workspace, cliq_url, tmp_path).returncode == 0
+    assert sign_in(workspace, cliq_socket.url, tmp_path).returncode == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["client_id"] == "sandbox-client"
 
@@ -138,12 +137,12 @@ def test_an_existing_file_is_replaced_owner_only(workspace: Workspace, cliq_url:
     ],
 )
 def test_a_refused_code_is_reported_and_nothing_is_saved(
-    workspace: Workspace, cliq_url: str, tmp_path: Path, valid_for: float, secret: str, expected: str
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path, valid_for: float, secret: str, expected: str
 ) -> None:
     code = workspace.issue_auth_code(valid_for=valid_for)  # valid_for=0: already expired
     proc = cliq(
         "auth", "--dc", "com", "--client-id", "sandbox-client", "--client-secret", secret, "--code", code,
-        env=user_env(tmp_path, cliq_url),
+        env=user_env(tmp_path, cliq_socket.url),
     )  # fmt: skip
     assert proc.returncode == 1
     assert expected in proc.stderr
@@ -154,16 +153,16 @@ def test_a_refused_code_is_reported_and_nothing_is_saved(
     assert_nothing_secret(proc, workspace)
 
 
-def test_status_reports_the_sign_in_and_checks_it(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
-    assert sign_in(workspace, cliq_url, tmp_path).returncode == 0
+def test_status_reports_the_sign_in_and_checks_it(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
+    assert sign_in(workspace, cliq_socket.url, tmp_path).returncode == 0
     refresh = json.loads(credentials(tmp_path).read_text())["refresh_token"]
     workspace.requests.clear()
-    proc = cliq("auth", "status", env=user_env(tmp_path, cliq_url))
+    proc = cliq("auth", "status", env=user_env(tmp_path, cliq_socket.url))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert f"Credentials: file {credentials(tmp_path)}" in out
     assert "Data centre: com" in out
-    assert f"API: {cliq_url.removeprefix('http://')}" in out
+    assert f"API: {cliq_socket.url.removeprefix('http://')}" in out
     assert "Client id: …ient" in out and "sandbox-client" not in out
     assert "Access token: fresh, expires " in out and "(in 60 min)" in out
     assert "GET /chats?limit=1: HTTP 200" in out and "Working." in out
@@ -173,9 +172,9 @@ def test_status_reports_the_sign_in_and_checks_it(workspace: Workspace, cliq_url
     assert_nothing_secret(proc, workspace)
 
 
-def test_status_with_environment_credentials(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_status_with_environment_credentials(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
     env = user_env(
-        tmp_path, cliq_url, CLIQ_DC="eu", CLIQ_CLIENT_ID="sandbox-client",
+        tmp_path, cliq_socket.url, CLIQ_DC="eu", CLIQ_CLIENT_ID="sandbox-client",
         CLIQ_CLIENT_SECRET="sandbox-secret", CLIQ_REFRESH_TOKEN="sandbox-refresh",
     )  # fmt: skip
     proc = cliq("auth", "status", env=env)
@@ -184,22 +183,24 @@ def test_status_with_environment_credentials(workspace: Workspace, cliq_url: str
     assert_nothing_secret(proc, workspace)
 
 
-def test_status_fails_clearly(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
-    nothing = cliq("auth", "status", env=user_env(tmp_path, cliq_url))
+def test_status_fails_clearly(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
+    nothing = cliq("auth", "status", env=user_env(tmp_path, cliq_socket.url))
     assert nothing.returncode == 1 and "Not signed in" in nothing.stdout and "cliq-mcp auth" in nothing.stdout
     assert workspace.requests == []
 
-    assert sign_in(workspace, cliq_url, tmp_path).returncode == 0
+    assert sign_in(workspace, cliq_socket.url, tmp_path).returncode == 0
     refresh = json.loads(credentials(tmp_path).read_text())["refresh_token"]
     workspace.tokens.revoke(refresh)  # e.g. revoked in Zoho's console
-    proc = cliq("auth", "status", env=user_env(tmp_path, cliq_url))
+    proc = cliq("auth", "status", env=user_env(tmp_path, cliq_socket.url))
     assert proc.returncode == 1
     assert "revoked" in proc.stdout and "Not working." in proc.stdout
     assert_nothing_secret(proc, workspace)
 
 
-async def test_the_server_uses_the_saved_file(workspace: Workspace, cliq_url: str, tmp_path: Path, era: str) -> None:
-    assert sign_in(workspace, cliq_url, tmp_path).returncode == 0
+async def test_the_server_uses_the_saved_file(
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path, era: str
+) -> None:
+    assert sign_in(workspace, cliq_socket.url, tmp_path).returncode == 0
     refresh = json.loads(credentials(tmp_path).read_text())["refresh_token"]
     before = set(workspace.tokens.access_tokens)
     workspace.requests.clear()
@@ -214,21 +215,21 @@ async def test_the_server_uses_the_saved_file(workspace: Workspace, cliq_url: st
     assert (sent.path, sent.headers["authorization"]) == ("/api/v3/chats", f"Zoho-oauthtoken {fresh}")
 
 
-def test_a_chosen_credentials_file(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_a_chosen_credentials_file(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
     path = tmp_path / "elsewhere" / "cliq.json"
-    proc = sign_in(workspace, cliq_url, tmp_path, "--credentials-file", str(path))
+    proc = sign_in(workspace, cliq_socket.url, tmp_path, "--credentials-file", str(path))
     assert proc.returncode == 0, proc.stderr
     assert f"CLIQ_CREDENTIALS_FILE={path}" in proc.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not credentials(tmp_path).exists()
-    status = cliq("auth", "status", "--credentials-file", str(path), env=user_env(tmp_path, cliq_url))
+    status = cliq("auth", "status", "--credentials-file", str(path), env=user_env(tmp_path, cliq_socket.url))
     assert status.returncode == 0 and f"Credentials: file {path}" in status.stdout
 
 
-def test_logout_revokes_and_deletes(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
-    assert sign_in(workspace, cliq_url, tmp_path).returncode == 0
+def test_logout_revokes_and_deletes(workspace: Workspace, cliq_socket: Cliq, tmp_path: Path) -> None:
+    assert sign_in(workspace, cliq_socket.url, tmp_path).returncode == 0
     refresh = json.loads(credentials(tmp_path).read_text())["refresh_token"]
     workspace.requests.clear()
-    proc = cliq("auth", "logout", env=user_env(tmp_path, cliq_url))
+    proc = cliq("auth", "logout", env=user_env(tmp_path, cliq_socket.url))
     assert proc.returncode == 0, proc.stderr
     (revoke,) = workspace.requests
     assert (revoke.method, revoke.path, revoke.query) == ("POST", "/oauth/v2/token/revoke", [("token", refresh)])
@@ -237,16 +238,18 @@ def test_logout_revokes_and_deletes(workspace: Workspace, cliq_url: str, tmp_pat
     assert "was revoked" in proc.stdout
     assert_nothing_secret(proc, workspace)
 
-    again = cliq("auth", "logout", env=user_env(tmp_path, cliq_url))
+    again = cliq("auth", "logout", env=user_env(tmp_path, cliq_socket.url))
     assert again.returncode == 0 and "already signed out" in again.stdout
 
 
-def test_logout_deletes_the_file_even_when_revoking_fails(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_logout_deletes_the_file_even_when_revoking_fails(
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path
+) -> None:
     path = credentials(tmp_path)
     path.parent.mkdir(parents=True)
     stale = "1000.0123456789abcdef.unknown-to-zoho"
     path.write_text(json.dumps({"dc": "com", "client_id": "c", "client_secret": "s", "refresh_token": stale}))
-    proc = cliq("auth", "logout", env=user_env(tmp_path, cliq_url))
+    proc = cliq("auth", "logout", env=user_env(tmp_path, cliq_socket.url))
     assert proc.returncode == 0, proc.stderr
     assert [r.path for r in workspace.requests] == ["/oauth/v2/token/revoke"]
     assert "could NOT be revoked" in proc.stdout and "deleted" in proc.stdout
@@ -255,7 +258,9 @@ def test_logout_deletes_the_file_even_when_revoking_fails(workspace: Workspace, 
 
 
 # Needs a pseudo-terminal (POSIX); the project is built and tested on Linux.
-def test_at_a_terminal_the_secret_and_code_are_not_echoed(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+def test_at_a_terminal_the_secret_and_code_are_not_echoed(
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path
+) -> None:
     import pty
     import select
     import time
@@ -264,7 +269,7 @@ def test_at_a_terminal_the_secret_and_code_are_not_echoed(workspace: Workspace, 
     master, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cliq_mcp", "auth", "--dc", "com", "--client-id", "sandbox-client"],
-        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=user_env(tmp_path, cliq_url),
+        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=user_env(tmp_path, cliq_socket.url),
         start_new_session=True,
     )  # fmt: skip
     os.close(terminal)
