@@ -30,13 +30,14 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 import httpx
 import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from cliq_mcp.sandbox import Workspace, create_app, serve_in_background
+from cliq_mcp.sandbox import Workspace, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -77,16 +78,32 @@ class Report:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-@contextlib.contextmanager
-def loopback(workspace: Workspace) -> Iterator[str]:
-    """The sandbox app on a loopback socket, in a daemon thread; yields the base URL.
+@dataclass(frozen=True)
+class Seen:
+    """One request that reached the simulated Cliq: what the walk counts."""
 
-    Not ``serve_in_background``: it binds ``socket.socket(family, SOCK_STREAM)`` (proto 0), for which
-    asyncio does not set TCP_NODELAY on accepted connections, so each response waits ~40 ms for a
-    delayed ACK and that would swamp every latency here. Letting uvicorn bind host/port avoids it.
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+
+
+@contextlib.contextmanager
+def loopback(workspace: Workspace) -> Iterator[tuple[str, list[Seen]]]:
+    """The sandbox app on a loopback socket, in a daemon thread; yields the base URL and the request log.
+
+    uvicorn binds host/port itself, so asyncio's ``create_server`` sets TCP_NODELAY on accepted connections
+    (a socket made with proto 0 would leave Nagle on, and each answer would wait ~40 ms for a delayed ACK).
     """
+    app, seen = create_app(workspace), []
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            seen.append(Seen(scope["method"], scope["path"], query))
+        await app(scope, receive, send)
+
     config = uvicorn.Config(
-        create_app(workspace), host="127.0.0.1", port=0, lifespan="off", ws="none",
+        recording, host="127.0.0.1", port=0, lifespan="off", ws="none",
         access_log=False, log_config=None, log_level="warning",
     )  # fmt: skip
     server = uvicorn.Server(config)
@@ -98,7 +115,7 @@ def loopback(workspace: Workspace) -> Iterator[str]:
             raise RuntimeError("the Cliq sandbox did not start")
         time.sleep(0.005)
     try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", seen
     finally:
         server.should_exit = True
         thread.join(10)
@@ -370,7 +387,9 @@ def tools_list_size(servers: Servers, report: Report) -> None:
     )
 
 
-async def answer_sizes_and_walks(servers: Servers, url: str, workspace: Workspace, report: Report) -> None:
+async def answer_sizes_and_walks(
+    servers: Servers, url: str, workspace: Workspace, seen_at_cliq: list[Seen], report: Report
+) -> None:
     headers = {"Authorization": f"Zoho-oauthtoken {TOKEN}"}
     async with (
         httpx.AsyncClient(base_url=f"{url}/api/v3/", headers=headers) as http,
@@ -417,7 +436,7 @@ async def answer_sizes_and_walks(servers: Servers, url: str, workspace: Workspac
         fewest = math.ceil(total / PAGE_MAX)
         rows = []
         for label, first in (("list_chats, default arguments", {}), ("list_chats, limit=100", {"limit": PAGE_MAX})):
-            before, seen = len(workspace.requests), 0
+            before, seen = len(seen_at_cliq), 0
             started = time.perf_counter()
             arguments: dict[str, Any] = dict(first)
             for _ in range(total + 1):  # a page per chat at most; more means the walk does not end
@@ -430,7 +449,7 @@ async def answer_sizes_and_walks(servers: Servers, url: str, workspace: Workspac
                     break
                 arguments = {**first, "next_token": token}
             elapsed = time.perf_counter() - started
-            sent = [r for r in workspace.requests[before:] if r.method == "GET" and r.path == "/api/v3/chats"]
+            sent = [r for r in seen_at_cliq[before:] if r.method == "GET" and r.path == "/api/v3/chats"]
             limits = sorted({value for r in sent for key, value in r.query if key == "limit"})
             rows.append([label, str(seen), str(len(sent)), ",".join(limits) or "(none sent)", f"{elapsed * 1000:.0f}"])
             report.target(
@@ -453,26 +472,6 @@ async def answer_sizes_and_walks(servers: Servers, url: str, workspace: Workspac
             ["walk", "chats seen", "GET /chats requests", "limit sent", "wall ms"],
             rows,
         )
-
-
-async def nagle_check(report: Report) -> None:
-    """Raw GET latency through cliq_mcp.sandbox.serve_in_background, for the record (see loopback())."""
-    with serve_in_background(Workspace(rate_limits=False)) as url:
-        async with httpx.AsyncClient(headers={"Authorization": f"Zoho-oauthtoken {TOKEN}"}) as http:
-            xs = []
-            for _ in range(12):
-                started = time.perf_counter()
-                (await http.get(f"{url}/api/v3/chats/{CHAT}")).raise_for_status()
-                xs.append((time.perf_counter() - started) * 1000)
-    took = f"The same raw GET through `cliq_mcp.sandbox.serve_in_background` took a median of {median(xs[2:]):.1f} ms"
-    note = (
-        f"Note: {took}: its listening socket is made with proto 0, so asyncio leaves Nagle on for accepted "
-        "connections and each answer waits for a delayed ACK. That is why this benchmark serves the sandbox itself."
-        if median(xs[2:]) > 20
-        else f"Note: {took}, so it no longer has the Nagle delay this benchmark works around (see `loopback()`)."
-    )
-    report.sections.append(note + "\n")
-    print(note)
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -535,13 +534,13 @@ def write(report: Report, plan: Plan, quick: bool, seconds: float, load: tuple[f
 async def run(plan: Plan) -> Report:
     report = Report()
     workspace = Workspace(rate_limits=False)
-    with loopback(workspace) as url, tempfile.TemporaryFile("w+") as errlog:
+    with loopback(workspace) as (url, seen_at_cliq), tempfile.TemporaryFile("w+") as errlog:
         servers = Servers(url, errlog)
         try:
             print("== tools/list size", flush=True)
             tools_list_size(servers, report)
             print("== answer sizes and full walks", flush=True)
-            await answer_sizes_and_walks(servers, url, workspace, report)
+            await answer_sizes_and_walks(servers, url, workspace, seen_at_cliq, report)
             print("== cold start", flush=True)
             await cold_starts(servers, plan, report)
             print("== per-call latency and memory", flush=True)
@@ -550,7 +549,6 @@ async def run(plan: Plan) -> Report:
             errlog.seek(0)
             print("server stderr (last 3000 characters):\n" + errlog.read()[-3000:], file=sys.stderr)
             raise
-    await nagle_check(report)
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -119,9 +120,18 @@ def error_for(response: httpx.Response, rate: RateLimit) -> ApiError:
 class CliqClient:
     """One lazily created ``httpx.AsyncClient`` per process: start-up never touches the network."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self._transport = transport
+        self._sleep = sleep  # backoff and Retry-After waits
+        self._clock = clock  # the overall deadline
         self._auth = ZohoAuth(settings)
         self._pacer = Pacer() if settings.pacing else None
         self._http: httpx.AsyncClient | None = None
@@ -151,13 +161,13 @@ class CliqClient:
         refused it). Otherwise a failed write is reported with what is known.
         """
         read = wire.method == "GET"
-        deadline = time.monotonic() + DEADLINE_S
+        deadline = self._clock() + DEADLINE_S
         waited_for_cliq = False
         for attempt in range(1, ATTEMPTS + 1):
             last = attempt == ATTEMPTS
             if self._pacer is not None:
                 await self._pacer.wait(rate)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             budget = min(self.settings.timeout, remaining)
             try:
                 # httpx's timeouts bound each read; this bounds the whole answer (a trickling body too).
@@ -172,14 +182,14 @@ class CliqClient:
                 result = _parse(response, rate)
             except CliqError as exc:
                 retry_in = _retry_in(exc, read, waited_for_cliq)
-                if retry_in is None or last or time.monotonic() + retry_in >= deadline:
+                if retry_in is None or last or self._clock() + retry_in >= deadline:
                     if not read and isinstance(exc, ServerError):
                         exc.hint = f"The change may or may not have been applied: {CHECK_FIRST}"
                     raise
                 waited_for_cliq = waited_for_cliq or isinstance(exc, Throttled)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left: safe to try again, writes included.
-                if last or time.monotonic() + _backoff(attempt) >= deadline:
+                if last or self._clock() + _backoff(attempt) >= deadline:
                     raise TransportError(
                         f"Could not reach Cliq ({type(exc).__name__}).",
                         "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
@@ -187,7 +197,7 @@ class CliqClient:
                 retry_in = _backoff(attempt)
             except (httpx.TransportError, TimeoutError) as exc:  # timeouts, dropped connections: it may have arrived
                 stalled = isinstance(exc, httpx.TimeoutException | TimeoutError)
-                if not read or last or time.monotonic() + _backoff(attempt) >= deadline:
+                if not read or last or self._clock() + _backoff(attempt) >= deadline:
                     what = "did not answer in time" if stalled else "closed the connection without an answer"
                     raise TransportError(
                         f"Cliq {what} ({type(exc).__name__}).",
@@ -199,7 +209,7 @@ class CliqClient:
             else:
                 return result
             logger.info("%s %s: attempt %d failed, retrying in %.2f s", wire.method, wire.path, attempt, retry_in)
-            await anyio.sleep(retry_in)
+            await self._sleep(retry_in)
         raise AssertionError("unreachable")  # the last attempt always returns or raises
 
 

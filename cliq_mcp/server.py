@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -102,16 +104,24 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
     )
 
 
-def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> MCPServer[Any]:
-    """The MCP server for these settings. ``transport`` swaps how Cliq is reached (sandbox, tests)."""
+def build_server(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+) -> MCPServer[Any]:
+    """The MCP server for these settings. ``transport`` swaps how Cliq is reached (sandbox, tests);
+    ``sleep`` and ``clock`` time the client's retries and deadline, ``wall_clock`` confirmation tokens."""
     if transport is None and settings.sandbox:
         from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
 
         transport = httpx.ASGITransport(app=create_app(Workspace()))
-    client = CliqClient(settings, transport=transport)
+    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock)
     config = settings.guard
-    store = open_store(config.state_url) if config.state_url else None
-    guard = Guard(client, config, store, settings.account)
+    store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
+    guard = Guard(client, config, store, settings.account, clock=wall_clock)
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager

@@ -1,7 +1,15 @@
-"""Shared fixtures: the simulated Cliq served over a real loopback socket, and our server pointed at it.
+"""Shared fixtures: the simulated Cliq, and our server pointed at it.
 
-Nothing of ours is mocked: tests assert what reached the simulated Cliq (``workspace.requests``)
-and what an MCP client received.
+A test asks for the simulated Cliq in one of two ways:
+
+* ``cliq``: in-process (``httpx.ASGITransport``), the default for everything our server does over HTTP;
+* ``cliq_socket``: on a loopback socket, where a socket matters: dropped connections, stalls and
+  trickles as a real client sees them, and subprocesses (stdio, HTTP transport, ``cliq-mcp call``).
+
+Both are a ``Cliq``: its ``url``, and ``server(settings)`` builds our server to reach it, with the
+test's ``FakeTime`` for retries, deadlines and confirmation tokens (no real sleeps). Nothing of ours is
+mocked: tests assert what reached the simulated Cliq (``workspace.requests``) and what an MCP client
+received. A fault a test injects that no request ever triggers fails the test.
 """
 
 from __future__ import annotations
@@ -10,16 +18,19 @@ import logging
 import os
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
+import simulated_cliq
 from mcp import Client
 from mcp.client import ClientRequestContext
+from mcp.server import MCPServer
 from mcp.types import ElicitRequestParams, ElicitResult
+from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed, serve_in_background
 
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import RecordedRequest, Workspace, serve_in_background
 from cliq_mcp.server import build_server
 
 Q2 = "2890538000000099999"  # "Q2 Product Review - Design, Engineering & QA", a group chat
@@ -69,7 +80,7 @@ SUITE_SECRETS = ("sandbox-token", "sandbox-secret", "sandbox-refresh", "wrong-se
 def no_secret_is_logged(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)
     yield
-    if request.path.name == "test_sandbox_app.py":
+    if request.path.name in ("test_sandbox_app.py", "test_simulated_cliq.py"):
         return  # those tests drive the simulated Cliq with their own HTTP client, not our server
     for record in caplog.get_records("setup") + caplog.get_records("call"):
         if record.name.startswith(("cliq_mcp.sandbox", "uvicorn")):
@@ -81,15 +92,67 @@ def no_secret_is_logged(request: pytest.FixtureRequest, caplog: pytest.LogCaptur
         assert not leaked, f"secret logged by {record.name}: {record.getMessage()[:200]}"
 
 
+@pytest.fixture(autouse=True)
+def own_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A fresh HOME (and XDG directories) per test, inherited by the subprocesses it starts: parallel
+    tests never share an audit log, a state store or a credentials file."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name, where in (("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state"),
+                        ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache")):  # fmt: skip
+        monkeypatch.setenv(name, str(home / where))
+
+
+@pytest.fixture(autouse=True)
+def every_fault_fires() -> Iterator[None]:
+    """Fail a test that injected a fault no request ever triggered: it tested nothing with it."""
+    simulated_cliq.made.clear()
+    yield
+    untaken = [fault for ws in simulated_cliq.made for fault in ws.untaken()]
+    simulated_cliq.made.clear()
+    assert not untaken, f"injected faults that never fired: {untaken}"
+
+
 @pytest.fixture
 def workspace() -> Workspace:
     return Workspace()
 
 
 @pytest.fixture
-def cliq_url(workspace: Workspace) -> Iterator[str]:
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@dataclass
+class Cliq:
+    """How a test reaches the simulated Cliq: a base URL, and the transport to it (None: a real socket)."""
+
+    url: str
+    transport: httpx.AsyncBaseTransport | None
+    time: FakeTime = field(default_factory=FakeTime)
+
+    def settings(self, **env: str) -> Settings:
+        # The test's own state directory (see own_home): used confirmations are remembered there.
+        return Settings.from_env(env_for(self.url, XDG_STATE_HOME=os.environ["XDG_STATE_HOME"], **env))
+
+    def server(self, settings: Settings) -> MCPServer[Any]:
+        """Our server for ``settings``, reaching this Cliq, on ``time``'s clock: waits are instant."""
+        return build_server(
+            settings, transport=self.transport, sleep=self.time.sleep, clock=self.time, wall_clock=self.time
+        )
+
+
+@pytest.fixture
+def cliq(workspace: Workspace, fake_time: FakeTime) -> Cliq:
+    """The simulated Cliq in-process: no socket, no server thread."""
+    return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time)
+
+
+@pytest.fixture
+def cliq_socket(workspace: Workspace, fake_time: FakeTime) -> Iterator[Cliq]:
+    """The simulated Cliq on a loopback socket, for the tests where a socket matters."""
     with serve_in_background(workspace) as url:
-        yield url
+        yield Cliq(url, None, fake_time)
 
 
 def outside_env() -> dict[str, str]:
@@ -107,9 +170,8 @@ def env_for(url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(cliq_url: str, tmp_path: Path) -> Settings:
-    # A state directory of its own: used confirmations are remembered there (and the audit log written).
-    return Settings.from_env(env_for(cliq_url, XDG_STATE_HOME=str(tmp_path)))
+def settings(cliq: Cliq) -> Settings:
+    return cliq.settings()
 
 
 @pytest.fixture(params=ERAS)
@@ -118,8 +180,8 @@ def era(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def client(settings: Settings, era: str) -> AsyncIterator[Client]:
-    async with Client(build_server(settings), mode=era) as c:
+async def client(cliq: Cliq, settings: Settings, era: str) -> AsyncIterator[Client]:
+    async with Client(cliq.server(settings), mode=era) as c:
         yield c
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import api_calls
+from conftest import Cliq, api_calls
 from mcp import Client
+from simulated_cliq import Fault, Workspace
 
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Fault, Workspace
-from cliq_mcp.server import build_server
 
 SECRET = "sandbox-secret"
 REFRESH = "sandbox-refresh"
@@ -30,8 +29,8 @@ def token_calls(workspace: Workspace) -> list:
     return [r for r in workspace.requests if r.path == "/oauth/v2/token"]
 
 
-async def test_refresh_token_grant_is_used_once_and_cached(cliq_url: str, workspace: Workspace, era: str) -> None:
-    async with Client(build_server(refresh_settings(cliq_url)), mode=era) as client:
+async def test_refresh_token_grant_is_used_once_and_cached(cliq: Cliq, workspace: Workspace, era: str) -> None:
+    async with Client(cliq.server(refresh_settings(cliq.url)), mode=era) as client:
         for _ in range(3):
             assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False
     (token,) = token_calls(workspace)
@@ -48,8 +47,8 @@ async def test_refresh_token_grant_is_used_once_and_cached(cliq_url: str, worksp
     assert auth.startswith("Zoho-oauthtoken ") and auth != "Zoho-oauthtoken sandbox-token"
 
 
-async def test_a_401_refreshes_once_and_retries(cliq_url: str, workspace: Workspace, era: str) -> None:
-    async with Client(build_server(refresh_settings(cliq_url)), mode=era) as client:
+async def test_a_401_refreshes_once_and_retries(cliq: Cliq, workspace: Workspace, era: str) -> None:
+    async with Client(cliq.server(refresh_settings(cliq.url)), mode=era) as client:
         assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False
         workspace.inject(
             Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=401,
@@ -61,8 +60,8 @@ async def test_a_401_refreshes_once_and_retries(cliq_url: str, workspace: Worksp
     assert len(api_calls(workspace)) == 3
 
 
-async def test_refused_refresh_is_one_clear_error_without_a_loop(cliq_url: str, workspace: Workspace, era: str) -> None:
-    async with Client(build_server(refresh_settings(cliq_url, secret="wrong-secret")), mode=era) as client:
+async def test_refused_refresh_is_one_clear_error_without_a_loop(cliq: Cliq, workspace: Workspace, era: str) -> None:
+    async with Client(cliq.server(refresh_settings(cliq.url, secret="wrong-secret")), mode=era) as client:
         first = await client.call_tool("list_chats", {})
         second = await client.call_tool("get_chat", {"chat_id": "2890538000000012345"})
     for result in (first, second):
@@ -74,11 +73,11 @@ async def test_refused_refresh_is_one_clear_error_without_a_loop(cliq_url: str, 
     assert api_calls(workspace) == []
 
 
-async def test_static_token_401_is_reported_without_the_token(cliq_url: str, workspace: Workspace) -> None:
+async def test_static_token_401_is_reported_without_the_token(cliq: Cliq, workspace: Workspace) -> None:
     settings = Settings.from_env(
-        {"CLIQ_API_BASE_URL": f"{cliq_url}/api/v3", "CLIQ_ACCESS_TOKEN": "1000.expired-token-value"}
+        {"CLIQ_API_BASE_URL": f"{cliq.url}/api/v3", "CLIQ_ACCESS_TOKEN": "1000.expired-token-value"}
     )
-    async with Client(build_server(settings)) as client:
+    async with Client(cliq.server(settings)) as client:
         result = await client.call_tool("list_chats", {})
     assert result.is_error is True
     assert "401" in result.content[0].text and "expired-token-value" not in result.content[0].text
@@ -96,10 +95,10 @@ async def test_static_token_401_is_reported_without_the_token(cliq_url: str, wor
     ids=["html-200", "502", "empty-access-token", "no-access-token"],
 )
 async def test_a_garbled_token_answer_is_not_remembered_as_a_refusal(
-    cliq_url: str, workspace: Workspace, fault: Fault
+    cliq: Cliq, workspace: Workspace, fault: Fault
 ) -> None:
     workspace.inject(fault)
-    async with Client(build_server(refresh_settings(cliq_url))) as client:
+    async with Client(cliq.server(refresh_settings(cliq.url))) as client:
         first = await client.call_tool("list_chats", {"limit": 1})
         second = await client.call_tool("list_chats", {"limit": 1})
     assert first.is_error is True

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ALICE, Q2, api_calls, env_for, outside_env, writes
+from conftest import ALICE, Q2, Cliq, api_calls, env_for, outside_env, writes
+from simulated_cliq import Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Workspace
 from cliq_mcp.tool_call import call
 
 
@@ -22,36 +21,41 @@ def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_call_prints_structured_json_and_exits_zero(cliq_url: str, workspace: Workspace) -> None:
-    done = run(cliq_url, "call", "get_chat", json.dumps({"chat_id": Q2}))
+def test_call_prints_structured_json_and_exits_zero(cliq_socket: Cliq, workspace: Workspace) -> None:
+    done = run(cliq_socket.url, "call", "get_chat", json.dumps({"chat_id": Q2}))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["chat"]["chat_id"] == Q2
-    text = run(cliq_url, "call", "get_chat", json.dumps({"chat_id": Q2}), "--text")
+    text = run(cliq_socket.url, "call", "get_chat", json.dumps({"chat_id": Q2}), "--text")
     assert text.returncode == 0 and text.stdout.startswith(f"Chat {Q2}")
     assert [r.path for r in api_calls(workspace)] == [f"/api/v3/chats/{Q2}"] * 2
 
 
-def test_call_exit_codes(cliq_url: str, workspace: Workspace, tmp_path: Path) -> None:
+def test_call_exit_codes(cliq_socket: Cliq, workspace: Workspace, tmp_path: Path) -> None:
     audit = str(tmp_path / "audit.jsonl")
-    assert run(cliq_url, "call", "get_chat", '{"chat_id": "../x"}').returncode == 1  # refused input
-    assert run(cliq_url, "call", "get_chat", "not json").returncode == 2
-    assert run(cliq_url, "call", "get_chat", "[1]").returncode == 2
-    assert run(cliq_url, "call", "no_such_tool").returncode == 1
-    preview = run(cliq_url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
+    assert run(cliq_socket.url, "call", "get_chat", '{"chat_id": "../x"}').returncode == 1  # refused input
+    assert run(cliq_socket.url, "call", "get_chat", "not json").returncode == 2
+    assert run(cliq_socket.url, "call", "get_chat", "[1]").returncode == 2
+    assert run(cliq_socket.url, "call", "no_such_tool").returncode == 1
+    preview = run(cliq_socket.url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
     assert preview.returncode == 3  # waiting for a person's yes; nothing changed
     assert json.loads(preview.stdout)["preview"]["confirmation_token"]
     assert (
-        run(cliq_url, "call", "rename_chat", json.dumps({"chat_id": Q2, "title": "x", "dry_run": True})).returncode == 0
+        run(
+            cliq_socket.url, "call", "rename_chat", json.dumps({"chat_id": Q2, "title": "x", "dry_run": True})
+        ).returncode
+        == 0
     )
     assert writes(workspace) == []
     assert [json.loads(line)["outcome"] for line in Path(audit).read_text().splitlines()] == ["preview"]
 
 
-def test_a_cron_job_tidies_allow_listed_chats_unattended(cliq_url: str, workspace: Workspace, tmp_path: Path) -> None:
+def test_a_cron_job_tidies_allow_listed_chats_unattended(
+    cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
     audit = tmp_path / "audit.jsonl"
     env = {"CLIQ_GUARD": "unattended", "CLIQ_UNATTENDED_CHATS": Q2, "CLIQ_AUDIT_LOG": str(audit)}
-    closed = run(cliq_url, "call", "close_chat", json.dumps({"chat_id": Q2}), **env)
-    refused = run(cliq_url, "call", "close_chat", json.dumps({"chat_id": ALICE}), **env)
+    closed = run(cliq_socket.url, "call", "close_chat", json.dumps({"chat_id": Q2}), **env)
+    refused = run(cliq_socket.url, "call", "close_chat", json.dumps({"chat_id": ALICE}), **env)
     assert closed.returncode == 0 and json.loads(closed.stdout)["done"] == "closed"
     assert refused.returncode == 1 and "unattended allow-list" in refused.stdout
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
@@ -59,7 +63,8 @@ def test_a_cron_job_tidies_allow_listed_chats_unattended(cliq_url: str, workspac
     assert [(x["outcome"], x.get("confirmed_by")) for x in lines] == [("acted", "unattended"), ("refused", None)]
 
 
-async def test_python_api_with_a_person_answering(settings: Settings, workspace: Workspace) -> None:
+async def test_python_api_with_a_person_answering(cliq_socket: Cliq, workspace: Workspace) -> None:
+    settings = cliq_socket.settings()  # cliq_mcp.api.call builds its own server: it reaches Cliq over a socket
     questions: list[str] = []
 
     async def yes(question: str) -> bool:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import answering, writes
+from conftest import Cliq, answering, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
+from simulated_cliq import Workspace
 
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Workspace
-from cliq_mcp.server import build_server
 
 Q2 = "2890538000000099999"
 ALICE = "2890538000000012345"
@@ -34,11 +33,18 @@ IDS = [d[0] for d in DESTRUCTIVE]
 
 @pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
 async def test_accept_acts_once_after_asking_a_question_that_names_the_chat(
-    settings: Settings, workspace: Workspace, era: str, tool: str, args: dict[str, Any], wire: Any, words: list[str]
+    cliq: Cliq,
+    settings: Settings,
+    workspace: Workspace,
+    era: str,
+    tool: str,
+    args: dict[str, Any],
+    wire: Any,
+    words: list[str],
 ) -> None:
     seen: list[ElicitRequestParams] = []
     callback = answering("accept", {"confirm": True}, seen)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool(tool, args)
     assert result.is_error is False, result.content
     assert len(seen) == 1
@@ -54,6 +60,7 @@ async def test_accept_acts_once_after_asking_a_question_that_names_the_chat(
 @pytest.mark.parametrize("answer", ["decline", "cancel", "accept-no"])
 @pytest.mark.parametrize(("tool", "args", "wire", "words"), DESTRUCTIVE, ids=IDS)
 async def test_anything_but_a_yes_changes_nothing(
+    cliq: Cliq,
     settings: Settings,
     workspace: Workspace,
     era: str,
@@ -64,17 +71,19 @@ async def test_anything_but_a_yes_changes_nothing(
     words: list[str],
 ) -> None:
     callback = answering("accept", {"confirm": False}) if answer == "accept-no" else answering(answer)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool(tool, args)
     assert result.is_error is True
     assert "Nothing was changed" in result.content[0].text
     assert writes(workspace) == []
 
 
-async def test_removal_names_people_and_refuses_non_members(settings: Settings, workspace: Workspace, era: str) -> None:
+async def test_removal_names_people_and_refuses_non_members(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
     seen: list[ElicitRequestParams] = []
     async with Client(
-        build_server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
+        cliq.server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
     ) as client:
         members = (await client.call_tool("list_chat_members", {"chat_id": Q2})).structured_content["members"]
         person = next(m for m in members if m["user_id"] != "70027934")
@@ -88,9 +97,11 @@ async def test_removal_names_people_and_refuses_non_members(settings: Settings, 
     assert len(writes(workspace)) == 1
 
 
-async def test_a_broken_elicitation_answer_changes_nothing(settings: Settings, workspace: Workspace, era: str) -> None:
+async def test_a_broken_elicitation_answer_changes_nothing(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
     callback = answering("accept", {"unexpected": "shape"})
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert result.is_error is True and "Nothing was changed" in result.content[0].text
     assert writes(workspace) == []

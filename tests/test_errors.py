@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import api_calls, env_for
+from conftest import Cliq, api_calls
 from mcp import Client
+from simulated_cliq import FakeTime, Fault, Workspace
 
 from cliq_mcp.config import Settings
 from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.sandbox import Fault, Workspace
-from cliq_mcp.server import build_server
 
 Q2 = "2890538000000099999"
 ALICE = "2890538000000012345"
@@ -85,28 +84,29 @@ async def test_retry_after_is_reported(client: Client, workspace: Workspace) -> 
 
 
 async def test_stalled_cliq_gives_a_clear_timeout_and_the_server_keeps_serving(
-    cliq_url: str, workspace: Workspace, era: str
+    cliq_socket: Cliq, workspace: Workspace, era: str
 ) -> None:
-    settings = Settings.from_env(env_for(cliq_url, CLIQ_TIMEOUT="0.5"))
-    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", seconds=2.0, times=3))
-    async with Client(build_server(settings), mode=era) as client:
+    settings = cliq_socket.settings(CLIQ_TIMEOUT="0.3")
+    stall = workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", times=3))
+    async with Client(cliq_socket.server(settings), mode=era) as client:
         result = await client.call_tool("get_chat", {"chat_id": Q2})
         assert result.is_error is True
         assert "did not answer in time" in result.content[0].text
+        assert stall.taken == 3 and len(cliq_socket.time.slept) == 2  # three attempts, two backoffs
         assert (await client.call_tool("get_chat", {"chat_id": Q2})).is_error is False
 
 
-async def test_unreachable_cliq_is_a_clear_error(era: str) -> None:
-    settings = Settings.from_env(env_for("http://127.0.0.1:9"))  # nothing listens on the discard port
-    async with Client(build_server(settings), mode=era) as client:
+async def test_unreachable_cliq_is_a_clear_error(fake_time: FakeTime, era: str) -> None:
+    cliq = Cliq("http://127.0.0.1:9", None, fake_time)  # nothing listens on the discard port
+    async with Client(cliq.server(cliq.settings()), mode=era) as client:
         result = await client.call_tool("list_chats", {})
     assert result.is_error is True
     assert "Could not reach Cliq" in result.content[0].text
 
 
-async def test_no_credentials_names_the_variables_and_sandbox(cliq_url: str, workspace: Workspace, era: str) -> None:
-    settings = Settings.from_env({"CLIQ_API_BASE_URL": f"{cliq_url}/api/v3"})
-    async with Client(build_server(settings), mode=era) as client:
+async def test_no_credentials_names_the_variables_and_sandbox(cliq: Cliq, workspace: Workspace, era: str) -> None:
+    settings = Settings.from_env({"CLIQ_API_BASE_URL": f"{cliq.url}/api/v3"})
+    async with Client(cliq.server(settings), mode=era) as client:
         assert len((await client.list_tools()).tools) == len(CATALOGUE)
         result = await client.call_tool("list_chats", {})
     assert result.is_error is True

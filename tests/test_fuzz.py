@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio.from_thread
+import httpx
 import pytest
 from conftest import ERAS, env_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
+from simulated_cliq import Workspace, observed
 
 from cliq_mcp.config import Settings
 from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.sandbox import Workspace, serve_in_background
 from cliq_mcp.server import build_server
 
 NASTY = [
@@ -38,8 +39,9 @@ values = st.recursive(
 @pytest.fixture(scope="module", params=ERAS)
 def session(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Client, Workspace, str]]:
     workspace = Workspace(rate_limits=False)
-    with serve_in_background(workspace) as url, anyio.from_thread.start_blocking_portal("asyncio") as portal:
-        server = build_server(Settings.from_env(env_for(url, CLIQ_PACING="off")))
+    url, transport = "http://cliq.test", httpx.ASGITransport(app=observed(workspace))  # in-process
+    with anyio.from_thread.start_blocking_portal("asyncio") as portal:
+        server = build_server(Settings.from_env(env_for(url, CLIQ_PACING="off")), transport=transport)
         with portal.wrap_async_context_manager(Client(server, mode=request.param)) as client:
             yield portal, client, workspace, url.removeprefix("http://")
 

@@ -5,20 +5,20 @@ Every test asserts which writes reached the simulated Cliq."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, EVERY_TOOL, Q2, answering, api_calls, env_for, writes
+from conftest import ALICE, ALICE_LAST, EVERY_TOOL, Q2, Cliq, answering, api_calls, env_for, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
+from simulated_cliq import Workspace
 
 from cliq_mcp.config import Settings
+from cliq_mcp.errors import ConfigurationError
 from cliq_mcp.operation import Effect
 from cliq_mcp.operations import BY_NAME
-from cliq_mcp.sandbox import PROMPT_INJECTION_CHAT_ID, Workspace
-from cliq_mcp.server import build_server
+from cliq_mcp.sandbox import PROMPT_INJECTION_CHAT_ID
 
 PERSON = "106324287"  # a member of Q2 in the seed
 
@@ -44,10 +44,10 @@ async def preview(client: Client, tool: str, args: dict[str, Any]) -> str:
 
 
 async def test_without_elicitation_a_preview_then_the_token_acts_once(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
     args = {"chat_id": Q2, "user_ids": [PERSON]}
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         result = await client.call_tool("remove_chat_members", args)
         shown = result.structured_content["preview"]
         assert writes(workspace) == []  # the preview only read the target
@@ -71,8 +71,8 @@ async def test_without_elicitation_a_preview_then_the_token_acts_once(
     assert outcomes == [("preview", None), ("acted", "token"), ("refused", None)]
 
 
-async def test_a_replayed_token_is_refused(cliq_url: str, workspace: Workspace, era: str, tmp_path: Path) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+async def test_a_replayed_token_is_refused(cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path) -> None:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         first = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
         again = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
@@ -91,9 +91,9 @@ async def test_a_replayed_token_is_refused(cliq_url: str, workspace: Workspace, 
     ],
 )
 async def test_a_token_only_acts_for_its_own_tool_and_arguments(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path, change: str, reason: str
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path, change: str, reason: str
 ) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         tool, args = "close_chat", {"chat_id": Q2, "confirmation_token": token}
         if change == "other_chat":
@@ -110,24 +110,24 @@ async def test_a_token_only_acts_for_its_own_tool_and_arguments(
     assert writes(workspace) == []
 
 
-async def test_an_expired_token_is_refused(cliq_url: str, workspace: Workspace, tmp_path: Path) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path, CLIQ_CONFIRM_TTL="1"))) as client:
+async def test_an_expired_token_is_refused(cliq: Cliq, workspace: Workspace, tmp_path: Path) -> None:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path, CLIQ_CONFIRM_TTL="1"))) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
-        time.sleep(2.1)
+        cliq.time.advance(2)  # past the one-second lifetime
         result = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
     assert result.is_error is True and "expired" in result.content[0].text
     assert writes(workspace) == []
 
 
 async def test_tokens_from_another_server_are_refused_unless_it_shares_the_secret(
-    cliq_url: str, workspace: Workspace, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
 ) -> None:
     shared = {"CLIQ_GUARD_SECRET": "0123456789abcdef0123"}
-    async with Client(build_server(guarded(cliq_url, tmp_path))) as one:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path))) as one:
         foreign = await preview(one, "close_chat", {"chat_id": Q2})
-    async with Client(build_server(guarded(cliq_url, tmp_path, **shared))) as two:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path, **shared))) as two:
         shared_token = await preview(two, "close_chat", {"chat_id": Q2})
-    async with Client(build_server(guarded(cliq_url, tmp_path, **shared))) as replica:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path, **shared))) as replica:
         refused = await replica.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": foreign})
         accepted = await replica.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": shared_token})
     assert refused.is_error is True and accepted.is_error is False
@@ -135,9 +135,9 @@ async def test_tokens_from_another_server_are_refused_unless_it_shares_the_secre
 
 
 async def test_target_renamed_after_the_preview_is_refused(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         assert (await client.call_tool("rename_chat", {"chat_id": Q2, "title": "Something else"})).is_error is False
         result = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
@@ -147,9 +147,9 @@ async def test_target_renamed_after_the_preview_is_refused(
 
 
 async def test_member_gone_after_the_preview_is_refused(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "remove_chat_members", {"chat_id": Q2, "user_ids": [PERSON]})
         workspace.chats[Q2].members.remove(PERSON)  # someone else removed them in Cliq meanwhile
         result = await client.call_tool(
@@ -159,7 +159,7 @@ async def test_member_gone_after_the_preview_is_refused(
     assert writes(workspace) == []
 
 
-async def test_target_changed_while_asking(cliq_url: str, workspace: Workspace, era: str, tmp_path: Path) -> None:
+async def test_target_changed_while_asking(cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path) -> None:
     seen: list[ElicitRequestParams] = []
     ask = answering("accept", {"confirm": True}, seen)
 
@@ -167,8 +167,8 @@ async def test_target_changed_while_asking(cliq_url: str, workspace: Workspace, 
         workspace.chats[Q2].name = "Renamed meanwhile"
         return await ask(context, params)
 
-    settings = guarded(cliq_url, tmp_path)
-    async with Client(build_server(settings), mode=era, elicitation_callback=rename_then_accept) as client:
+    settings = guarded(cliq.url, tmp_path)
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=rename_then_accept) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     if era == "legacy":
         # Asked live: the re-read after the yes differs from what the person saw.
@@ -182,11 +182,11 @@ async def test_target_changed_while_asking(cliq_url: str, workspace: Workspace, 
 
 
 async def test_policy_elicit_refuses_without_elicitation_and_ignores_tokens(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as lenient:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as lenient:
         token = await preview(lenient, "close_chat", {"chat_id": Q2})
-    async with Client(build_server(guarded(cliq_url, tmp_path, CLIQ_GUARD="elicit")), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path, CLIQ_GUARD="elicit")), mode=era) as client:
         plain = await client.call_tool("close_chat", {"chat_id": Q2})
         with_token = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
     assert plain.is_error is True and "cannot ask" in plain.content[0].text
@@ -194,11 +194,11 @@ async def test_policy_elicit_refuses_without_elicitation_and_ignores_tokens(
     assert writes(workspace) == []
 
 
-async def test_policy_refuse_never_acts_or_asks(cliq_url: str, workspace: Workspace, era: str, tmp_path: Path) -> None:
+async def test_policy_refuse_never_acts_or_asks(cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path) -> None:
     seen: list[ElicitRequestParams] = []
-    settings = guarded(cliq_url, tmp_path, CLIQ_GUARD="refuse")
+    settings = guarded(cliq.url, tmp_path, CLIQ_GUARD="refuse")
     callback = answering("accept", {"confirm": True}, seen)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         for tool, args in EVERY_TOOL:
             if BY_NAME[tool].effect is Effect.DESTRUCTIVE:
                 result = await client.call_tool(tool, args)
@@ -207,10 +207,10 @@ async def test_policy_refuse_never_acts_or_asks(cliq_url: str, workspace: Worksp
 
 
 async def test_policy_unattended_acts_only_on_allow_listed_chats(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    settings = guarded(cliq_url, tmp_path, CLIQ_GUARD="unattended", CLIQ_UNATTENDED_CHATS=Q2)
-    async with Client(build_server(settings), mode=era) as client:
+    settings = guarded(cliq.url, tmp_path, CLIQ_GUARD="unattended", CLIQ_UNATTENDED_CHATS=Q2)
+    async with Client(cliq.server(settings), mode=era) as client:
         allowed = await client.call_tool("close_chat", {"chat_id": Q2})
         other = await client.call_tool("close_chat", {"chat_id": ALICE})
     assert allowed.is_error is False, allowed.content
@@ -224,11 +224,11 @@ async def test_policy_unattended_acts_only_on_allow_listed_chats(
 
 
 async def test_read_only_lists_and_serves_only_read_tools(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    settings = guarded(cliq_url, tmp_path, CLIQ_READ_ONLY="1", CLIQ_TOOLS="close_chat,write,read")
+    settings = guarded(cliq.url, tmp_path, CLIQ_READ_ONLY="1", CLIQ_TOOLS="close_chat,write,read")
     async with Client(
-        build_server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True})
+        cliq.server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True})
     ) as c:
         names = [t.name for t in (await c.list_tools()).tools]
         for tool, args in EVERY_TOOL:
@@ -258,10 +258,10 @@ async def test_read_only_lists_and_serves_only_read_tools(
     ],
 )
 async def test_tool_selection(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path, tools: str, exclude: str, expected: set[str]
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path, tools: str, exclude: str, expected: set[str]
 ) -> None:
-    settings = guarded(cliq_url, tmp_path, CLIQ_TOOLS=tools, CLIQ_EXCLUDE_TOOLS=exclude)
-    async with Client(build_server(settings), mode=era) as client:
+    settings = guarded(cliq.url, tmp_path, CLIQ_TOOLS=tools, CLIQ_EXCLUDE_TOOLS=exclude)
+    async with Client(cliq.server(settings), mode=era) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         hidden = next(name for name, _ in EVERY_TOOL if name not in expected)
         refused = await client.call_tool(hidden, dict(EVERY_TOOL)[hidden])
@@ -269,16 +269,16 @@ async def test_tool_selection(
     assert refused.is_error is True and api_calls(workspace) == []
 
 
-async def test_unknown_tool_names_in_selection_fail_at_start(cliq_url: str, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="Unknown tool or toolset in --tools: delete_all"):
-        build_server(guarded(cliq_url, tmp_path, CLIQ_TOOLS="read,delete_all"))
+async def test_unknown_tool_names_in_selection_fail_at_start(cliq: Cliq, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="Unknown tool or toolset in --tools: delete_all"):
+        cliq.server(guarded(cliq.url, tmp_path, CLIQ_TOOLS="read,delete_all"))
 
 
 async def test_chat_deny_and_allow_lists_stop_writes(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    settings = guarded(cliq_url, tmp_path, CLIQ_WRITE_CHATS=f"{Q2},{ALICE}", CLIQ_DENY_CHATS=ALICE)
-    async with Client(build_server(settings), mode=era) as client:
+    settings = guarded(cliq.url, tmp_path, CLIQ_WRITE_CHATS=f"{Q2},{ALICE}", CLIQ_DENY_CHATS=ALICE)
+    async with Client(cliq.server(settings), mode=era) as client:
         denied = await client.call_tool("rename_chat", {"chat_id": ALICE, "title": "x"})
         outside = await client.call_tool("clear_unread_counts", {"chat_ids": [Q2, "2890538000000067890"]})
         allowed = await client.call_tool("rename_chat", {"chat_id": Q2, "title": "Allowed"})
@@ -289,28 +289,63 @@ async def test_chat_deny_and_allow_lists_stop_writes(
     assert [w.json for w in writes(workspace)] == [{"operation": "update_title", "title": "Allowed"}]
 
 
-@pytest.mark.parametrize(("tool", "args"), [(t, a) for t, a in EVERY_TOOL if BY_NAME[t].effect is not Effect.READ])
+def put(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"method": "PUT", "path": path, "query": {}, "body": body}
+
+
+def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"method": "POST", "path": path, "query": {}, "body": body}
+
+
+# Every write tool of EVERY_TOOL and, written out from the API notes, the request its dry run shows.
+DRY_RUNS: dict[str, dict[str, Any]] = {
+    "create_chat": post("/chats", {"chat_type": "group_chat", "user_ids": ["106324287", "70317945"],
+                                   "title": "Sandbox"}),
+    "mark_chats_read": put("/chats", {"operation": "read_status_update", "read_status": "read",
+                                      "chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}),
+    "clear_unread_counts": put("/chats", {"operation": "clear_unread", "chat_ids": [ALICE]}),
+    "rename_chat": put(f"/chats/{Q2}", {"operation": "update_title", "title": "Q2 Review"}),
+    "set_chat_history": put(f"/chats/{Q2}", {"operation": "update_history_status", "history_status": "enabled"}),
+    "mark_chat_read": put(f"/chats/{ALICE}", {"operation": "mark_as_read", "last_message_id": ALICE_LAST}),
+    "mark_chat_unread": put(f"/chats/{ALICE}", {"operation": "mark_as_unread", "message_id": ALICE_LAST}),
+    "add_chat_members": post(f"/chats/{Q2}/members", {"user_ids": ["55743307"]}),
+    "fork_chat": post(f"/chats/{ALICE}/forks", {"message_id": ALICE_LAST, "title": "Fork",
+                                                "include_participants": True}),
+    "send_typing_activity": post(f"/chats/{ALICE}/activities", {"action": "text_entered"}),
+    "mute_chat": post(f"/chats/{Q2}/mute"),
+    "unmute_chat": post(f"/chats/{Q2}/unmute"),
+    "remove_chat_members": {"method": "DELETE", "path": f"/chats/{Q2}/members", "query": {"user_ids": "55743307"},
+                            "body": None},
+    "clear_chat_history": put(f"/chats/{ALICE}", {"operation": "clear_local_history"}),
+    "close_chat": put(f"/chats/{ALICE}", {"operation": "close_chat"}),
+    "leave_chat": post(f"/chats/{Q2}/leave"),
+    "close_chats": put("/chats/2890538000000067890", {"operation": "close_chat"}),
+}  # fmt: skip
+
+
+def test_every_write_tool_has_a_dry_run_case() -> None:
+    assert set(DRY_RUNS) == {t for t, _ in EVERY_TOOL if BY_NAME[t].effect is not Effect.READ}
+
+
+@pytest.mark.parametrize(("tool", "args"), [(t, a) for t, a in EVERY_TOOL if t in DRY_RUNS])
 async def test_dry_run_shows_the_exact_request_and_sends_nothing(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path, tool: str, args: dict[str, Any]
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path, tool: str, args: dict[str, Any]
 ) -> None:
-    op = BY_NAME[tool]
-    async with Client(build_server(guarded(cliq_url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
         result = await client.call_tool(tool, {**args, "dry_run": True})
     assert result.is_error is False, result.content
     assert api_calls(workspace) == []
-    wires = [w.as_dict() for w in op.wires(op.arguments(**args))]
-    expected = wires[0] if len(wires) == 1 else {"requests": wires}
-    assert result.structured_content == {"preview": {"would_send": expected}}
+    assert result.structured_content == {"preview": {"would_send": DRY_RUNS[tool]}}
     assert result.content[0].text.startswith("Dry run, nothing was sent.")
     assert audit_lines(tmp_path)[0]["outcome"] == "dry_run"
 
 
 async def test_audit_records_every_write_attempt_and_no_secret(
-    cliq_url: str, workspace: Workspace, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
 ) -> None:
     env = {"CLIQ_GUARD_SECRET": "guard-secret-0123456789"}
     async with Client(
-        build_server(guarded(cliq_url, tmp_path, **env)), elicitation_callback=answering("decline")
+        cliq.server(guarded(cliq.url, tmp_path, **env)), elicitation_callback=answering("decline")
     ) as client:
         await client.call_tool("rename_chat", {"chat_id": Q2, "title": "Audited"})
         await client.call_tool("close_chat", {"chat_id": Q2})
@@ -329,11 +364,11 @@ async def test_audit_records_every_write_attempt_and_no_secret(
 
 
 async def test_injected_instructions_in_a_chat_cannot_trigger_a_write(
-    cliq_url: str, workspace: Workspace, era: str, tmp_path: Path
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
     seen: list[ElicitRequestParams] = []
-    settings = guarded(cliq_url, tmp_path)
-    async with Client(build_server(settings), mode=era, elicitation_callback=answering("decline", None, seen)) as c:
+    settings = guarded(cliq.url, tmp_path)
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=answering("decline", None, seen)) as c:
         shown = await c.call_tool("get_chat", {"chat_id": PROMPT_INJECTION_CHAT_ID, "include": "last_message_info"})
         # A model that obeyed the message would call these; the person is asked and says no.
         members = (await c.call_tool("list_chat_members", {"chat_id": PROMPT_INJECTION_CHAT_ID})).structured_content

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ALICE, Q2, answering, writes
+from conftest import ALICE, Q2, Cliq, answering, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams, TextContent
+from simulated_cliq import Workspace
 
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Workspace
-from cliq_mcp.server import build_server
 
 GENERAL = "6795000000000000001"  # the "General" channel
 
@@ -30,11 +29,11 @@ def text(result: Any) -> str:
 
 @pytest.mark.parametrize(("tool", "args", "reason"), IMPOSSIBLE, ids=[i[0] for i in IMPOSSIBLE])
 async def test_impossible_targets_are_refused_before_anyone_is_asked(
-    settings: Settings, workspace: Workspace, era: str, tool: str, args: dict[str, Any], reason: str
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str, tool: str, args: dict[str, Any], reason: str
 ) -> None:
     seen: list[ElicitRequestParams] = []
     async with Client(
-        build_server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
+        cliq.server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True}, seen)
     ) as client:
         result = await client.call_tool(tool, args)
     assert result.is_error
@@ -45,9 +44,9 @@ async def test_impossible_targets_are_refused_before_anyone_is_asked(
 
 @pytest.mark.parametrize(("tool", "args", "reason"), IMPOSSIBLE, ids=[i[0] for i in IMPOSSIBLE])
 async def test_impossible_targets_get_no_preview_or_token_either(
-    settings: Settings, workspace: Workspace, tool: str, args: dict[str, Any], reason: str
+    cliq: Cliq, settings: Settings, workspace: Workspace, tool: str, args: dict[str, Any], reason: str
 ) -> None:
-    async with Client(build_server(settings)) as client:
+    async with Client(cliq.server(settings)) as client:
         result = await client.call_tool(tool, args)
     assert result.is_error and "does not allow" in text(result)
     assert "confirmation_token" not in text(result)
@@ -55,19 +54,21 @@ async def test_impossible_targets_get_no_preview_or_token_either(
 
 
 @pytest.mark.parametrize("answer", ["yes", "on", "true", 1, 1.0], ids=repr)
-async def test_only_a_json_true_is_a_yes(settings: Settings, workspace: Workspace, era: str, answer: Any) -> None:
+async def test_only_a_json_true_is_a_yes(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str, answer: Any
+) -> None:
     seen: list[ElicitRequestParams] = []
     callback = answering("accept", {"confirm": answer}, seen)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert len(seen) >= 1  # the person was asked
     assert result.is_error and "Nothing was changed" in text(result)
     assert writes(workspace) == []
 
 
-async def test_a_json_true_still_acts(settings: Settings, workspace: Workspace, era: str) -> None:
+async def test_a_json_true_still_acts(cliq: Cliq, settings: Settings, workspace: Workspace, era: str) -> None:
     callback = answering("accept", {"confirm": True})
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert not result.is_error, text(result)
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
@@ -76,12 +77,12 @@ async def test_a_json_true_still_acts(settings: Settings, workspace: Workspace, 
 
 
 async def test_a_long_batch_question_lists_ten_chats_then_counts_the_rest(
-    settings: Settings, workspace: Workspace, era: str
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
 ) -> None:
     chats = workspace.my_chats()[:25]
     seen: list[ElicitRequestParams] = []
     callback = answering("decline", None, seen)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chats", {"chat_ids": [c.chat_id for c in chats]})
     assert result.is_error and writes(workspace) == []
     lines = seen[0].message.splitlines()

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import anyio
-from conftest import ALICE, Q2, answering, api_calls, writes
+from conftest import ALICE, Q2, Cliq, answering, api_calls, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
+from simulated_cliq import Fault, Workspace
 
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Fault, Workspace
-from cliq_mcp.server import build_server
 
 BOB = "2890538000000067890"
 
@@ -65,20 +64,27 @@ async def test_plan_needs_a_criterion(client: Client, workspace: Workspace) -> N
 
 
 async def test_a_cancelled_walk_stops_requesting_pages(client: Client, workspace: Workspace) -> None:
-    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall", seconds=1.0, times=10))
-    with anyio.move_on_after(0.5):
-        await client.call_tool("plan_tidy", {"inactive_days": 1})
-    await anyio.sleep(1.5)
-    assert len(api_calls(workspace)) == 1  # the first page was asked for; after the cancel, nothing more
+    # Held until the client goes away. inactive_days=3650 proposes nothing, so the walk needs every page.
+    stall = workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="stall"))
+    with anyio.move_on_after(0.1):
+        await client.call_tool("plan_tidy", {"inactive_days": 3650})
+    with anyio.fail_after(10):  # a safety net only: the cancel reaches the request at once
+        while stall.abandoned == 0:
+            await anyio.sleep(0.01)
     result = await client.call_tool("get_chat", {"chat_id": Q2})  # the session still works
     assert result.is_error is False
+    # The first page was asked for and abandoned; after the cancel, no other page, only the get_chat.
+    assert [r.path for r in api_calls(workspace)] == ["/api/v3/chats", f"/api/v3/chats/{Q2}"]
+    assert stall.taken == 1
 
 
-async def test_close_chats_asks_once_listing_every_chat(settings: Settings, workspace: Workspace, era: str) -> None:
+async def test_close_chats_asks_once_listing_every_chat(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
     seen: list[ElicitRequestParams] = []
     chat_ids = [Q2, ALICE, BOB]
     callback = answering("accept", {"confirm": True}, seen)
-    async with Client(build_server(settings), mode=era, elicitation_callback=callback) as client:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chats", {"chat_ids": chat_ids})
     assert result.is_error is False, result.content
     assert len(seen) == 1
@@ -96,18 +102,22 @@ async def test_close_chats_asks_once_listing_every_chat(settings: Settings, work
     assert result.structured_content == {"succeeded": chat_ids, "failed": []}
 
 
-async def test_close_chats_reports_each_failure_and_goes_on(settings: Settings, workspace: Workspace) -> None:
+async def test_close_chats_reports_each_failure_and_goes_on(
+    cliq: Cliq, settings: Settings, workspace: Workspace
+) -> None:
     workspace.inject(Fault(method="PUT", path_prefix=f"/api/v3/chats/{ALICE}", kind="status", status=400,
                            body={"code": "chat_operation_failed", "message": "Cannot close"}))  # fmt: skip
-    async with Client(build_server(settings), elicitation_callback=answering("accept", {"confirm": True})) as client:
+    async with Client(cliq.server(settings), elicitation_callback=answering("accept", {"confirm": True})) as client:
         result = await client.call_tool("close_chats", {"chat_ids": [ALICE, BOB]})
     assert result.structured_content == {"succeeded": [BOB], "failed": [ALICE]}
     assert "chat_operation_failed" in result.content[0].text
     assert len(writes(workspace)) == 2
 
 
-async def test_close_chats_declined_changes_nothing(settings: Settings, workspace: Workspace, era: str) -> None:
-    async with Client(build_server(settings), mode=era, elicitation_callback=answering("decline")) as client:
+async def test_close_chats_declined_changes_nothing(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=answering("decline")) as client:
         result = await client.call_tool("close_chats", {"chat_ids": [Q2, ALICE]})
     assert result.is_error is True and writes(workspace) == []
 

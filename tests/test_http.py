@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from conftest import Q2, answering, env_for, outside_env, writes
+from conftest import Q2, Cliq, answering, env_for, outside_env, writes
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from simulated_cliq import Workspace
 
 from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.sandbox import Workspace
 
 TOKEN = "http-token-0123456789abcdef"
 
@@ -86,9 +86,9 @@ async def test_http_confirmation_in_both_eras(era: str) -> None:
 
 
 async def test_replicas_sharing_the_guard_secret_accept_each_others_tokens(
-    cliq_url: str, workspace: Workspace, era: str
+    cliq_socket: Cliq, workspace: Workspace, era: str
 ) -> None:
-    env = env_for(cliq_url, CLIQ_GUARD_SECRET="replica-secret-0123456789")
+    env = env_for(cliq_socket.url, CLIQ_GUARD_SECRET="replica-secret-0123456789")
     with http_server(**env) as one, http_server(**env) as two:
         async with connect(one, era) as first:
             token = (await first.call_tool("close_chat", {"chat_id": Q2})).structured_content["preview"]

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Q2, outside_env
-
-from cliq_mcp.sandbox import Fault, Workspace, serve_in_background
+from simulated_cliq import Fault, Workspace, serve_in_background
 
 CLIENT_SECRET = "S3cr3t-client-7f1c2d"
 REFRESH = "1000.R3fresh-9a8b7c6d"

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import api_calls
+from conftest import Cliq, api_calls
 from mcp import Client
+from simulated_cliq import Fault, Workspace, observed
 
 from cliq_mcp.cli import main
 from cliq_mcp.config import Settings
-from cliq_mcp.sandbox import Fault, Workspace, create_app
 from cliq_mcp.server import build_server
 
 URL = "http://zoho.test"  # any host: the transport hands every request to the simulated Zoho in-process
@@ -59,7 +59,7 @@ def user_env(home: Path, url: str | None = URL, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def transport(workspace: Workspace) -> httpx.ASGITransport:
-    return httpx.ASGITransport(app=create_app(workspace))
+    return httpx.ASGITransport(app=observed(workspace))
 
 
 @pytest.fixture
@@ -413,8 +413,11 @@ def test_logout_deletes_the_file_even_when_revoking_fails(auth: Auth, workspace:
 
 # The one test that needs a real process: getpass turns echo off on the process's terminal, so this gives
 # the child a pseudo-terminal (POSIX; the project is built and tested on Linux) and reads what it showed;
-# the child reaches the simulated Zoho on loopback (conftest's cliq_url).
-def test_at_a_terminal_the_secret_and_code_are_not_echoed(workspace: Workspace, cliq_url: str, tmp_path: Path) -> None:
+# the child reaches the simulated Zoho on loopback (conftest's cliq_socket).
+def test_at_a_terminal_the_secret_and_code_are_not_echoed(
+    workspace: Workspace, cliq_socket: Cliq, tmp_path: Path
+) -> None:
+    cliq_url = cliq_socket.url
     import pty
     import select
     import time

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
-from conftest import EVERY_TOOL, Q2, answering, api_calls, env_for, outside_env
+from conftest import EVERY_TOOL, Q2, Cliq, answering, api_calls, env_for, outside_env
 from mcp import Client, StdioServerParameters
+from simulated_cliq import Workspace
 
 from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.sandbox import Workspace
 
 
 def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParameters:
@@ -20,8 +19,8 @@ def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParamete
     return StdioServerParameters(command=sys.executable, args=["-m", "cliq_mcp", *args], env={**base, **(env or {})})
 
 
-async def test_stdio_against_cliq_over_http(cliq_url: str, workspace: Workspace, era: str) -> None:
-    async with Client(params(env=env_for(cliq_url)), mode=era) as client:
+async def test_stdio_against_cliq_over_http(cliq_socket: Cliq, workspace: Workspace, era: str) -> None:
+    async with Client(params(env=env_for(cliq_socket.url)), mode=era) as client:
         assert len((await client.list_tools()).tools) == len(CATALOGUE)
         result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is False, result.content
@@ -66,9 +65,9 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
         proc.stdin.write((json.dumps(message) + "\n").encode())
     proc.stdin.flush()
     answers = [json.loads(proc.stdout.readline()) for _ in range(3)]
-    started = time.monotonic()
-    out, err = proc.communicate(timeout=10)  # closes stdin, then waits for the exit
-    assert time.monotonic() - started < 2.0
+    # communicate() closes stdin, then waits: the server must exit on its own. The timeout is only a safety
+    # net against a hang (TimeoutExpired fails the test); no time is asserted.
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert [a["id"] for a in answers] == [1, 2, 3]
     assert answers[1]["result"]["isError"] is False and answers[2]["result"]["isError"] is True

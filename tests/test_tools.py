@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from conftest import api_calls
 from mcp import Client
-
-from cliq_mcp.sandbox import Workspace
+from simulated_cliq import Workspace
 
 ALICE = "2890538000000012345"  # direct chat from the seed
 BOB = "2890538000000067890"

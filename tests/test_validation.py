@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from conftest import api_calls
 from mcp import Client
-
-from cliq_mcp.sandbox import Workspace
+from simulated_cliq import Workspace
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("get_chat", {}, "chat_id: Field required"),

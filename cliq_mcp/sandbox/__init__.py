@@ -5,9 +5,8 @@ else from ``cliq_mcp``, so a wrong field name in the client cannot agree with it
 """
 
 from .app import create_app
-from .faults import ConnectionDropped, Fault, RecordedRequest
 from .seed import CONTROL_CHARS_CHAT_ID, PROMPT_INJECTION_CHAT_ID, PROMPT_INJECTION_TEXT
-from .server import serve, serve_in_background
+from .server import serve
 from .state import ME, Chat, Message, User, Workspace
 from .tokens import ALL_SCOPES
 
@@ -18,13 +17,9 @@ __all__ = [
     "PROMPT_INJECTION_CHAT_ID",
     "PROMPT_INJECTION_TEXT",
     "Chat",
-    "ConnectionDropped",
-    "Fault",
     "Message",
-    "RecordedRequest",
     "User",
     "Workspace",
     "create_app",
     "serve",
-    "serve_in_background",
 ]

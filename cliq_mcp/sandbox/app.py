@@ -1,4 +1,4 @@
-"""The ASGI app: records every request, applies queued faults, then routes it."""
+"""The ASGI app: the simulated Cliq's routes."""
 
 from __future__ import annotations
 
@@ -9,43 +9,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from . import chat_ops, chats, faults
-from .context import RECORD_KEY, endpoint
-from .faults import RecordedRequest
+from . import chat_ops, chats
+from .context import endpoint
+from .inputs import incoming
 from .state import Workspace
 
 API = "/api/v3"
 CHAT = f"{API}/chats/{{chat_id}}"
-
-
-class SandboxApp(Starlette):
-    """Starlette with an outermost layer for the request log and fault injection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        ws: Workspace = self.state.workspace
-        body = await faults.read_body(receive)
-        rec = faults.record(scope, body)
-        ws.requests.append(rec)
-        scope[RECORD_KEY] = rec
-        fault = ws.take_fault(scope["method"], scope["path"])
-        if fault is not None:
-            if fault.kind == "drop":
-                await faults.drop(scope, receive)
-                return
-            if fault.kind in ("status", "html"):
-                await faults.answer(fault, send)
-                return
-            if fault.kind == "trickle":
-                await faults.trickle(fault, send)
-                return
-            if not await faults.stall(fault.seconds, receive):
-                return  # the client gave up while we stalled
-        await super().__call__(scope, faults.replay(body, receive), send)
 
 
 def create_app(workspace: Workspace | None = None) -> Starlette:
@@ -73,7 +44,7 @@ def create_app(workspace: Workspace | None = None) -> Starlette:
         _route("/oauth/v2/token", POST=_token),
         _route("/oauth/v2/token/revoke", POST=_revoke),
     ]
-    app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.router.redirect_slashes = False  # assumption: Cliq does not redirect a trailing slash
     app.state.workspace = workspace if workspace is not None else Workspace()
     return app
@@ -88,20 +59,20 @@ def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> R
     return Route(path, dispatch, methods=list(handlers))
 
 
-def _params(request: Request) -> dict[str, str]:
+async def _params(request: Request) -> dict[str, str]:
     """Token-endpoint parameters: query string, overridden by a form-encoded body."""
-    rec: RecordedRequest = request.scope[RECORD_KEY]
-    return {**dict(rec.query), **(rec.form or {})}
+    sent = await incoming(request)
+    return {**dict(sent.query), **(sent.form() or {})}
 
 
 async def _token(request: Request) -> Response:
     ws: Workspace = request.app.state.workspace
-    return JSONResponse(ws.tokens.exchange(_params(request), limited=ws.rate_limits))
+    return JSONResponse(ws.tokens.exchange(await _params(request), limited=ws.rate_limits))
 
 
 async def _revoke(request: Request) -> Response:
     ws: Workspace = request.app.state.workspace
-    return JSONResponse(ws.tokens.revoke(_params(request).get("token", "")))
+    return JSONResponse(ws.tokens.revoke((await _params(request)).get("token", "")))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

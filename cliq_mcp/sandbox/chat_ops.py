@@ -89,7 +89,7 @@ def add_members(ctx: Ctx) -> Response:
 
 def remove_members(ctx: Ctx) -> Response:
     ctx.admit("remove_members")
-    inputs.no_body(ctx.rec)
+    inputs.no_body(ctx.sent)
     q = ctx.query(("user_ids",))
     user_ids = q.csv("user_ids", max_items=100, digits=True)  # assumption: at most 100 ids, like adding
     if user_ids is None:
@@ -177,7 +177,7 @@ def unmute_chat(ctx: Ctx) -> Response:
 
 def _bodiless(ctx: Ctx, operation: str) -> Chat:
     ctx.admit(operation)
-    inputs.no_body(ctx.rec)
+    inputs.no_body(ctx.sent)
     ctx.query(())
     return ctx.chat()
 

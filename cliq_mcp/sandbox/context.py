@@ -10,11 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import ApiError, Style, chat_access_denied, forbidden, not_a_member, throttled, unauthorized
-from .faults import RecordedRequest
-from .inputs import Query, json_object
+from .inputs import Incoming, Query, incoming, json_object
 from .state import Chat, Workspace
 
-RECORD_KEY = "cliq_sandbox.record"
 READ, CREATE, UPDATE, DELETE = (f"ZohoCliq.Chats.{verb}" for verb in ("READ", "CREATE", "UPDATE", "DELETE"))
 MESSAGES_UPDATE = "ZohoCliq.Messages.UPDATE"
 # assumption: Zoho's umbrella scope grants every chat operation.
@@ -50,7 +48,7 @@ class Ctx:
 
     ws: Workspace
     request: Request
-    rec: RecordedRequest
+    sent: Incoming
     scopes: frozenset[str]
 
     def admit(self, operation: str) -> None:
@@ -62,10 +60,10 @@ class Ctx:
             raise throttled(self.ws.throttle_style)
 
     def query(self, allowed: Iterable[str]) -> Query:
-        return Query(self.rec.query, allowed)
+        return Query(self.sent.query, allowed)
 
     def body(self) -> dict[str, Any]:
-        return json_object(self.rec)
+        return json_object(self.sent)
 
     def chat(self, *, member: bool = True) -> Chat:
         """The chat named in the path; with ``member`` the caller must have joined it."""
@@ -88,7 +86,7 @@ def endpoint(handler: Handler, style: Style = "flat") -> Callable[[Request], Awa
         ws: Workspace = request.app.state.workspace
         try:
             scopes = _authenticate(ws, request, style)
-            return handler(Ctx(ws, request, request.scope[RECORD_KEY], scopes))
+            return handler(Ctx(ws, request, await incoming(request), scopes))
         except ApiError as error:
             return error.response(style)
 

@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
 
 from .errors import invalid_inputs, param_missing
-from .faults import RecordedRequest
 
 DIGITS = re.compile(r"[0-9]{1,30}")
 BOOLEANS = {"true": True, "false": False}  # assumption: only lower-case true/false
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One request as the handlers read it: the query pairs in order (repeats kept), the raw body, headers."""
+
+    query: list[tuple[str, str]]
+    body: bytes
+    headers: Mapping[str, str]
+
+    def form(self) -> dict[str, str] | None:
+        """The body's fields when it is form-encoded, else None."""
+        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return None
+        return dict(parse_qsl(self.body.decode("latin-1"), keep_blank_values=True))
+
+
+async def incoming(request: Request) -> Incoming:
+    query = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    return Incoming(query=query, body=await request.body(), headers=request.headers)
 
 
 class Query:
@@ -85,7 +109,7 @@ class Query:
         return items
 
 
-def json_object(rec: RecordedRequest) -> dict[str, Any]:
+def json_object(rec: Incoming) -> dict[str, Any]:
     """The request body as a JSON object; the content type must say JSON."""
     content_type = rec.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -99,7 +123,7 @@ def json_object(rec: RecordedRequest) -> dict[str, Any]:
     return body
 
 
-def no_body(rec: RecordedRequest) -> None:
+def no_body(rec: Incoming) -> None:
     if rec.body or rec.headers.get("transfer-encoding"):
         raise invalid_inputs("This request takes no body.")
 

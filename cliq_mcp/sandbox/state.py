@@ -1,15 +1,13 @@
-"""The simulated workspace: users, chats with their members and messages, tokens, faults, the log."""
+"""The simulated workspace: users, chats with their members and messages, tokens, the throttle."""
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .faults import Fault, RecordedRequest
 from .throttle import Throttle
 from .tokens import ALL_SCOPES, TokenStore
 
@@ -92,7 +90,6 @@ class Workspace:
         self.participant_limit = 1000
         self.users: dict[str, User] = {}
         self.chats: dict[str, Chat] = {}
-        self.requests: list[RecordedRequest] = []
         self.throttle = Throttle(clock)
         self.rng = random.Random(seed)
         self._ids = random.Random(seed * 7919 + 1)
@@ -104,27 +101,9 @@ class Workspace:
             refresh_token=refresh_token,
             access_tokens={"sandbox-token": ALL_SCOPES} if access_tokens is None else access_tokens,
         )
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
         from .seed import populate  # the seed builds on the classes above
 
         populate(self, extra_chats)
-
-    # faults -----------------------------------------------------------------------------------------
-    def inject(self, fault: Fault) -> None:
-        """Queue a fault for the next ``fault.times`` requests it matches."""
-        with self._lock:
-            self._faults.append(fault)
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.matches(method, path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     # tokens -----------------------------------------------------------------------------------------
     def issue_auth_code(self, scopes: frozenset[str] = ALL_SCOPES, valid_for: float = 180.0) -> str:
