@@ -58,7 +58,7 @@ def _seconds(value: str | None, *, default: float, name: str, most: float) -> fl
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
-GuardPolicy = Literal["ask", "elicit", "refuse", "unattended"]
+GuardPolicy = Literal["ask", "elicit", "trust-host", "refuse", "unattended"]
 GUARD_POLICIES: tuple[str, ...] = get_args(GuardPolicy)
 CREDENTIAL_FIELDS = ("dc", "client_id", "client_secret", "refresh_token", "api_base_url", "accounts_url")
 
@@ -116,7 +116,7 @@ def _flag(value: str | None, name: str) -> bool:
 class GuardConfig:
     """What the guard allows. See README, "How the guard works"."""
 
-    policy: str = "ask"  # ask | elicit | refuse | unattended
+    policy: str = "ask"  # ask | elicit | trust-host | refuse | unattended (see guard/decide.py)
     unattended_chats: frozenset[str] = frozenset()  # destructive acts allowed without a person, unattended only
     write_allow: frozenset[str] = frozenset()  # if set, writes only to these chats
     write_deny: frozenset[str] = frozenset()  # never write to these chats (beats the allow-list)

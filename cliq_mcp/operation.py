@@ -59,10 +59,17 @@ class Operation:
 
     @cached_property
     def arguments(self) -> type[m.Request]:
-        """The tool's input model: the request model plus the guard's arguments for writes."""
+        """The tool's input model: the request model plus the guard's arguments for writes (``dry_run``)."""
         if self.effect is Effect.READ:
             return self.model
-        return m.with_options(self.model, m.ConfirmOptions if self.effect is Effect.DESTRUCTIVE else m.WriteOptions)
+        return m.with_options(self.model, m.WriteOptions)
+
+    @cached_property
+    def arguments_with_token(self) -> type[m.Request]:
+        """Under CLIQ_GUARD=trust-host only: a destructive tool also takes the preview's ``confirmation_token``."""
+        if self.effect is not Effect.DESTRUCTIVE:
+            return self.arguments
+        return m.with_options(self.model, m.ConfirmOptions)
 
     def target_chats(self, request: m.Request) -> list[str]:
         """The chat ids this request writes to, read from the fields the row declares."""

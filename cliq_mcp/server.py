@@ -65,11 +65,18 @@ def hints(op: Operation) -> ToolAnnotations:
 
 
 def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
+    model = op.arguments_with_token if guard.config.policy == "trust-host" else op.arguments
+
     async def handler(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
         try:
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
-            request = parse(op.arguments, arguments)
+            try:
+                request = parse(model, arguments)
+            except InvalidArguments as exc:
+                if op.effect is not Effect.READ:
+                    guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent
+                raise
 
             async def act() -> CallToolResult:
                 if op.run is not None:
@@ -93,7 +100,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
         name=op.name,
         title=op.title,
         description=(op.model.__doc__ or op.title).strip(),
-        parameters=json_schema(op.arguments, "validation"),
+        parameters=json_schema(model, "validation"),
         # The output is built from op.output's pydantic model, so the SDK need not validate it again.
         fn_metadata=_RawArguments(
             arg_model=ArgModelBase, output_schema=outline(json_schema(op.output, "serialization"))

@@ -36,7 +36,10 @@ def test_call_exit_codes(cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
     assert run(cliq_socket.url, "call", "get_chat", "not json").returncode == 2
     assert run(cliq_socket.url, "call", "get_chat", "[1]").returncode == 2
     assert run(cliq_socket.url, "call", "no_such_tool").returncode == 1
-    preview = run(cliq_socket.url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
+    refused = run(cliq_socket.url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
+    assert refused.returncode == 1 and "nobody can be asked" in refused.stdout  # no terminal, no person
+    trusting = ("--audit-log", audit, "--guard", "trust-host")
+    preview = run(cliq_socket.url, *trusting, "call", "close_chat", json.dumps({"chat_id": Q2}))
     assert preview.returncode == 3  # waiting for a person's yes; nothing changed
     assert json.loads(preview.stdout)["preview"]["confirmation_token"]
     assert (
@@ -46,7 +49,8 @@ def test_call_exit_codes(cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
         == 0
     )
     assert writes(workspace) == []
-    assert [json.loads(line)["outcome"] for line in Path(audit).read_text().splitlines()] == ["preview"]
+    outcomes = [json.loads(line)["outcome"] for line in Path(audit).read_text().splitlines()]
+    assert outcomes == ["refused", "preview"]
 
 
 def test_a_cron_job_tidies_allow_listed_chats_unattended(

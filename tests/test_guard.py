@@ -29,6 +29,11 @@ def guarded(url: str, tmp_path: Path, **env: str) -> Settings:
     )
 
 
+def trusting(url: str, tmp_path: Path, **env: str) -> Settings:
+    """CLIQ_GUARD=trust-host: the preview-and-token flow, for hosts that ask before every tool call."""
+    return guarded(url, tmp_path, CLIQ_GUARD="trust-host", **env)
+
+
 def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
     path = tmp_path / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -47,7 +52,7 @@ async def test_without_elicitation_a_preview_then_the_token_acts_once(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
     args = {"chat_id": Q2, "user_ids": [PERSON]}
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as client:
         result = await client.call_tool("remove_chat_members", args)
         shown = result.structured_content["preview"]
         assert writes(workspace) == []  # the preview only read the target
@@ -72,7 +77,7 @@ async def test_without_elicitation_a_preview_then_the_token_acts_once(
 
 
 async def test_a_replayed_token_is_refused(cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         first = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
         again = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
@@ -93,7 +98,7 @@ async def test_a_replayed_token_is_refused(cliq: Cliq, workspace: Workspace, era
 async def test_a_token_only_acts_for_its_own_tool_and_arguments(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path, change: str, reason: str
 ) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         tool, args = "close_chat", {"chat_id": Q2, "confirmation_token": token}
         if change == "other_chat":
@@ -111,7 +116,7 @@ async def test_a_token_only_acts_for_its_own_tool_and_arguments(
 
 
 async def test_an_expired_token_is_refused(cliq: Cliq, workspace: Workspace, tmp_path: Path) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path, CLIQ_CONFIRM_TTL="1"))) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path, CLIQ_CONFIRM_TTL="1"))) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         cliq.time.advance(2)  # past the one-second lifetime
         result = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
@@ -123,21 +128,22 @@ async def test_tokens_from_another_server_are_refused_unless_it_shares_the_secre
     cliq: Cliq, workspace: Workspace, tmp_path: Path
 ) -> None:
     shared = {"CLIQ_GUARD_SECRET": "0123456789abcdef0123"}
-    async with Client(cliq.server(guarded(cliq.url, tmp_path))) as one:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path))) as one:
         foreign = await preview(one, "close_chat", {"chat_id": Q2})
-    async with Client(cliq.server(guarded(cliq.url, tmp_path, **shared))) as two:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path, **shared))) as two:
         shared_token = await preview(two, "close_chat", {"chat_id": Q2})
-    async with Client(cliq.server(guarded(cliq.url, tmp_path, **shared))) as replica:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path, **shared))) as replica:
         refused = await replica.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": foreign})
         accepted = await replica.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": shared_token})
-    assert refused.is_error is True and accepted.is_error is False
+    assert refused.is_error is True and "another key" in refused.content[0].text
+    assert accepted.is_error is False
     assert len(writes(workspace)) == 1
 
 
 async def test_target_renamed_after_the_preview_is_refused(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "close_chat", {"chat_id": Q2})
         assert (await client.call_tool("rename_chat", {"chat_id": Q2, "title": "Something else"})).is_error is False
         result = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
@@ -149,7 +155,7 @@ async def test_target_renamed_after_the_preview_is_refused(
 async def test_member_gone_after_the_preview_is_refused(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as client:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as client:
         token = await preview(client, "remove_chat_members", {"chat_id": Q2, "user_ids": [PERSON]})
         workspace.chats[Q2].members.remove(PERSON)  # someone else removed them in Cliq meanwhile
         result = await client.call_tool(
@@ -184,13 +190,14 @@ async def test_target_changed_while_asking(cliq: Cliq, workspace: Workspace, era
 async def test_policy_elicit_refuses_without_elicitation_and_ignores_tokens(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
 ) -> None:
-    async with Client(cliq.server(guarded(cliq.url, tmp_path)), mode=era) as lenient:
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode=era) as lenient:
         token = await preview(lenient, "close_chat", {"chat_id": Q2})
     async with Client(cliq.server(guarded(cliq.url, tmp_path, CLIQ_GUARD="elicit")), mode=era) as client:
         plain = await client.call_tool("close_chat", {"chat_id": Q2})
         with_token = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
-    assert plain.is_error is True and "cannot ask" in plain.content[0].text
-    assert with_token.is_error is True and "not accepted" in with_token.content[0].text
+    assert plain.is_error is True and "cannot show a confirmation" in plain.content[0].text
+    # Outside trust-host a destructive tool has no confirmation_token argument at all.
+    assert with_token.is_error is True and "confirmation_token" in with_token.content[0].text
     assert writes(workspace) == []
 
 

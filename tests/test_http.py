@@ -78,17 +78,15 @@ async def test_http_confirmation_in_both_eras(era: str) -> None:
             result = await client.call_tool("close_chat", {"chat_id": Q2})
             if era == "auto":  # 2026-07-28: asked inside the result, no back-channel needed
                 assert result.is_error is False and len(seen) == 1
-            else:  # stateless HTTP has no back-channel for handshake-era questions: the token flow instead
-                token = result.structured_content["preview"]["confirmation_token"]
-                assert seen == []
-                done = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
-                assert done.is_error is False
+            else:  # stateless HTTP has no back-channel for handshake-era questions: nobody can be asked
+                assert result.is_error is True and "nobody can be asked" in result.content[0].text
+                assert seen == [] and "confirmation_token" not in result.content[0].text
 
 
 async def test_replicas_sharing_the_guard_secret_accept_each_others_tokens(
     cliq_socket: Cliq, workspace: Workspace, era: str
 ) -> None:
-    env = env_for(cliq_socket.url, CLIQ_GUARD_SECRET="replica-secret-0123456789")
+    env = env_for(cliq_socket.url, CLIQ_GUARD_SECRET="replica-secret-0123456789", CLIQ_GUARD="trust-host")
     with http_server(**env) as one, http_server(**env) as two:
         async with connect(one, era) as first:
             token = (await first.call_tool("close_chat", {"chat_id": Q2})).structured_content["preview"]

@@ -16,7 +16,9 @@ PERSON = "106324287"
 
 
 async def test_a_token_works_once_across_server_instances(cliq: Cliq, workspace: Workspace, tmp_path: Path) -> None:
-    env = env_for(cliq.url, CLIQ_GUARD_SECRET="shared-secret-0123456789", XDG_STATE_HOME=str(tmp_path))
+    env = env_for(
+        cliq.url, CLIQ_GUARD_SECRET="shared-secret-0123456789", XDG_STATE_HOME=str(tmp_path), CLIQ_GUARD="trust-host"
+    )
     args = {"chat_id": Q2, "user_ids": [PERSON]}
     async with Client(cliq.server(Settings.from_env(env))) as first:
         token = (await first.call_tool("remove_chat_members", args)).structured_content["preview"]

@@ -50,7 +50,7 @@ def test_no_secret_in_anything_the_server_emits(tmp_path: Path) -> None:
         env = {
             "CLIQ_API_BASE_URL": f"{url}/api/v3", "CLIQ_ACCOUNTS_URL": url, "CLIQ_CLIENT_ID": "sandbox-client",
             "CLIQ_CLIENT_SECRET": CLIENT_SECRET, "CLIQ_REFRESH_TOKEN": REFRESH, "CLIQ_GUARD_SECRET": GUARD,
-            "CLIQ_AUDIT_LOG": str(audit),
+            "CLIQ_AUDIT_LOG": str(audit), "CLIQ_GUARD": "trust-host",
         }  # fmt: skip
         expired = {"message": "Request was rejected because of invalid AuthToken."}
         workspace.inject(

@@ -78,7 +78,7 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
 
 async def test_stdio_guard_flags_and_token_flow(era: str, tmp_path: Any) -> None:
     audit = tmp_path / "audit.jsonl"
-    args = ("--sandbox", "--exclude-tools", "write", "--audit-log", str(audit))
+    args = ("--sandbox", "--exclude-tools", "write", "--audit-log", str(audit), "--guard", "trust-host")
     async with Client(params(*args), mode=era) as client:  # no elicitation, like Claude Desktop today
         names = {t.name for t in (await client.list_tools()).tools}
         first = await client.call_tool("close_chat", {"chat_id": Q2})

@@ -4,9 +4,12 @@ For every write it applies the chat allow/deny lists, answers dry runs with the 
 sends nothing, and writes one audit line per attempt. For destructive operations it then follows
 the policy (``CLIQ_GUARD``):
 
-- ``ask`` (default): MCP elicitation where the client supports it; otherwise the first call only
-  returns a preview and a confirmation token, and the call repeated with that token acts.
+- ``ask`` (default): MCP elicitation where the client supports it; otherwise nothing is done, and the
+  answer names the ways forward. A token the model can read is not a person's yes.
 - ``elicit``: elicitation or nothing.
+- ``trust-host``: without elicitation the first call returns a preview and a confirmation token, and the
+  call repeated with that token acts. Only for hosts that ask the person before every tool call: the
+  model itself reads the token.
 - ``refuse``: destructive tools never act.
 - ``unattended``: act without a person, but only on chats in ``CLIQ_UNATTENDED_CHATS``.
 
@@ -40,11 +43,16 @@ from cliq_mcp.models import Request
 from cliq_mcp.operation import Effect, Operation, Sender
 from cliq_mcp.results import result
 from cliq_mcp.state_store import StateStore
-from cliq_mcp.summaries import Preview, Written
+from cliq_mcp.summaries import Preview, Written, clean
 from cliq_mcp.wire import Wire
 
 logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]
+WAYS_FORWARD = (
+    "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); `cliq-mcp call TOOL "
+    "'<json>'` at a terminal, which asks there; for pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; "
+    "or, only if your MCP host asks the person before every single tool call, CLIQ_GUARD=trust-host."
+)
 
 
 def _would_send(op: Operation, request: Request) -> dict[str, Any]:
@@ -69,6 +77,14 @@ class Guard:
         self.single_use = SingleUse(store, account)
         self.tokens = Tokens(key, config.token_ttl, self.single_use, clock)
         self.audit = Audit(config.audit_log)
+
+    def refused_input(self, op: Operation, arguments: Any, exc: CliqError) -> None:
+        """Audit a write refused for invalid arguments (nothing was sent): the arguments as given, bounded."""
+        try:
+            given = clean(json.dumps(arguments, ensure_ascii=False, default=str), 500)
+        except (RecursionError, ValueError):  # absurd nesting: say so rather than fail the audit
+            given = "(not representable)"
+        self.audit.record(tool=op.name, arguments_given=given, outcome="invalid", detail=exc.message)
 
     async def run(
         self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act
@@ -138,10 +154,13 @@ class Guard:
         token: str | None = getattr(request, "confirmation_token", None)
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         if token is not None:
-            if config.policy == "elicit":
-                raise NotConfirmed("Not done: confirmation tokens are not accepted here (CLIQ_GUARD=elicit). "
-                                   "Nothing was changed.", "Use a client that supports elicitation.",
-                                   outcome="refused")  # fmt: skip
+            if config.policy != "trust-host":
+                raise NotConfirmed(
+                    f"Not done: confirmation tokens are not accepted here (CLIQ_GUARD={config.policy}): a token the "
+                    "assistant can read is not a person's yes. Nothing was changed.",
+                    f"Call {op.name} without confirmation_token; the person is asked directly.",
+                    outcome="refused",
+                )
             # The question was built from a read made just now: this is the re-check before acting.
             await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
@@ -160,11 +179,11 @@ class Guard:
             await self._claim_answer(ctx)
             note["confirmed_by"] = "elicitation"
             return await act()
-        if config.policy == "elicit":
+        if config.policy != "trust-host":
             raise NotConfirmed(
-                f"Not done: {op.name} needs a person's confirmation, and this client cannot ask for it "
-                "(no MCP elicitation support). Nothing was changed.",
-                "Ask the user to do it in Cliq, or use a client that supports elicitation.",
+                f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot show "
+                "a confirmation (no MCP form elicitation). Nothing was changed.",
+                WAYS_FORWARD,
                 outcome="refused",
             )
         note["outcome"] = "preview"
