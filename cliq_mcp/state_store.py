@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import anyio.to_thread
 
 from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.private_files import private_dir
 
 
 class StateStore(Protocol):
@@ -49,9 +50,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            if not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, mode=0o700)
-                os.chmod(self.path.parent, 0o700)  # the umask may have taken bits away
+            private_dir(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             os.close(fd)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cliq_mcp.private_files import open_private_append
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,8 +26,8 @@ class Audit:
             return
         line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as out:
+            # Owner-only (0600 in a 0700 directory): it holds chat names, people's names and emails.
+            with open_private_append(self.path) as out:
                 out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         except OSError as exc:
             if not self._warned:  # say it once; a broken audit log must not stop the tools
