@@ -14,14 +14,16 @@ LINE_LIMIT = 1000
 
 STYLE = """
 body{margin:0;background:#f3f4f6;color:#111827;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-main{max-width:40rem;margin:3rem auto;padding:2rem 2.25rem;background:#fff;border:1px solid #e5e7eb;
+main{max-width:44rem;margin:3rem auto;padding:2rem 2.25rem;background:#fff;border:1px solid #e5e7eb;
 border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.06)}
 .who{margin:0 0 1.25rem;color:#4b5563;font-size:.95rem}
 .who b{color:#111827;font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-h1{margin:0 0 1rem;font-size:1.35rem;line-height:1.35}
+h1{margin:0 0 1rem;font-size:1.25rem;line-height:1.4}
 ul{margin:0 0 1.25rem;padding:.5rem 0;list-style:none;border:1px solid #e5e7eb;border-radius:8px;
 max-height:50vh;overflow:auto;background:#f9fafb}
-li{padding:.35rem 1rem;unicode-bidi:isolate;overflow-wrap:anywhere}
+li{padding:.45rem 1rem;unicode-bidi:isolate;overflow-wrap:break-word}
+.what{font-weight:600}
+.details{color:#4b5563;font-size:.9rem}
 li+li{border-top:1px solid #eef0f3}
 .buttons{display:flex;gap:.75rem;margin:1.5rem 0 1rem}
 button{font:inherit;font-weight:600;padding:.6rem 1.6rem;border-radius:8px;cursor:pointer;border:1px solid}
@@ -56,9 +58,16 @@ def _duration(seconds: float) -> str:
     return f"{whole} second{'s' if whole != 1 else ''}"
 
 
+def _item(line: str) -> str:
+    # A batch line is `- "name" · type · id · last active …`: the name first, the details after it, smaller.
+    what, sep, details = clean(line.removeprefix("- "), LINE_LIMIT).partition(" · ")
+    rest = f' <span class="details">· {escape(details)}</span>' if sep else ""
+    return f'<li><span class="what">{escape(what)}</span>{rest}</li>'
+
+
 def question_page(server_name: str, sentence: str, lines: tuple[str, ...], csrf: str, ttl_s: float) -> str:
     """The page that asks: who asks, what exactly, Approve and Deny, and what silence means."""
-    items = "".join(f"<li>{escape(clean(line.removeprefix('- '), LINE_LIMIT))}</li>" for line in lines)
+    items = "".join(_item(line) for line in lines)
     body = (
         _who(server_name)
         + f"<h1>{escape(clean(sentence, LINE_LIMIT))}</h1>"
