@@ -126,7 +126,8 @@ class GuardConfig:
     audit_log: str | None = None  # path of the JSON-lines audit log; None: no audit log
     state_url: str | None = None  # the shared state store (state_store.py); None: no place to keep it
     secret: SecretStr | None = None  # HMAC key for confirmation tokens; None: random per process
-    token_ttl: float = 300.0
+    token_ttl: float = 300.0  # nothing acts later than this after the question was asked
+    approval_wait: float = 120.0  # how long a call waits for the person's answer on the approval page
 
     @classmethod
     def from_env(cls, get: Callable[[str], str | None]) -> GuardConfig:
@@ -155,6 +156,7 @@ class GuardConfig:
             state_url=get("CLIQ_STATE_URL") or (f"{state}/cliq-mcp/state.sqlite3" if state else None),
             secret=SecretStr(secret) if secret else None,
             token_ttl=ttl,
+            approval_wait=_seconds(get("CLIQ_APPROVAL_WAIT"), default=120.0, name="CLIQ_APPROVAL_WAIT", most=3600),
         )
 
 

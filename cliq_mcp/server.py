@@ -31,6 +31,8 @@ from cliq_mcp.client import CliqClient
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard
+from cliq_mcp.guard.approval import Approvals, open_in_browser
+from cliq_mcp.guard.page_flow import PageFlow
 from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.models import json_schema, outline, parse
 from cliq_mcp.operation import Effect, Operation
@@ -111,6 +113,10 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
     )
 
 
+async def _open_browser(url: str) -> bool:
+    return await anyio.to_thread.run_sync(open_in_browser, url)
+
+
 def build_server(
     settings: Settings,
     *,
@@ -118,9 +124,13 @@ def build_server(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    approvals: Approvals | None = None,
 ) -> MCPServer[Any]:
     """The MCP server for these settings. ``transport`` swaps how Cliq is reached (sandbox, tests);
-    ``sleep`` and ``clock`` time the client's retries and deadline, ``wall_clock`` confirmation tokens."""
+    ``sleep`` and ``clock`` time the client's retries and deadline, ``wall_clock`` confirmation tokens.
+
+    ``approvals`` serves the approval pages under the HTTP app's own path (http_app.py); without it this
+    process serves them on loopback itself and opens them in the person's browser (stdio, in-memory)."""
     if transport is None and settings.sandbox:
         from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
 
@@ -128,13 +138,22 @@ def build_server(
     client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock)
     config = settings.guard
     store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
-    guard = Guard(client, config, store, settings.account, clock=wall_clock)
+    local_pages = approvals is None
+    approvals = approvals or Approvals()
+    # Only a process on the person's own machine may open their browser; a remote HTTP server may not.
+    opener = _open_browser if local_pages else None
+    pages = PageFlow(approvals, opener, ttl_s=config.token_ttl, timeout_s=config.approval_wait)
+    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock)
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Any]) -> AsyncIterator[None]:
         try:
-            yield None
+            if local_pages:
+                async with approvals:  # the loopback listener starts on the first page and stops here
+                    yield None
+            else:
+                yield None
         finally:
             await client.aclose()
             if store is not None:

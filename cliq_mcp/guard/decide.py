@@ -4,9 +4,10 @@ For every write it applies the chat allow/deny lists, answers dry runs with the 
 sends nothing, and writes one audit line per attempt. For destructive operations it then follows
 the policy (``CLIQ_GUARD``):
 
-- ``ask`` (default): MCP elicitation where the client supports it; otherwise nothing is done, and the
-  answer names the ways forward. A token the model can read is not a person's yes.
-- ``elicit``: elicitation or nothing.
+- ``ask`` (default): MCP form elicitation where the client supports it; otherwise the approval page
+  (page_flow.py), sent as a URL elicitation or opened in the person's browser; where neither works,
+  nothing is done and the answer names the ways forward. A token the model can read is not a yes.
+- ``elicit``: form elicitation or nothing.
 - ``trust-host``: without elicitation the first call returns a preview and a confirmation token, and the
   call repeated with that token acts. Only for hosts that ask the person before every tool call: the
   model itself reads the token.
@@ -36,6 +37,7 @@ from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
+from cliq_mcp.guard.page_flow import WAYS_FORWARD, PageFlow
 from cliq_mcp.guard.questions import build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
@@ -48,11 +50,6 @@ from cliq_mcp.wire import Wire
 
 logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]
-WAYS_FORWARD = (
-    "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); `cliq-mcp call TOOL "
-    "'<json>'` at a terminal, which asks there; for pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; "
-    "or, only if your MCP host asks the person before every single tool call, CLIQ_GUARD=trust-host."
-)
 
 
 def _would_send(op: Operation, request: Request) -> dict[str, Any]:
@@ -68,9 +65,17 @@ def _line(wire: Wire) -> str:
 
 class Guard:
     def __init__(
-        self, client: Sender, config: GuardConfig, store: StateStore | None, account: str, clock: Any = time.time
+        self,
+        client: Sender,
+        config: GuardConfig,
+        store: StateStore | None,
+        account: str,
+        *,
+        pages: PageFlow | None = None,
+        clock: Any = time.time,
     ) -> None:
         self._client = client
+        self.pages = pages
         self.config = config
         self._clock = clock
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
@@ -166,26 +171,36 @@ class Guard:
             note["confirmed_by"] = "token"
             return await act()
         if can_elicit(ctx):
-            pending = await ask(op.name, asked.brief, ctx)
-            if pending is not None:
-                return pending
-            # Time has passed since the read the question was built from: read the target again.
-            if (await build_question(self._client, op, request.model_dump())).full != question:
-                raise NotConfirmed(
-                    "Not done: the chat changed while the user was being asked. Nothing was changed.",
-                    f"Call {op.name} again to ask about it as it is now.",
-                    outcome="refused",
-                )
-            await self._claim_answer(ctx)
-            note["confirmed_by"] = "elicitation"
-            return await act()
-        if config.policy != "trust-host":
+            how, pending = "elicitation", await ask(op.name, asked.brief, ctx)
+        elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
+            how, pending = "approval page", await self.pages.ask(op.name, asked, ctx)
+        elif config.policy != "trust-host":
             raise NotConfirmed(
                 f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot show "
-                "a confirmation (no MCP form elicitation). Nothing was changed.",
+                "a confirmation (no MCP elicitation) and no approval page can be shown. Nothing was changed.",
                 WAYS_FORWARD,
                 outcome="refused",
             )
+        else:
+            return self._preview(op, request, question, canonical, note)
+        if pending is not None:
+            return pending
+        # Time has passed since the read the question was built from: read the target again.
+        if (await build_question(self._client, op, request.model_dump())).full != question:
+            raise NotConfirmed(
+                "Not done: the chat changed while the user was being asked. Nothing was changed.",
+                f"Call {op.name} again to ask about it as it is now.",
+                outcome="refused",
+            )
+        await self._claim_answer(ctx)
+        note["confirmed_by"] = how
+        return await act()
+
+    def _preview(
+        self, op: Operation, request: Request, question: str, canonical: str, note: dict[str, Any]
+    ) -> CallToolResult:
+        """CLIQ_GUARD=trust-host without elicitation: a preview and a token the host's own prompt guards."""
+        config = self.config
         note["outcome"] = "preview"
         issued = self.tokens.issue(op.name, canonical, question)
         ttl = int(config.token_ttl)

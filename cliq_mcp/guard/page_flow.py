@@ -1,0 +1,133 @@
+"""Asking on the approval page, for clients without form elicitation (Claude Desktop today).
+
+The page's URL is a one-time secret: it must reach the person without passing through the model. So it
+goes out only as a URL elicitation (which the client opens after the person agrees, out of the model's
+sight) or is opened by this process in the person's browser (``webbrowser``, so ``$BROWSER`` chooses).
+It never appears in a tool result or a log line. Where neither works, nothing is asked and nothing acted.
+
+Handshake era: ``ctx.elicit_url`` on the live session, then the call waits for the page. 2026-07-28: the
+first round returns an ``InputRequiredResult`` carrying the URL and, in the sealed ``request_state``, the
+approval's id; the retry finds the approval by that id and waits for the page. Either way the call waits
+(progress notifications keep it alive) until the person clicks, the wait ends, or the call is cancelled;
+the page then says the question has closed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
+
+from cliq_mcp.errors import NotConfirmed
+from cliq_mcp.guard.approval import Approval, Approvals
+from cliq_mcp.guard.questions import Question
+
+SERVER_NAME = "cliq-mcp"
+KEEPALIVE_S = 10.0  # a progress notification this often while the person decides
+Opener = Callable[[str], Awaitable[bool]]  # show a URL to the person; False if no browser could be started
+WAYS_FORWARD = (
+    "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); running cliq-mcp where it "
+    "can open a browser for its approval page; `cliq-mcp call TOOL '<json>'` at a terminal, which asks there; for "
+    "pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; or, only if your MCP host asks the person before "
+    "every single tool call, CLIQ_GUARD=trust-host."
+)
+
+
+def can_elicit_url(ctx: Context[Any, Any]) -> bool:
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    if elicitation is None or elicitation.url is None:
+        return False
+    version = ctx.protocol_version
+    return (version is not None and version >= "2026-07-28") or ctx.session.can_send_request
+
+
+class PageFlow:
+    def __init__(self, approvals: Approvals, opener: Opener | None, *, ttl_s: float, timeout_s: float) -> None:
+        self.approvals = approvals
+        self._opener = opener  # None: this process cannot show the person a page (HTTP: it may be remote)
+        self._ttl_s = ttl_s
+        self._timeout_s = timeout_s
+        self._waiting: dict[str, Approval] = {}  # 2026-07-28: approvals between the rounds, by id
+
+    def possible(self, ctx: Context[Any, Any]) -> bool:
+        return can_elicit_url(ctx) or self._opener is not None
+
+    async def ask(self, tool: str, question: Question, ctx: Context[Any, Any]) -> InputRequiredResult | None:
+        """``None`` once the person approved on the page; an ``InputRequiredResult`` to return (2026-07-28,
+        first round); otherwise ``NotConfirmed``."""
+        modern = (ctx.protocol_version or "") >= "2026-07-28"
+        if modern and ctx.request_state is not None:
+            await self._second_round(tool, ctx)
+            return None
+        self._waiting = {key: a for key, a in self._waiting.items() if a.outcome is None}  # drop ended ones
+        approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
+        message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
+        if can_elicit_url(ctx) and modern:
+            approval_id = approval.url.rsplit("/", 1)[-1]
+            self._waiting[approval_id] = approval
+            request = ElicitRequest(
+                method="elicitation/create",
+                params=ElicitRequestURLParams(mode="url", message=message, url=approval.url),
+            )
+            state = json.dumps({"approval": approval_id})  # sealed by the SDK: the client cannot change it
+            return InputRequiredResult(input_requests={"approve": request}, request_state=state)
+        with approval:  # closed on the way out, whatever happens: the page then says so
+            if can_elicit_url(ctx):
+                answer = await ctx.elicit_url(message, approval.url, approval.url.rsplit("/", 1)[-1])
+                if answer.action != "accept":
+                    raise NotConfirmed(f"Not done: the person chose {answer.action}. Nothing was changed.", "",
+                                       outcome="declined")  # fmt: skip
+            elif self._opener is None or not await self._opener(approval.url):
+                raise NotConfirmed(
+                    "Not done: this needs a person's yes, and nobody can be asked here: this client cannot show a "
+                    "confirmation (no MCP elicitation) and no browser could be opened for the approval page. "
+                    "Nothing was changed.",
+                    WAYS_FORWARD,
+                )
+            await self._wait(tool, approval, ctx)
+        return None
+
+    async def _second_round(self, tool: str, ctx: Context[Any, Any]) -> None:
+        try:
+            approval_id = json.loads(ctx.request_state or "")["approval"]
+        except (ValueError, KeyError, TypeError):
+            approval_id = None
+        approval = self._waiting.pop(approval_id, None) if isinstance(approval_id, str) else None
+        if approval is None:
+            raise NotConfirmed(
+                "Not done: that approval is not open here any more (already answered, expired, or asked by "
+                "another server process). Nothing was changed.",
+                f"Call {tool} again to ask the person again.",
+            )
+        with approval:
+            answer = (ctx.input_responses or {}).get("approve")
+            action = getattr(answer, "action", None)
+            if action != "accept":
+                raise NotConfirmed(f"Not done: the person chose {action or 'not to answer'}. Nothing was changed.",
+                                   "", outcome="declined")  # fmt: skip
+            await self._wait(tool, approval, ctx)
+
+    async def _wait(self, tool: str, approval: Approval, ctx: Context[Any, Any]) -> None:
+        async with anyio.create_task_group() as keepalive:
+
+            async def tick() -> None:
+                beats = 0
+                while True:
+                    await anyio.sleep(KEEPALIVE_S)
+                    beats += 1
+                    await ctx.report_progress(beats, None, "Waiting for the person's answer on the approval page")
+
+            keepalive.start_soon(tick)
+            outcome = await approval.wait(self._timeout_s)
+            keepalive.cancel_scope.cancel()
+        if outcome == "denied":
+            raise NotConfirmed("Not done: the person denied it on the approval page. Nothing was changed.", "",
+                               outcome="declined")  # fmt: skip
+        if outcome != "approved":
+            raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
+                               f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
