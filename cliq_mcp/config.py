@@ -177,6 +177,7 @@ class Settings:
     http_token: SecretStr | None = None  # bearer token HTTP clients must send (CLIQ_MCP_HTTP_TOKEN)
     allowed_hosts: frozenset[str] = frozenset()  # extra Host values the HTTP transport accepts
     allowed_origins: frozenset[str] = frozenset()  # Origin values the HTTP transport accepts
+    public_url: str | None = None  # HTTP: the address people's browsers reach this server at (approval pages)
 
     @property
     def auth_mode(self) -> Literal["token", "refresh", "none"]:
@@ -234,6 +235,7 @@ class Settings:
             http_token=secret("CLIQ_MCP_HTTP_TOKEN"),
             allowed_hosts=_csv(get("CLIQ_MCP_ALLOWED_HOSTS")),
             allowed_origins=_csv(get("CLIQ_MCP_ALLOWED_ORIGINS")),
+            public_url=get("CLIQ_MCP_PUBLIC_URL"),
         )
         if sandbox == "auto":
             sandbox = settings.auth_mode == "none"

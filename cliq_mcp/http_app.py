@@ -19,11 +19,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.guard.approval import Approvals
 from cliq_mcp.server import build_server
 
 logger = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HEALTH = "/healthz"
+APPROVALS = "/approvals"
 
 
 class BearerAuth:
@@ -34,7 +36,9 @@ class BearerAuth:
         self.app, self.token, self.origins = app, token.encode(), origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != HEALTH:
+        # The approval pages are opened by a person's browser, which has no bearer token: each page is guarded
+        # by its own one-time URL, browser lock, CSRF token and exact Host/Origin checks (guard/approval).
+        if scope["type"] == "http" and scope["path"] != HEALTH and not scope["path"].startswith(APPROVALS + "/"):
             headers = dict(scope["headers"])
             origin = headers.get(b"origin", b"").decode("latin-1")
             if origin and origin not in self.origins:
@@ -49,7 +53,7 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def build_app(settings: Settings, host: str) -> Starlette:
+def build_app(settings: Settings, host: str, port: int) -> Starlette:
     loopback = host in LOOPBACK
     token = settings.http_token.get_secret_value() if settings.http_token else None
     if not loopback and not token:
@@ -57,7 +61,10 @@ def build_app(settings: Settings, host: str) -> Starlette:
             f"Serving HTTP on {host} (beyond loopback) needs a bearer token.",
             "Set CLIQ_MCP_HTTP_TOKEN to a long random value and give it to your clients, or bind 127.0.0.1.",
         )
-    server = build_server(settings)
+    # Approval pages live under this app's own path; their URLs reach the person only as URL elicitations.
+    public = settings.public_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    approvals = Approvals(base_url=public.rstrip("/") + APPROVALS)
+    server = build_server(settings, approvals=approvals)
 
     @server.custom_route(HEALTH, methods=["GET"])  # type: ignore[untyped-decorator]  # the SDK's decorator
     async def health(request: Request) -> Response:
@@ -73,6 +80,7 @@ def build_app(settings: Settings, host: str) -> Starlette:
             enable_dns_rebinding_protection=bool(hosts), allowed_hosts=hosts, allowed_origins=origins
         )
     app = server.streamable_http_app(stateless_http=True, transport_security=security, host=host)
+    app.mount(APPROVALS, approvals.app)
     if token:
         app.add_middleware(BearerAuth, token=token, origins=settings.allowed_origins)
     return app
@@ -86,4 +94,4 @@ def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     config: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}
-    uvicorn.run(build_app(settings, host), access_log=False, log_config=None, **config)
+    uvicorn.run(build_app(settings, host, port), access_log=False, log_config=None, **config)

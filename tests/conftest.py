@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -26,8 +27,15 @@ import pytest
 import simulated_cliq
 from mcp import Client
 from mcp.client import ClientRequestContext
+from mcp.client.session import ClientSession
 from mcp.server import MCPServer
-from mcp.types import ElicitRequestParams, ElicitResult
+from mcp.types import (
+    ClientCapabilities,
+    ElicitationCapability,
+    ElicitRequestParams,
+    ElicitResult,
+    UrlElicitationCapability,
+)
 from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed, serve_in_background
 
 from cliq_mcp.config import Settings
@@ -206,3 +214,27 @@ def answering(action: str, content: dict[str, Any] | None = None, seen: list[Eli
         return ElicitResult(action=action, content=content)
 
     return callback
+
+
+@pytest.fixture
+def url_only_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that declares URL-mode elicitation only (the SDK's own client always declares both modes)."""
+    built = ClientSession._build_capabilities
+
+    def url_only(self: ClientSession, version: str) -> ClientCapabilities:
+        declared = built(self, version)
+        if declared.elicitation is None:
+            return declared
+        return declared.model_copy(update={"elicitation": ElicitationCapability(url=UrlElicitationCapability())})
+
+    monkeypatch.setattr(ClientSession, "_build_capabilities", url_only)
+
+
+async def approve_with(person: httpx.AsyncClient, url: str) -> None:
+    """What a person's browser does: open the page (taking its lock), then press Approve."""
+    page = await person.get(url)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and csrf
+    origin = "/".join(url.split("/", 3)[:3])
+    done = await person.post(url, data={"csrf": csrf.group(1), "decision": "approve"}, headers={"Origin": origin})
+    assert done.status_code == 200

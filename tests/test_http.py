@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from conftest import Q2, Cliq, answering, env_for, outside_env, writes
+from conftest import Q2, Cliq, answering, approve_with, env_for, outside_env, writes
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from simulated_cliq import Workspace
@@ -126,3 +126,24 @@ def test_binding_beyond_loopback_without_a_token_is_refused(host: str) -> None:
         capture_output=True, text=True, timeout=30, env=base,
     )  # fmt: skip
     assert done.returncode == 2 and "CLIQ_MCP_HTTP_TOKEN" in done.stderr
+
+
+async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only_client: None) -> None:
+    # A 2026-07-28 host with URL-mode elicitation only: the page is served under the HTTP app's own path.
+    seen: list[Any] = []
+
+    async def host(context: Any, params: Any) -> Any:
+        from mcp.types import ElicitResult
+
+        seen.append(params.url)
+        async with httpx.AsyncClient() as person:  # the person's browser: no bearer token, its own checks
+            await approve_with(person, params.url)
+        return ElicitResult(action="accept")
+
+    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with connect(url, "auto", headers=headers, elicitation_callback=host) as client:
+            result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is False, result.content
+    (page,) = seen
+    assert page.startswith(f"{url}/approvals/")

@@ -1,0 +1,240 @@
+"""The guard, end to end, for clients without form elicitation (Claude Desktop): the approval page opened in
+a real browser (headless Debian Chromium, driven by Playwright) or sent as a URL elicitation; every yes acts
+once, replays included; and nothing the model reads can confirm a destructive call."""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from conftest import ALICE, EVERY_TOOL, Q2, Cliq, approve_with, env_for, writes
+from mcp import Client
+from mcp.types import (
+    ElicitRequestParams,
+    ElicitResult,
+    InputRequiredResult,
+    TextContent,
+)
+from playwright.async_api import Browser, async_playwright
+from simulated_cliq import Workspace
+
+from cliq_mcp.config import Settings
+from cliq_mcp.operation import Effect
+from cliq_mcp.operations import BY_NAME
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by .ci/run: absent means failing, not skipping
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CLOSE_Q2 = [("PUT", f"/api/v3/chats/{Q2}", {"operation": "close_chat"})]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # module scope, so one Chromium serves every browser test here
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$BROWSER stands in for the person's desktop: a script that writes down the URL it was asked to open."""
+    record = tmp_path / "opened-url"
+    script = tmp_path / "desktop-browser"
+    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{record}"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("BROWSER", str(script))
+    return record
+
+
+def wire(workspace: Workspace) -> list[tuple[str, str, Any]]:
+    return [(w.method, w.path, w.json) for w in writes(workspace)]
+
+
+def everything_shown(result: Any) -> str:
+    """All the model can read of a result: its text and its structured content."""
+    text = "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+    return f"{text}\n{result.structured_content!r}"
+
+
+async def opened_url(record: Path) -> str:
+    with anyio.fail_after(20):  # a safety net only: the server opens the page at once
+        while not record.exists():
+            await anyio.sleep(0.01)
+    return record.read_text()
+
+
+async def click(browser: Browser, url: str, button: str) -> str:
+    """A person opens the page, reads it and clicks; returns what the page said first and then."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(url)
+        shown = await page.inner_text("body")
+        await page.click(f"button[value={button}]")
+        return shown + "\n---\n" + await page.inner_text("body")
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("era", ["auto", "legacy"])
+async def test_approve_on_the_page_closes_the_chat_once(
+    cliq: Cliq, workspace: Workspace, browser: Browser, desktop: Path, era: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    results: list[Any] = []
+    # No elicitation, like Claude Desktop.
+    async with Client(cliq.server(cliq.settings()), mode=era) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                results.append(await client.call_tool("close_chat", {"chat_id": Q2}))
+
+            tg.start_soon(call)
+            url = await opened_url(desktop)
+            assert writes(workspace) == []  # nothing before the click
+            seen = await click(browser, url, "approve")
+        logged = list(caplog.records)  # everything the server logged while it asked and acted
+        async with httpx.AsyncClient() as person:  # used once: opened again, it says the question has closed
+            again = await person.get(url)
+    (result,) = results
+    assert result.is_error is False, everything_shown(result)
+    assert "Q2 Product Review" in seen and Q2 in seen and "Close" in seen
+    assert wire(workspace) == CLOSE_Q2
+    # The one-time URL reached only the person's browser: not the result, not the log at INFO or above.
+    secret = url.rsplit("/", 1)[-1]
+    assert secret not in everything_shown(result)
+    assert not [r for r in logged if r.levelname != "DEBUG" and secret in r.getMessage()]
+    assert again.status_code == 410
+
+
+async def test_deny_on_the_page_sends_nothing(
+    cliq: Cliq, workspace: Workspace, browser: Browser, desktop: Path
+) -> None:
+    async with Client(cliq.server(cliq.settings())) as client, anyio.create_task_group() as tg:
+        results: list[Any] = []
+
+        async def call() -> None:
+            results.append(await client.call_tool("leave_chat", {"chat_id": Q2}))
+
+        tg.start_soon(call)
+        await click(browser, await opened_url(desktop), "deny")
+    (result,) = results
+    assert result.is_error is True and "denied it on the approval page" in result.content[0].text
+    assert writes(workspace) == []
+
+
+async def test_nobody_answering_in_time_is_not_done_and_the_page_closes(
+    cliq: Cliq, workspace: Workspace, desktop: Path
+) -> None:
+    async with Client(cliq.server(cliq.settings(CLIQ_APPROVAL_WAIT="0.2"))) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+        async with httpx.AsyncClient() as late:  # the person comes back too late
+            page = await late.get(desktop.read_text())
+    assert result.is_error is True and "nobody answered" in result.content[0].text
+    assert page.status_code == 410 and writes(workspace) == []
+
+
+@pytest.mark.parametrize("era", ["auto", "legacy"])
+async def test_url_elicitation_sends_the_page_and_the_yes_acts_once(
+    cliq: Cliq, workspace: Workspace, desktop: Path, url_only_client: None, era: str
+) -> None:
+    seen: list[ElicitRequestParams] = []
+
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        seen.append(params)  # the host asks the person, who agrees to open the page and approves there
+        async with httpx.AsyncClient() as person:
+            await approve_with(person, params.url)  # type: ignore[union-attr]
+        return ElicitResult(action="accept")
+
+    async with Client(cliq.server(cliq.settings()), mode=era, elicitation_callback=host) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is False, everything_shown(result)
+    (asked,) = seen
+    assert asked.mode == "url" and "Close" in asked.message
+    assert not desktop.exists()  # sent to the host, not opened by the server
+    assert asked.url.rsplit("/", 1)[-1] not in everything_shown(result)  # type: ignore[union-attr]
+    assert wire(workspace) == CLOSE_Q2
+
+
+async def test_url_elicitation_declined_sends_nothing(cliq: Cliq, workspace: Workspace, url_only_client: None) -> None:
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="decline")
+
+    async with Client(cliq.server(cliq.settings()), elicitation_callback=host) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is True and "decline" in result.content[0].text and writes(workspace) == []
+
+
+async def test_a_replayed_2026_answer_acts_once_here_and_on_a_replica(cliq: Cliq, workspace: Workspace) -> None:
+    shared = {"CLIQ_GUARD_SECRET": "guard-secret-0123456789"}  # and the same state store (the test's HOME)
+    args = {"chat_id": Q2}
+
+    async def answer(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(cliq.server(cliq.settings(**shared)), elicitation_callback=answer) as first:
+        asked = await first.session.call_tool("close_chat", args, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult) and asked.input_requests
+        yes = {key: ElicitResult(action="accept", content={"confirm": True}) for key in asked.input_requests}
+        sent = [
+            await first.call_tool("close_chat", args, input_responses=yes, request_state=asked.request_state)
+            for _ in range(3)
+        ]
+    async with Client(cliq.server(cliq.settings(**shared)), elicitation_callback=answer) as replica:
+        elsewhere = await replica.call_tool("close_chat", args, input_responses=yes, request_state=asked.request_state)
+    assert sent[0].is_error is False, everything_shown(sent[0])
+    for replay in [*sent[1:], elsewhere]:
+        assert replay.is_error is True and "already used" in replay.content[0].text
+    assert wire(workspace) == CLOSE_Q2
+
+
+def token_like(text: str) -> set[str]:
+    """Every string in what the model was shown that could pass for a token, an id or a URL."""
+    return set(re.findall(r"[A-Za-z0-9_.:/?=&%-]{12,}", text))
+
+
+@pytest.mark.parametrize("era", ["auto", "legacy"])
+async def test_the_model_cannot_confirm_its_own_destructive_call(cliq: Cliq, workspace: Workspace, era: str) -> None:
+    # A client without elicitation where no browser can open (BROWSER=false): the model has only results.
+    destructive = [(tool, args) for tool, args in EVERY_TOOL if BY_NAME[tool].effect is Effect.DESTRUCTIVE]
+    async with Client(cliq.server(cliq.settings()), mode=era) as client:
+        for tool, args in destructive:
+            first = await client.call_tool(tool, args)
+            shown = everything_shown(first)
+            assert first.is_error is True and "Nothing was changed" in shown
+            # Whatever it was shown, fed back in every argument the model could add, acts on nothing.
+            for candidate in sorted(token_like(shown))[:40]:
+                for extra in ({"confirmation_token": candidate}, {"confirm": candidate}, {"approved": True}):
+                    again = await client.call_tool(tool, {**args, **extra})
+                    assert again.is_error is True
+    assert writes(workspace) == []
+
+
+@pytest.fixture
+def no_state_directory(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name)
+    yield
+
+
+async def test_without_a_place_to_remember_answers_a_2026_yes_does_not_act(
+    cliq: Cliq, workspace: Workspace, no_state_directory: None
+) -> None:
+    async def yes(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(cliq.server(Settings.from_env(env_for(cliq.url))), elicitation_callback=yes) as client:
+        result = await client.call_tool("close_chat", {"chat_id": ALICE})
+    assert result.is_error is True and "nowhere to remember" in result.content[0].text
+    assert writes(workspace) == []
