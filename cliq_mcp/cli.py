@@ -134,7 +134,7 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
     import anyio
 
     from cliq_mcp.errors import ConfigurationError
-    from cliq_mcp.tool_call import ask_at_terminal, call
+    from cliq_mcp.tool_call import ask_at_terminal, call, has_terminal
 
     try:
         arguments = json.loads(args.arguments)
@@ -144,7 +144,7 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
     if not isinstance(arguments, dict):
         print("cliq-mcp: the arguments must be a JSON object.", file=sys.stderr)
         return 2
-    ask = ask_at_terminal if sys.stdin.isatty() else None
+    ask = ask_at_terminal if has_terminal() else None
     try:
         result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask))
     except ConfigurationError as exc:

@@ -2,8 +2,8 @@
 
 A call runs through an in-memory MCP session with the same server, so validation, the guard's policy
 and the audit log are exactly those of MCP calls. Destructive tools need a person's yes as always: at
-a terminal the question is asked there; unattended, use the token flow or ``CLIQ_GUARD=unattended``
-with an allow-list.
+a terminal the question is asked there (on /dev/tty, never read from stdin); unattended, use
+``CLIQ_GUARD=unattended`` with an allow-list.
 
     import anyio
     from cliq_mcp.tool_call import call
@@ -14,7 +14,6 @@ with an allow-list.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,12 +57,30 @@ async def call(
     return Result(ok=not answer.is_error, text=text, data=answer.structured_content)
 
 
+TERMINAL = "/dev/tty"
+
+
+def has_terminal() -> bool:
+    """Whether this process has a controlling terminal a person can answer at."""
+    try:
+        with open(TERMINAL, "r+b", buffering=0):
+            return True
+    except OSError:
+        return False
+
+
 async def ask_at_terminal(question: str) -> bool:
-    """Ask on the controlling terminal; only an explicit yes counts."""
+    """Ask on the controlling terminal (/dev/tty), never on stdin: piped input is data, not a person's answer.
+    Only an explicit yes counts."""
     import anyio.to_thread
 
     def read() -> bool:
-        print(f"{question}\nType 'yes' to go ahead: ", end="", file=sys.stderr, flush=True)
-        return sys.stdin.readline().strip().lower() == "yes"
+        try:
+            with open(TERMINAL, "w", encoding="utf-8") as shown, open(TERMINAL, encoding="utf-8") as typed:
+                shown.write(f"{question}\nType 'yes' to go ahead: ")
+                shown.flush()
+                return typed.readline().strip().lower() == "yes"
+        except OSError:  # the terminal went away: no answer is a no
+            return False
 
     return await anyio.to_thread.run_sync(read)

@@ -87,3 +87,45 @@ async def test_python_api_with_a_person_answering(cliq_socket: Cliq, workspace: 
 
 async def _no() -> bool:
     return False
+
+
+def call_at_a_terminal(url: str, answer: str, tmp_path: Path, *args: str) -> tuple[int, str, bytes]:
+    """Run `cliq-mcp call` with a pseudo-terminal as its controlling terminal, and stdin a pipe that says
+    "yes": the person answers ``answer`` at the terminal, and what stdin says must not count."""
+    import os
+    import pty
+    import select
+    import time
+
+    master, terminal = pty.openpty()
+    take_terminal = "import os, sys; os.open(sys.argv[1], os.O_RDWR); os.execv(sys.executable, [sys.executable, '-m', 'cliq_mcp', *sys.argv[2:]])"  # noqa: E501
+    piped = tmp_path / "stdin"
+    piped.write_text("yes\nyes\n")
+    with piped.open("rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", take_terminal, os.ttyname(terminal), *args],
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            env={**outside_env(), **env_for(url)},
+        )  # fmt: skip
+    shown = b""
+    deadline = time.monotonic() + 60  # a safety net only
+    while b"Type 'yes'" not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 4096)
+    os.write(master, answer.encode() + b"\n")
+    out, _ = proc.communicate(timeout=60)
+    os.close(terminal)  # held open till now: reading the other end fails while no process has it open
+    os.close(master)
+    return proc.returncode, out.decode(), shown
+
+
+def test_at_a_terminal_the_question_is_asked_there_never_on_stdin(
+    cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    args = ("call", "close_chat", json.dumps({"chat_id": Q2}))
+    refused, out, shown = call_at_a_terminal(cliq_socket.url, "no", tmp_path, *args)
+    assert b"Q2 Product Review" in shown and b"Close" in shown  # the question, at the terminal
+    assert refused == 1 and "did not confirm" in out and writes(workspace) == []  # stdin's "yes" did not count
+    done, out, _ = call_at_a_terminal(cliq_socket.url, "yes", tmp_path, *args)
+    assert done == 0, out
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]

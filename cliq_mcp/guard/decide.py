@@ -171,7 +171,7 @@ class Guard:
             note["confirmed_by"] = "token"
             return await act()
         if can_elicit(ctx):
-            how, pending = "elicitation", await ask(op.name, asked.brief, ctx)
+            how, pending = "elicitation", await ask(op.name, asked.brief, ctx, config.token_ttl)
         elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
             how, pending = "approval page", await self.pages.ask(op.name, asked, ctx)
         elif config.policy != "trust-host":

@@ -41,7 +41,7 @@ def can_elicit(ctx: Context[Any, Any]) -> bool:
     return (version is not None and version >= "2026-07-28") or ctx.session.can_send_request
 
 
-async def ask(tool: str, question: str, ctx: Context[Any, Any]) -> InputRequiredResult | None:
+async def ask(tool: str, question: str, ctx: Context[Any, Any], wait_s: float) -> InputRequiredResult | None:
     """``None`` when the person said yes; an ``InputRequiredResult`` to return (2026-07-28); else ``NotConfirmed``."""
 
     async def elicit() -> Elicit[Confirm]:
@@ -49,7 +49,7 @@ async def ask(tool: str, question: str, ctx: Context[Any, Any]) -> InputRequired
 
     wanted = {"answer": (Resolve(elicit), True)}
     try:
-        with anyio.fail_after(ASK_TIMEOUT_S):
+        with anyio.fail_after(min(ASK_TIMEOUT_S, wait_s)):  # nothing acts later than CLIQ_CONFIRM_TTL
             resolved = await resolve_arguments(wanted, build_resolver_plans(wanted, set()), {}, ctx)
     except TimeoutError:
         raise NotConfirmed("Not done: nobody answered the confirmation question in time. "
