@@ -7,7 +7,7 @@ Two implementations of one small interface:
   shared by every process of the account on this machine (Claude Desktop's server, Claude Code's, a cron
   ``cliq-mcp call``).
 - ``RedisStore``, chosen by ``CLIQ_STATE_URL=redis://…``: for HTTP replicas on several machines; every
-  claim is one atomic ``SET NX``.
+  claim is one atomic ``SET NX PX``.
 
 Keys are prefixed with the account (``Settings.account``), never the process, so two processes of one account
 share them and two accounts never collide.
@@ -82,7 +82,7 @@ class SqliteStore:
 
 
 class RedisStore:
-    """Redis (redis-py's asyncio client, ``pip install redis``): a claim is ``SET key 1 NX PXAT until``."""
+    """Redis (redis-py's asyncio client, ``pip install redis``): a claim is ``SET key 1 NX PX lifetime``."""
 
     def __init__(self, url: str, *, clock: Any = time.time) -> None:
         try:
@@ -100,11 +100,13 @@ class RedisStore:
         self._clock = clock
 
     async def claim(self, key: str, until: float) -> bool:
-        if until <= self._clock():
+        # A lifetime relative to our clock, not an absolute time: Redis's clock need not agree with ours.
+        lifetime_ms = int((until - self._clock()) * 1000)
+        if lifetime_ms <= 0:
             return False
         if self._redis is None:
             self._redis = self._make(self._url)
-        return bool(await self._redis.set(f"cliq-mcp:{key}", b"1", nx=True, pxat=int(until * 1000)))
+        return bool(await self._redis.set(f"cliq-mcp:{key}", b"1", nx=True, px=lifetime_ms))
 
     async def aclose(self) -> None:
         if self._redis is not None:

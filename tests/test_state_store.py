@@ -1,0 +1,146 @@
+"""The shared state store: a claim succeeds once across processes (SQLite) and across replicas (a real
+redis-server on a free loopback port), and a confirmation used through one server is used for all."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import Q2, Cliq, outside_env, writes
+from mcp import Client
+from simulated_cliq import Workspace
+
+from cliq_mcp.state_store import RedisStore, SqliteStore, open_store
+
+KEYS = [f"account:token:nonce-{n}" for n in range(30)]
+# Each process claims every key as fast as it can and prints the ones it won.
+CLAIMER = """
+import anyio, json, sys, time
+from cliq_mcp.state_store import open_store
+async def main():
+    store = open_store(sys.argv[1])
+    won = [key for key in json.loads(sys.argv[2]) if await store.claim(key, time.time() + 600)]
+    await store.aclose()
+    print(json.dumps(won))
+anyio.run(main)
+"""
+
+
+def race(url: str, processes: int = 3) -> list[list[str]]:
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, url, json.dumps(KEYS)], stdout=subprocess.PIPE, text=True, env=outside_env()
+        )
+        for _ in range(processes)
+    ]
+    return [json.loads(racer.communicate(timeout=60)[0]) for racer in racers]
+
+
+def test_three_processes_sharing_the_sqlite_file_each_key_is_claimed_once(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "state.sqlite3"
+    won = race(str(path))
+    assert sorted(key for keys in won for key in keys) == sorted(KEYS)
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+
+
+async def test_an_expired_claim_can_be_made_again(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = SqliteStore(tmp_path / "state.sqlite3", clock=lambda: now[0])
+    assert await store.claim("k", 1010.0) is True
+    assert await store.claim("k", 1010.0) is False
+    now[0] = 1011.0  # past its time: it is forgotten, and so the store does not grow without bound
+    assert await store.claim("k", 1100.0) is True
+    await store.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, stopped afterwards."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (apt-get install redis-server)"
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20  # a safety net only
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_three_processes_sharing_redis_each_key_is_claimed_once(redis_url: str) -> None:
+    won = race(redis_url)
+    assert sorted(key for keys in won for key in keys) == sorted(KEYS)
+
+
+async def test_redis_claims_expire_and_survive_reconnecting(redis_url: str) -> None:
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    assert await store.claim("k", time.time() + 600) is True
+    await store.aclose()  # each MCP session's end closes it; the next use connects again
+    assert await store.claim("k", time.time() + 600) is False
+    assert await store.claim("old", time.time() - 1) is False  # already past: never claimable
+    other = RedisStore(redis_url)
+    assert await other.claim("k", time.time() + 600) is False  # another replica sees the same claim
+    await store.aclose()
+    await other.aclose()
+
+
+async def test_a_token_used_through_one_replica_is_used_for_every_replica(
+    cliq: Cliq, workspace: Workspace, redis_url: str
+) -> None:
+    # Two servers (say on two machines) share CLIQ_GUARD_SECRET and a Redis store; nothing else.
+    env = {"CLIQ_GUARD": "trust-host", "CLIQ_GUARD_SECRET": "guard-secret-0123456789", "CLIQ_STATE_URL": redis_url}
+    async with Client(cliq.server(cliq.settings(**env))) as one:
+        preview = await one.call_tool("close_chat", {"chat_id": Q2})
+        token = preview.structured_content["preview"]["confirmation_token"]
+        done = await one.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+    async with Client(cliq.server(cliq.settings(**env))) as two:
+        again = await two.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+    assert done.is_error is False, done.content
+    assert again.is_error is True and "already used" in again.content[0].text
+    assert len(writes(workspace)) == 1
+
+
+async def test_replicas_racing_one_token_act_once(cliq: Cliq, workspace: Workspace, redis_url: str) -> None:
+    env = {"CLIQ_GUARD": "trust-host", "CLIQ_GUARD_SECRET": "guard-secret-0123456789", "CLIQ_STATE_URL": redis_url}
+    async with Client(cliq.server(cliq.settings(**env))) as first:
+        preview = await first.call_tool("close_chat", {"chat_id": Q2})
+    token = preview.structured_content["preview"]["confirmation_token"]
+    outcomes: list[bool] = []
+
+    async def redeem() -> None:
+        async with Client(cliq.server(cliq.settings(**env))) as replica:
+            result = await replica.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+            outcomes.append(result.is_error is False)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(redeem)
+    assert sorted(outcomes) == [False, False, False, False, True]
+    assert len(writes(workspace)) == 1
