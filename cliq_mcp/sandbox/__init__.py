@@ -7,8 +7,9 @@ else from ``cliq_mcp``, so a wrong field name in the client cannot agree with it
 from .app import create_app
 from .seed import CONTROL_CHARS_CHAT_ID, PROMPT_INJECTION_CHAT_ID, PROMPT_INJECTION_TEXT
 from .server import serve
-from .state import ME, Chat, Message, User, Workspace
+from .state import ME, Chat, Message, User
 from .tokens import ALL_SCOPES
+from .workspace import Workspace
 
 __all__ = [
     "ALL_SCOPES",

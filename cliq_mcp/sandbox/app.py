@@ -13,7 +13,7 @@ from starlette.routing import Route
 from . import chat_ops, chats
 from .context import endpoint
 from .inputs import incoming
-from .state import Workspace
+from .workspace import Workspace
 
 API = "/api/v3"
 CHAT = f"{API}/chats/{{chat_id}}"

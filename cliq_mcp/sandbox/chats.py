@@ -18,7 +18,7 @@ from .context import Ctx
 from .errors import ApiError, invalid_inputs, param_missing
 from .inputs import Query
 from .render import CHAT_FIELDS, base_chat, chat_object, last_message_info
-from .state import CHAT_TYPES, Chat, Workspace, sort_recent
+from .state import CHAT_TYPES, Chat, WorkspaceState, sort_recent
 
 # assumption: the list's default page size when `limit` is absent (undocumented).
 DEFAULT_LIST_LIMIT = 20
@@ -216,7 +216,7 @@ def bulk_update(ctx: Ctx) -> Response:
     raise invalid_inputs("operation must be read_status_update or clear_unread.")
 
 
-def new_chat(ws: Workspace, name: str, chat_type: str, user_ids: list[str], **fields: Any) -> Chat:
+def new_chat(ws: WorkspaceState, name: str, chat_type: str, user_ids: list[str], **fields: Any) -> Chat:
     """A chat the caller creates now; members are the caller plus ``user_ids`` (deduplicated)."""
     members = list(dict.fromkeys([ws.me, *user_ids]))
     check_participant_limit(ws, len(members))
@@ -244,7 +244,7 @@ class _Filter:
         )
 
 
-def check_participant_limit(ws: Workspace, count: int) -> None:
+def check_participant_limit(ws: WorkspaceState, count: int) -> None:
     if count > ws.participant_limit:
         raise ApiError(
             400,
@@ -253,7 +253,7 @@ def check_participant_limit(ws: Workspace, count: int) -> None:
         )
 
 
-def _recipient(ws: Workspace, value: str | None) -> str | None:
+def _recipient(ws: WorkspaceState, value: str | None) -> str | None:
     """assumption: `recipient` names a user by id or email; an unknown user is an invalid input."""
     if value is None:
         return None

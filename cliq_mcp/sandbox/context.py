@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .errors import ApiError, Style, chat_access_denied, forbidden, not_a_member, throttled, unauthorized
 from .inputs import Incoming, Query, incoming, json_object
-from .state import Chat, Workspace
+from .state import Chat, WorkspaceState
 
 READ, CREATE, UPDATE, DELETE = (f"ZohoCliq.Chats.{verb}" for verb in ("READ", "CREATE", "UPDATE", "DELETE"))
 MESSAGES_UPDATE = "ZohoCliq.Messages.UPDATE"
@@ -46,7 +46,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
 class Ctx:
     """One authenticated API request."""
 
-    ws: Workspace
+    ws: WorkspaceState
     request: Request
     sent: Incoming
     scopes: frozenset[str]
@@ -83,7 +83,7 @@ def endpoint(handler: Handler, style: Style = "flat") -> Callable[[Request], Awa
     """Wrap a handler: authenticate, run it on the event loop, render any ApiError in ``style``."""
 
     async def run(request: Request) -> Response:
-        ws: Workspace = request.app.state.workspace
+        ws: WorkspaceState = request.app.state.workspace
         try:
             scopes = _authenticate(ws, request, style)
             return handler(Ctx(ws, request, await incoming(request), scopes))
@@ -93,7 +93,7 @@ def endpoint(handler: Handler, style: Style = "flat") -> Callable[[Request], Awa
     return run
 
 
-def _authenticate(ws: Workspace, request: Request, style: Style) -> frozenset[str]:
+def _authenticate(ws: WorkspaceState, request: Request, style: Style) -> frozenset[str]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     scopes = ws.tokens.scopes_of(token) if scheme.lower() == "zoho-oauthtoken" else None
     if scopes is None:

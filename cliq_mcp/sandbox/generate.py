@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from .state import ME, Chat, Message, Workspace
+from .state import ME, Chat, Message, WorkspaceState
 
 _TOPICS = [
     "Apollo",
@@ -52,7 +52,7 @@ _START_MS = 1688169600000  # 2023-07-01T00:00:00Z
 _SPAN_MS = 549 * 86_400_000  # up to 2024-12-31
 
 
-def generate_chats(ws: Workspace, rng: random.Random, count: int, *, keep_free: int) -> None:
+def generate_chats(ws: WorkspaceState, rng: random.Random, count: int, *, keep_free: int) -> None:
     """Add ``count`` chats; the last ``keep_free`` users get no direct chat."""
     others = [uid for uid in ws.users if uid != ME]
     partners = [uid for uid in others[: len(others) - keep_free] if ws.direct_chat_with(uid) is None]
@@ -113,7 +113,7 @@ def generate_chats(ws: Workspace, rng: random.Random, count: int, *, keep_free: 
             parents.append(chat)
 
 
-def _messages(ws: Workspace, rng: random.Random, chat: Chat) -> list[Message]:
+def _messages(ws: WorkspaceState, rng: random.Random, chat: Chat) -> list[Message]:
     count = rng.choice((0, 1, 2, 3, 3, 4, 5)) if chat.chat_type == "group_chat" else rng.randint(1, 5)
     earliest = chat.created_ms + 1
     times = sorted({max(earliest, chat.modified_ms - rng.randrange(1, 3 * 86_400_000)) for _ in range(count - 1)})

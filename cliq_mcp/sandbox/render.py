@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .state import Chat, Workspace
+from .state import Chat, WorkspaceState
 
 # Fields `GET /chats/{id}?fields=` may name (the chat object plus the get-only unread count).
 CHAT_FIELDS = frozenset(
@@ -35,14 +35,14 @@ def iso_time(ms: int, tz_minutes: int = 0) -> str:
     return moment.astimezone(timezone(timedelta(minutes=tz_minutes))).isoformat(timespec="seconds")
 
 
-def base_chat(ws: Workspace, chat: Chat) -> dict[str, Any]:
+def base_chat(ws: WorkspaceState, chat: Chat) -> dict[str, Any]:
     """The fields every chat answer carries (create's answer has only these plus user_membership)."""
     data = _identity(chat)
     data["creator"] = _creator(ws, chat)
     return data
 
 
-def chat_object(ws: Workspace, chat: Chat, *, last_message: bool = True) -> dict[str, Any]:
+def chat_object(ws: WorkspaceState, chat: Chat, *, last_message: bool = True) -> dict[str, Any]:
     """A chat as the list and search answers show it (keys in the seed's order)."""
     data = _identity(chat)
     data["pinned"] = chat.pinned
@@ -69,7 +69,7 @@ def _identity(chat: Chat) -> dict[str, Any]:
     return data
 
 
-def _creator(ws: Workspace, chat: Chat) -> dict[str, str]:
+def _creator(ws: WorkspaceState, chat: Chat) -> dict[str, str]:
     return {"id": chat.creator_id, "name": ws.user_name(chat.creator_id)}
 
 

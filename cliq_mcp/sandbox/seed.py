@@ -1,6 +1,6 @@
 """The workspace's starting data: the seed examples' users and chats, then generated ones.
 
-Users are the same for every seed; generated chats depend on ``Workspace(seed=...)`` only.
+Users are the same for every seed; generated chats depend on ``WorkspaceState(seed=...)`` only.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 from datetime import datetime
 
 from .generate import generate_chats
-from .state import ME, Chat, Message, User, Workspace
+from .state import ME, Chat, Message, User, WorkspaceState
 
 ALICE_DM_ID = "2890538000000012345"
 BOB_DM_ID = "2890538000000067890"
@@ -79,13 +79,13 @@ def ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def populate(ws: Workspace, extra_chats: int) -> None:
+def populate(ws: WorkspaceState, extra_chats: int) -> None:
     _users(ws)
     _seed_chats(ws)
     generate_chats(ws, random.Random(ws.rng.random()), extra_chats, keep_free=NO_DM_USERS)
 
 
-def _users(ws: Workspace) -> None:
+def _users(ws: WorkspaceState) -> None:
     ids = random.Random("cliq-sandbox-users")
     taken = {uid for uid, _ in _SEED_USERS}
     pairs = list(_SEED_USERS)
@@ -104,7 +104,7 @@ def _msg(mid: str, sender: str, iso: str, text: str) -> Message:
     return Message(mid, sender, ms(iso), text)
 
 
-def _seed_chats(ws: Workspace) -> None:
+def _seed_chats(ws: WorkspaceState) -> None:
     everyone = list(ws.users)
     ws.add_chat(
         Chat(

@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 
 from .app import create_app
-from .state import Workspace
+from .workspace import Workspace
 
 logger = logging.getLogger("cliq_mcp.sandbox")
 

@@ -66,14 +66,14 @@ class Chat:
         return None
 
 
-class Workspace:
-    """All mutable state of the simulated Cliq; deterministic for a given seed and request sequence."""
+class WorkspaceState:
+    """All mutable state of the simulated Cliq; deterministic for a given seed and request sequence.
+    Empty: ``workspace.Workspace`` is this with the seed's chats in it."""
 
     def __init__(
         self,
         *,
         seed: int = 7,
-        extra_chats: int = 220,
         rate_limits: bool = True,
         clock: Callable[[], float] = time.time,
         access_tokens: Mapping[str, frozenset[str]] | None = None,
@@ -101,9 +101,6 @@ class Workspace:
             refresh_token=refresh_token,
             access_tokens={"sandbox-token": ALL_SCOPES} if access_tokens is None else access_tokens,
         )
-        from .seed import populate  # the seed builds on the classes above
-
-        populate(self, extra_chats)
 
     # tokens -----------------------------------------------------------------------------------------
     def issue_auth_code(self, scopes: frozenset[str] = ALL_SCOPES, valid_for: float = 180.0) -> str:
