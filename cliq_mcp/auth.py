@@ -20,6 +20,7 @@ import httpx
 
 from cliq_mcp.config import CREDENTIAL_HELP, Settings
 from cliq_mcp.errors import AuthenticationError, ConfigurationError, Throttled
+from cliq_mcp.logs import learn_secret
 
 REFRESH_MARGIN_S = 120.0  # refresh this long before the token's stated expiry
 TOKEN_WINDOW_S = 600.0  # Zoho: 10 token requests per refresh token per 10 minutes
@@ -163,6 +164,7 @@ class ZohoAuth(httpx.Auth):
             raise
         # Anything else (throttled, 5xx, a gateway page, no token) may pass: a later call asks again.
         self._token = answer.access_token
+        learn_secret(answer.access_token)  # hidden from logs and tool results from now on
         if answer.expires_in is not None:
             self._expires_at = self._clock() + max(answer.expires_in - REFRESH_MARGIN_S, answer.expires_in / 2)
         else:

@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -27,10 +28,15 @@ from cliq_mcp.errors import (
     Throttled,
     TransportError,
 )
+from cliq_mcp.logs import Redactor
 from cliq_mcp.pacing import Pacer
+from cliq_mcp.summaries import clean, quoted
 from cliq_mcp.wire import RateLimit, Wire
 
 logger = logging.getLogger(__name__)
+# The writes that left for Cliq during the current tool call (the server sets a fresh list per call), so an
+# unexpected failure can say whether anything may have been applied.
+WRITES_SENT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_writes_sent", default=None)
 
 THROTTLE_CODES = {"rate_limit_exceeded", "request_limit_exceeded"}
 ATTEMPTS = 3  # for reads, and for writes that never left
@@ -40,7 +46,7 @@ RETRY_STATUSES = {200, 500, 502, 503, 504}  # 200: an answer that was not JSON
 CHECK_FIRST = "check (e.g. with get_chat) before repeating it."
 
 
-def _body(response: httpx.Response) -> tuple[str | None, str | None]:
+def _body(response: httpx.Response, redactor: Redactor) -> tuple[str | None, str | None]:
     """(code, message) from any of Cliq's three error shapes; (None, None) if not JSON."""
     try:
         body = response.json()
@@ -53,8 +59,8 @@ def _body(response: httpx.Response) -> tuple[str | None, str | None]:
     code = body.get("code")
     message = body.get("message")
     return (
-        str(code)[:80] if code is not None else None,
-        " ".join(str(message).split())[:200] if message is not None else None,
+        clean(redactor.redact(str(code)), 80) if code is not None else None,
+        clean(redactor.redact(str(message)), 200) if message is not None else None,
     )
 
 
@@ -66,10 +72,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     return value if value >= 0 else None
 
 
-def error_for(response: httpx.Response, rate: RateLimit) -> ApiError:
+def error_for(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> ApiError:
     status = response.status_code
-    code, message = _body(response)
-    said = f" Cliq said: {message}" if message else ""
+    code, message = _body(response, redactor)
+    said = f" Cliq said: {quoted(message, 200)}" if message else ""  # other people's words: quoted, as data
     tag = f" ({code})" if code else ""
     if status == 429 or code in THROTTLE_CODES:
         retry_after = _retry_after(response)
@@ -134,6 +140,9 @@ class CliqClient:
         self._clock = clock  # the overall deadline
         self._auth = ZohoAuth(settings)
         self._pacer = Pacer() if settings.pacing else None
+        # Cliq may echo a secret back (an error quoting the token, a chat titled with a pasted key): hidden
+        # here, before any summary shortens it into a prefix that no longer matches.
+        self._redactor = Redactor(settings.secrets())
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
@@ -172,6 +181,8 @@ class CliqClient:
             try:
                 # httpx's timeouts bound each read; this bounds the whole answer (a trickling body too).
                 with anyio.fail_after(budget):
+                    if not read and (sent := WRITES_SENT.get()) is not None:
+                        sent.append(wire.path)
                     response = await self._client().request(
                         wire.method,
                         wire.path.lstrip("/"),
@@ -179,7 +190,7 @@ class CliqClient:
                         json=wire.json,
                         timeout=httpx.Timeout(budget, connect=min(5.0, budget)),
                     )
-                result = _parse(response, rate)
+                result = _parse(response, rate, self._redactor)
             except CliqError as exc:
                 retry_in = _retry_in(exc, read, waited_for_cliq)
                 if retry_in is None or last or self._clock() + retry_in >= deadline:
@@ -207,7 +218,7 @@ class CliqClient:
                     ) from None
                 retry_in = _backoff(attempt)
             else:
-                return result
+                return self._redactor.redact_all(result)
             logger.info("%s %s: attempt %d failed, retrying in %.2f s", wire.method, wire.path, attempt, retry_in)
             await self._sleep(retry_in)
         raise AssertionError("unreachable")  # the last attempt always returns or raises
@@ -230,14 +241,14 @@ def _retry_in(exc: CliqError, read: bool, waited_for_cliq: bool) -> float | None
     return None
 
 
-def _parse(response: httpx.Response, rate: RateLimit) -> Any:
+def _parse(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> Any:
     logger.debug("%s %s -> %s", response.request.method, response.request.url.path, response.status_code)
     if response.status_code == 204 or (response.status_code == 200 and not response.content):
         if response.request.method == "GET":  # a read always has an answer: an empty one is garbled
             raise ServerError("Cliq answered a read with an empty body.", "Try again in a little while.", status=200)
         return None
     if response.status_code >= 300:
-        raise error_for(response, rate)
+        raise error_for(response, rate, redactor)
     try:
         return response.json()
     except ValueError:

@@ -98,6 +98,14 @@ def _level(value: str) -> LogLevel:
     return cast(LogLevel, level)
 
 
+def _names(value: str | None, name: str) -> frozenset[str]:
+    """A list of names; one given but naming nothing (",") is an error, not "every tool"."""
+    names = _csv(value)
+    if value is not None and value.strip() and not names:
+        raise ConfigurationError(f"{name} names nothing ({value!r}).", "Give tool names or toolsets, comma-separated.")
+    return names
+
+
 def _csv(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -150,8 +158,8 @@ class GuardConfig:
             write_allow=_csv(get("CLIQ_WRITE_CHATS")),
             write_deny=_csv(get("CLIQ_DENY_CHATS")),
             read_only=_flag(get("CLIQ_READ_ONLY"), "CLIQ_READ_ONLY"),
-            tools=_csv(get("CLIQ_TOOLS")),
-            exclude_tools=_csv(get("CLIQ_EXCLUDE_TOOLS")),
+            tools=_names(get("CLIQ_TOOLS"), "CLIQ_TOOLS"),
+            exclude_tools=_names(get("CLIQ_EXCLUDE_TOOLS"), "CLIQ_EXCLUDE_TOOLS"),
             audit_log=audit,
             state_url=get("CLIQ_STATE_URL") or (f"{state}/cliq-mcp/state.sqlite3" if state else None),
             secret=SecretStr(secret) if secret else None,

@@ -6,24 +6,47 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from typing import Any
 
-# Authorization headers and OAuth form fields, whatever their value, wherever they appear.
+# Authorization headers, OAuth form fields and Cliq's "invalid oauthtoken X", whatever the value, wherever.
 _PATTERNS = re.compile(
-    r"(Zoho-oauthtoken\s+|Bearer\s+|(?:access_token|refresh_token|client_secret|code)[\"']?\s*[=:]\s*[\"']?)"
+    r"((?:Zoho-)?oauthtoken\s+|Bearer\s+|(?:access_token|refresh_token|client_secret|code)[\"']?\s*[=:]\s*[\"']?)"
     r"[^\s&\"',;]+",
     re.IGNORECASE,
 )
 
 
+# Secrets learnt while running (access tokens from a refresh): every Redactor in the process hides them too.
+_LEARNT: set[str] = set()
+
+
+def learn_secret(value: str) -> None:
+    if len(value) >= 4:
+        _LEARNT.add(value)
+
+
 class Redactor(logging.Filter):
+    """Hides every secret in force, and anything shaped like a credential, in log lines and tool results."""
+
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
+        for secret in (*self.secrets, *_LEARNT):
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
         return _PATTERNS.sub(r"\1[redacted]", text)
+
+    def redact_all(self, value: Any) -> Any:
+        """The same for every string inside JSON-like data (structured tool results)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, list):
+            return [self.redact_all(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.redact_all(v) for k, v in value.items()}
+        return value
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -62,8 +62,9 @@ ChatId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 UserId = Annotated[str, Field(pattern=r"^[0-9]{1,24}$")]
 MessageId = Annotated[str, Field(pattern=r"^[0-9]{1,24}(_[0-9]{1,24})?$", description="e.g. 1773813859592_51531973059")]
 Title = Annotated[str, Field(min_length=1, max_length=255)]
+LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is no time Cliq can mean
 Timestamp = Annotated[
-    Annotated[int, Field(ge=0)] | datetime,
+    Annotated[int, Field(ge=0, le=LATEST_MS)] | datetime,
     AfterValidator(_not_before_1970),
     PlainSerializer(_epoch_ms, return_type=int),
     Field(description="epoch ms or ISO 8601"),
@@ -301,12 +302,27 @@ def with_options(model: type[Request], options: type[BaseModel]) -> type[Request
 
 
 def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
-    """Validate tool arguments; the error names each bad field without echoing its value."""
+    """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
+    (``"5"``, ``true``), no number a boolean; times are epoch ms or ISO 8601 text. The error names each bad
+    field without echoing its value."""
     try:
-        return model.model_validate(arguments)
+        text = json.dumps(arguments, allow_nan=False)
+    except (RecursionError, ValueError, TypeError):
+        raise InvalidArguments(
+            "Invalid arguments, nothing was sent: they are nested too deeply or are not plain JSON.",
+            "Pass a flat JSON object of the tool's arguments.",
+        ) from None
+    try:
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors(include_url=False, include_input=False)[:5]:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(error["type"] == "json_invalid" for error in errors):  # only the parser's depth limit gets here
+            raise InvalidArguments(
+                "Invalid arguments, nothing was sent: they are nested too deeply.",
+                "Pass a flat JSON object of the tool's arguments.",
+            ) from None
+        for error in errors[:5]:
             where = ".".join(str(part) for part in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {message}" if where else message)

@@ -24,16 +24,17 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.request_state import RequestStateSecurity
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 
 from cliq_mcp import __version__
-from cliq_mcp.client import CliqClient
+from cliq_mcp.client import WRITES_SENT, CliqClient
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard
 from cliq_mcp.guard.approval import Approvals, open_in_browser
 from cliq_mcp.guard.page_flow import PageFlow
 from cliq_mcp.guard.replay import NoteSealedState
+from cliq_mcp.logs import Redactor
 from cliq_mcp.models import json_schema, outline, parse
 from cliq_mcp.operation import Effect, Operation
 from cliq_mcp.operations import BY_NAME, select
@@ -66,10 +67,27 @@ def hints(op: Operation) -> ToolAnnotations:
     )
 
 
-def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
+def _redacted(answer: CallToolResult | InputRequiredResult, redactor: Redactor) -> CallToolResult | InputRequiredResult:
+    """No secret in anything the model or a program reads, even one Cliq echoed back: text and structured."""
+    if not isinstance(answer, CallToolResult):
+        return answer
+    content = [
+        c.model_copy(update={"text": redactor.redact(c.text)}) if isinstance(c, TextContent) else c
+        for c in answer.content
+    ]
+    structured = redactor.redact_all(answer.structured_content) if answer.structured_content is not None else None
+    return answer.model_copy(update={"content": content, "structured_content": structured})
+
+
+def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -> Tool:
     model = op.arguments_with_token if guard.config.policy == "trust-host" else op.arguments
 
     async def handler(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
+        return _redacted(await answer(arguments, ctx), redactor)
+
+    async def answer(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
+        sent: list[str] = []
+        WRITES_SENT.set(sent)  # this call's own list (each call runs in its own context)
         try:
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
@@ -94,7 +112,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard) -> Tool:
             return error_result(str(exc))
         except Exception:
             logger.exception("%s failed unexpectedly", op.name)
-            effect = "" if op.effect is Effect.READ else " It may or may not have been applied in Cliq."
+            effect = " It may or may not have been applied in Cliq: check first." if sent else " Nothing was sent."
             return error_result(f"cliq-mcp failed unexpectedly running {op.name}.{effect} The server log has details.")
 
     return Tool(
@@ -175,7 +193,7 @@ def build_server(
         request_state_security=sealing,
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[_tool(op, client, guard) for op in operations],
+        tools=[_tool(op, client, guard, Redactor(settings.secrets())) for op in operations],
         lifespan=lifespan,
         log_level=settings.log_level,
     )
