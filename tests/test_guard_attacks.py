@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,6 @@ def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-
 # --- Impossible targets: asked about, then refused by Cliq -------------------------------------------------------
 
 IMPOSSIBLE_BUT_ASKED: list[tuple[str, dict[str, Any]]] = [
@@ -49,7 +50,9 @@ IMPOSSIBLE_BUT_ASKED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("tool", "args"), IMPOSSIBLE_BUT_ASKED, ids=lambda v: v if isinstance(v, str) else v["chat_id"])
+@pytest.mark.parametrize(
+    ("tool", "args"), IMPOSSIBLE_BUT_ASKED, ids=lambda v: v if isinstance(v, str) else v["chat_id"]
+)
 async def test_impossible_targets_are_refused_before_asking(
     cliq: Cliq, workspace: Workspace, tmp_path: Path, era: str, tool: str, args: dict[str, Any]
 ) -> None:
@@ -79,8 +82,11 @@ async def test_2026_page_approval_is_refused_when_the_target_changed_between_the
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
             assert csrf
             origin = "/".join(params.url.split("/", 3)[:3])  # type: ignore[union-attr]
-            await person.post(params.url, data={"csrf": csrf.group(1), "decision": "approve"},  # type: ignore[arg-type]
-                              headers={"Origin": origin})
+            await person.post(
+                params.url,
+                data={"csrf": csrf.group(1), "decision": "approve"},  # type: ignore[arg-type]
+                headers={"Origin": origin},
+            )
         return ElicitResult(action="accept")
 
     async with Client(cliq.server(guarded(cliq, tmp_path)), mode="auto", elicitation_callback=host) as client:
@@ -139,3 +145,178 @@ async def test_a_cancelled_batch_that_already_wrote_is_audited(
     assert len(writes(workspace)) == 3  # two chats were closed in Cliq, the third was in flight
     lines = audit_lines(tmp_path)
     assert [line["tool"] for line in lines] == ["close_chats"], f"writes reached Cliq, audit log holds {lines}"
+
+
+# --- The one-time URL reaches a log line when the host's URL elicitation fails ------------------------------------
+
+
+async def test_the_page_url_is_not_logged_when_the_hosts_url_elicitation_fails(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, url_only_client: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    urls: list[str] = []
+
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        urls.append(params.url)  # type: ignore[union-attr, arg-type]
+        raise RuntimeError(f"could not open {params.url}")  # type: ignore[union-attr]  # a host's own error text
+
+    async with Client(cliq.server(guarded(cliq, tmp_path)), mode="legacy", elicitation_callback=host) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is True and writes(workspace) == []
+    secret = urls[0].rsplit("/", 1)[-1]
+    formatter = logging.Formatter()
+
+    def logged(record: logging.LogRecord) -> str:
+        return record.getMessage() + (formatter.formatException(record.exc_info) if record.exc_info else "")
+
+    ours = [r for r in caplog.records if r.name.startswith(("cliq_mcp", "mcp.server"))]  # not the client's own log
+    leaked = [f"{r.name} {r.levelname}: {logged(r)}" for r in ours if r.levelno >= logging.INFO and secret in logged(r)]
+    assert not leaked, f"the one-time URL was logged: {leaked[0][-300:]}"
+    # And the model is told something true: nothing was asked or done, not "may or may not have been applied".
+    assert "may or may not have been applied" not in text(result)
+
+
+# --- Page rendering: a chat name can push a fake id into the details ------------------------------------------------
+
+
+async def test_a_batch_line_on_the_page_keeps_the_whole_chat_name_as_the_name(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, url_only_client: None
+) -> None:
+    target = workspace.my_chats()[0]
+    # Chat names are written by other people: this one imitates the "name · type · id" layout of a batch line.
+    target.name = f"Old lunch thread · group chat · {ALICE} · last active 2019-01-01"
+    pages: list[str] = []
+
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        async with httpx.AsyncClient() as person:
+            pages.append((await person.get(params.url)).text)  # type: ignore[arg-type]
+        return ElicitResult(action="decline")
+
+    async with Client(cliq.server(guarded(cliq, tmp_path)), mode="legacy", elicitation_callback=host) as client:
+        await client.call_tool("close_chats", {"chat_ids": [target.chat_id, ALICE]})
+    (first,) = re.findall(r'<li><span class="what">(.*?)</span>', pages[0])[:1]
+    assert "Old lunch thread" in first and "last active 2019-01-01" in first, (
+        f"the page shows the name as {first!r} and the rest of the name as the chat's details"
+    )
+
+
+# --- Attacks the guard withstood (coverage the rest of the suite does not have) ------------------------------------
+
+
+async def test_a_2026_page_round_replayed_or_raced_acts_once(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, url_only_client: None
+) -> None:
+    args = {"chat_id": Q2}
+
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept")
+
+    async with Client(cliq.server(guarded(cliq, tmp_path)), mode="auto", elicitation_callback=host) as client:
+        asked = await client.session.call_tool("close_chat", args, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult)
+        (request,) = asked.input_requests.values()
+        async with httpx.AsyncClient() as person:
+            await approve_with(person, request.params.url)  # type: ignore[union-attr, arg-type]
+        yes = {key: ElicitResult(action="accept") for key in asked.input_requests}
+        results: list[Any] = []
+
+        async def retry() -> None:
+            results.append(await client.call_tool("close_chat", args, input_responses=yes,
+                                                  request_state=asked.request_state))  # fmt: skip
+
+        async with anyio.create_task_group() as tg:  # two retries at once, then a third one later
+            tg.start_soon(retry)
+            tg.start_soon(retry)
+        await retry()
+    assert sorted(r.is_error for r in results) == [False, True, True], [text(r) for r in results]
+    assert len(writes(workspace)) == 1
+
+
+async def test_a_2026_state_cannot_be_moved_to_another_tool_or_chat(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    async with Client(cliq.server(guarded(cliq, tmp_path)), mode="auto",
+                      elicitation_callback=answering("accept", {"confirm": True})) as client:  # fmt: skip
+        asked = await client.session.call_tool("close_chat", {"chat_id": Q2}, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult)
+        yes = {key: ElicitResult(action="accept", content={"confirm": True}) for key in asked.input_requests}
+        for tool, args in (("leave_chat", {"chat_id": Q2}), ("close_chat", {"chat_id": ALICE}),
+                           ("clear_chat_history", {"chat_id": Q2})):  # fmt: skip
+            try:
+                moved = await client.session.call_tool(tool, args, input_responses=yes,
+                                                       request_state=asked.request_state)  # fmt: skip
+                assert getattr(moved, "is_error", False) or isinstance(moved, InputRequiredResult)
+            except Exception:  # refused by the request-state boundary: also fine
+                pass
+    assert writes(workspace) == []
+
+
+async def test_a_form_yes_cannot_answer_a_page_round(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, url_only_client: None
+) -> None:
+    # Round one asks for the approval page (URL elicitation); the retry carries a form-style yes under every key.
+    settings = guarded(cliq, tmp_path, CLIQ_APPROVAL_WAIT="0.5")
+    async with Client(cliq.server(settings), mode="auto", elicitation_callback=answering("accept")) as client:
+        asked = await client.session.call_tool("close_chat", {"chat_id": Q2}, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult)
+        forged = {key: ElicitResult(action="accept", content={"confirm": True}) for key in ("answer", "approve")}
+        with anyio.fail_after(10):
+            result = await client.call_tool("close_chat", {"chat_id": Q2}, input_responses=forged,
+                                            request_state=asked.request_state)  # fmt: skip
+    # Without the click on the page, the URL "accept" is only consent to open it: nothing acts.
+    assert result.is_error is True and "nobody answered on the approval page" in text(result)
+    assert writes(workspace) == []
+
+
+async def test_a_2026_yes_after_the_ttl_does_not_act(cliq: Cliq, workspace: Workspace, tmp_path: Path) -> None:
+    async def slow_person(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        await anyio.sleep(1.5)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    settings = guarded(cliq, tmp_path, CLIQ_CONFIRM_TTL="1")
+    async with Client(cliq.server(settings), mode="auto", elicitation_callback=slow_person) as client:
+        try:
+            result = await client.call_tool("close_chat", {"chat_id": Q2})
+            assert result.is_error is True
+        except Exception as exc:  # the request-state boundary refuses the expired round
+            assert "expired" in str(exc) or "request" in str(exc).lower()
+    assert writes(workspace) == []
+
+
+@pytest.mark.parametrize("era", ["auto", "legacy"])
+async def test_the_state_store_down_at_the_moment_of_acting_acts_on_nothing_and_is_audited(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, era: str
+) -> None:
+    with socket.socket() as s:  # a port where nothing listens: Redis is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = guarded(cliq, tmp_path, CLIQ_STATE_URL=f"redis://127.0.0.1:{port}/0")
+    async with Client(cliq.server(settings), mode=era,
+                      elicitation_callback=answering("accept", {"confirm": True})) as client:  # fmt: skip
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    if era == "legacy":  # a live answer needs no claim
+        assert result.is_error is False and len(writes(workspace)) == 1
+    else:
+        assert result.is_error is True and writes(workspace) == []
+        assert [line["outcome"] for line in audit_lines(tmp_path)] == ["error"]
+
+
+async def test_invalid_write_arguments_of_every_shape_are_audited(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    bad: list[dict[str, Any]] = [
+        {},
+        {"chat_id": "../../chats"},
+        {"chat_id": Q2, "confirmation_token": "v2.x"},
+        {"chat_id": Q2, "dry_run": 2},
+        {"chat_id": [Q2]},
+        {"chat_id": Q2, "extra": 1},
+    ]
+    async with Client(cliq.server(guarded(cliq, tmp_path))) as client:
+        for args in bad:
+            assert (await client.call_tool("close_chat", args)).is_error
+        assert (await client.call_tool("close_chats", {"chat_ids": [Q2] * 51})).is_error
+    lines = audit_lines(tmp_path)
+    assert [(line["tool"], line["outcome"]) for line in lines] == [("close_chat", "invalid")] * 6 + [
+        ("close_chats", "invalid")
+    ]
+    assert writes(workspace) == []
