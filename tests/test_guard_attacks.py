@@ -1,4 +1,11 @@
-"""Attacks on the guard (security review): each test drives the server like the rest of the suite."""
+"""Attacks on the guard (security review), driving the server like the rest of the suite.
+
+Failing tests are holes found (each passes once fixed): impossible targets (bot chats, unjoined channels) are asked
+about; a 2026-07-28 approval-page round acts on a target that changed after the page was shown; a handshake-era URL
+elicitation accepted late acts after CLIQ_CONFIRM_TTL; a write cancelled after it reached Cliq leaves no audit line;
+the one-time page URL is logged when the host's URL elicitation fails; a chat name can spoof a batch line's details
+on the page. Passing tests are attacks the guard withstood that the suite did not cover yet.
+"""
 
 from __future__ import annotations
 
