@@ -33,8 +33,9 @@ ONE_CHAT = ("chat_id",)
 PUT_CHAT: dict[str, Any] = {"method": "PUT", "path": "/chats/{chat_id}", "output": s.Done}
 DONE: dict[str, Any] = {"output": s.Done}
 # The notes: clearing history is for direct and group chats only; leaving and removing members is not for
-# direct chats.
-NOT_DIRECT = frozenset({"direct_message"})
+# direct chats. A bot chat is one person and a bot: no one to remove, nothing to leave (assumption, as the
+# simulated Cliq has it; the notes are silent).
+NOT_DIRECT = frozenset({"direct_message", "bot"})
 NOT_CLEARABLE = frozenset({"channel", "bot", "thread"})
 
 CATALOGUE: tuple[Operation, ...] = (

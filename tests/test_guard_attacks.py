@@ -51,9 +51,9 @@ IMPOSSIBLE_BUT_ASKED: list[tuple[str, dict[str, Any]]] = [
     # Cliq treats a bot chat as one-to-one: it cannot be left and has no members to remove.
     ("leave_chat", {"chat_id": TASKBOT}),
     ("remove_chat_members", {"chat_id": TASKBOT, "user_ids": ["70027934"]}),
-    # A channel the caller has not joined refuses every change (403); list_chats would have said so.
-    ("leave_chat", {"chat_id": ANNOUNCEMENTS}),
-    ("close_chat", {"chat_id": ANNOUNCEMENTS}),
+    # Not here: a channel the caller has not joined (the simulation refuses changes with 403). Cliq's chat
+    # object says nothing of membership, so telling would cost a list request per question; the notes are
+    # silent on what Cliq does there, and Cliq's refusal comes before anything changes.
 ]
 
 
@@ -116,16 +116,14 @@ async def test_legacy_url_elicitation_answered_late_does_not_act_after_the_ttl(
     async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
         async with httpx.AsyncClient() as person:
             await approve_with(person, params.url)  # type: ignore[arg-type]
-        await anyio.sleep(ttl + 1.0)  # the host returns its "accept" only later (e.g. when its dialog closes)
+        cliq.time.advance(ttl + 1.0)  # the host returns its "accept" only later (e.g. when its dialog closes)
         return ElicitResult(action="accept")
 
     settings = guarded(cliq, tmp_path, CLIQ_CONFIRM_TTL=str(ttl))
     async with Client(cliq.server(settings), mode="legacy", elicitation_callback=host) as client:
-        started = anyio.current_time()
         result = await client.call_tool("close_chat", {"chat_id": Q2})
-        took = anyio.current_time() - started
-    assert took > ttl
-    assert result.is_error is True, f"acted {took:.1f} s after asking, CLIQ_CONFIRM_TTL={ttl}: {text(result)}"
+    assert result.is_error is True, f"acted after CLIQ_CONFIRM_TTL={ttl}: {text(result)}"
+    assert "expired" in text(result)
     assert writes(workspace) == []
 
 
@@ -147,11 +145,14 @@ async def test_a_cancelled_batch_that_already_wrote_is_audited(
                 while len(writes(workspace)) < 3:
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()  # the client cancels the call
-        await anyio.sleep(0.2)
+        with anyio.fail_after(10):  # a safety net only: the server notices the cancellation at once
+            while not audit_lines(tmp_path):
+                await anyio.sleep(0.01)
     assert stall.abandoned == 1  # the server's handler was cancelled while the third close was in flight
     assert len(writes(workspace)) == 3  # two chats were closed in Cliq, the third was in flight
     lines = audit_lines(tmp_path)
     assert [line["tool"] for line in lines] == ["close_chats"], f"writes reached Cliq, audit log holds {lines}"
+    assert lines[0]["outcome"] == "cancelled" and "may have been applied" in lines[0]["detail"]
 
 
 # --- The one-time URL reaches a log line when the host's URL elicitation fails ------------------------------------
@@ -276,10 +277,10 @@ async def test_a_form_yes_cannot_answer_a_page_round(
 
 async def test_a_2026_yes_after_the_ttl_does_not_act(cliq: Cliq, workspace: Workspace, tmp_path: Path) -> None:
     async def slow_person(context: Any, params: ElicitRequestParams) -> ElicitResult:
-        await anyio.sleep(1.5)
+        await anyio.sleep(0.3)  # real time: the SDK's seal checks the wall clock itself
         return ElicitResult(action="accept", content={"confirm": True})
 
-    settings = guarded(cliq, tmp_path, CLIQ_CONFIRM_TTL="1")
+    settings = guarded(cliq, tmp_path, CLIQ_CONFIRM_TTL="0.2")
     async with Client(cliq.server(settings), mode="auto", elicitation_callback=slow_person) as client:
         try:
             result = await client.call_tool("close_chat", {"chat_id": Q2})

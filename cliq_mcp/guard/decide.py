@@ -33,6 +33,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
+from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
 from cliq_mcp.guard.audit import Audit
@@ -112,6 +113,11 @@ class Guard:
         except Exception as exc:  # a bug: still one audit line, then the server's generic error
             self.audit.record(**note, outcome="error", detail=type(exc).__name__)
             raise
+        except BaseException:  # cancelled (the client gave up): still a line, saying whether anything left
+            sent = WRITES_SENT.get()
+            detail = f"may have been applied: {len(sent)} request(s) had left" if sent else "nothing was sent"
+            self.audit.record(**note, outcome="cancelled", detail=detail)
+            raise
         if isinstance(outcome, CallToolResult):  # acted, or a preview; asking (InputRequiredResult) is no outcome
             note.setdefault("outcome", "acted")
             self.audit.record(**note)
@@ -170,6 +176,7 @@ class Guard:
             await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
             return await act()
+        asked_at = self._clock()
         if can_elicit(ctx):
             how, pending = "elicitation", await ask(op.name, asked.brief, ctx, config.token_ttl)
         elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
@@ -185,6 +192,14 @@ class Guard:
             return self._preview(op, request, question, canonical, note)
         if pending is not None:
             return pending
+        if ctx.input_responses is None and self._clock() > asked_at + config.token_ttl:
+            # A live answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
+            # (A 2026-07-28 answer is bounded by its sealed state, which lives no longer than that.)
+            raise NotConfirmed(
+                "Not done: the answer came after the confirmation had expired. Nothing was changed.",
+                f"Call {op.name} again to ask again.",
+                outcome="declined",
+            )
         # Time has passed since the read the question was built from: read the target again.
         if (await build_question(self._client, op, request.model_dump())).full != question:
             raise NotConfirmed(

@@ -15,6 +15,7 @@ the page then says the question has closed.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ class PageFlow:
         self._opener = opener  # None: this process cannot show the person a page (HTTP: it may be remote)
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        self._waiting: dict[str, Approval] = {}  # 2026-07-28: approvals between the rounds, by id
+        # 2026-07-28: approvals between the rounds, by id, with the question the page shows
+        self._waiting: dict[str, tuple[Approval, str]] = {}
 
     def possible(self, ctx: Context[Any, Any]) -> bool:
         return can_elicit_url(ctx) or self._opener is not None
@@ -62,14 +64,14 @@ class PageFlow:
         first round); otherwise ``NotConfirmed``."""
         modern = (ctx.protocol_version or "") >= "2026-07-28"
         if modern and ctx.request_state is not None:
-            await self._second_round(tool, ctx)
+            await self._second_round(tool, question, ctx)
             return None
-        self._waiting = {key: a for key, a in self._waiting.items() if a.outcome is None}  # drop ended ones
+        self._waiting = {key: w for key, w in self._waiting.items() if w[0].outcome is None}  # drop ended ones
         approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
         if can_elicit_url(ctx) and modern:
             approval_id = approval.url.rsplit("/", 1)[-1]
-            self._waiting[approval_id] = approval
+            self._waiting[approval_id] = (approval, question.full)
             request = ElicitRequest(
                 method="elicitation/create",
                 params=ElicitRequestURLParams(mode="url", message=message, url=approval.url),
@@ -78,7 +80,11 @@ class PageFlow:
             return InputRequiredResult(input_requests={"approve": request}, request_state=state)
         with approval:  # closed on the way out, whatever happens: the page then says so
             if can_elicit_url(ctx):
-                answer = await ctx.elicit_url(message, approval.url, approval.url.rsplit("/", 1)[-1])
+                try:  # its own id: the URL's secret part is not something a host may show or log
+                    answer = await ctx.elicit_url(message, approval.url, secrets.token_urlsafe(12))
+                except Exception:  # whatever the host said may quote the URL: say nothing of it
+                    raise NotConfirmed("Not done: the client could not show the approval page. Nothing was changed.",
+                                       "Try again, or do it in Cliq.") from None  # fmt: skip
                 if answer.action != "accept":
                     raise NotConfirmed(f"Not done: the person chose {answer.action}. Nothing was changed.", "",
                                        outcome="declined")  # fmt: skip
@@ -92,19 +98,25 @@ class PageFlow:
             await self._wait(tool, approval, ctx)
         return None
 
-    async def _second_round(self, tool: str, ctx: Context[Any, Any]) -> None:
+    async def _second_round(self, tool: str, question: Question, ctx: Context[Any, Any]) -> None:
         try:
             approval_id = json.loads(ctx.request_state or "")["approval"]
         except (ValueError, KeyError, TypeError):
             approval_id = None
-        approval = self._waiting.pop(approval_id, None) if isinstance(approval_id, str) else None
-        if approval is None:
+        waiting = self._waiting.pop(approval_id, None) if isinstance(approval_id, str) else None
+        if waiting is None:
             raise NotConfirmed(
                 "Not done: that approval is not open here any more (already answered, expired, or asked by "
                 "another server process). Nothing was changed.",
                 f"Call {tool} again to ask the person again.",
             )
+        approval, shown = waiting
         with approval:
+            if question.full != shown:  # the page showed the chat as it was then: a yes to that is not a yes to this
+                raise NotConfirmed(
+                    "Not done: the chat changed after the approval page was shown. Nothing was changed.",
+                    f"Call {tool} again to ask about it as it is now.",
+                )
             answer = (ctx.input_responses or {}).get("approve")
             action = getattr(answer, "action", None)
             if action != "accept":

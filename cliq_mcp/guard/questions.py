@@ -55,8 +55,8 @@ def _chat_line(chat_id: str, data: dict[str, Any]) -> str:
 
 
 def _works_on(refused: frozenset[str]) -> str:
-    if refused == {"direct_message"}:
-        return "group chats and channels, not direct chats"
+    if "direct_message" in refused:
+        return "group chats and channels, not direct chats or bot chats"
     return "direct and group chats only"
 
 

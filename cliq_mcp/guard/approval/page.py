@@ -6,6 +6,7 @@ name is written by someone else and a page must not depend on every caller remem
 
 from __future__ import annotations
 
+import json
 from html import escape
 
 from cliq_mcp.summaries import clean
@@ -60,8 +61,15 @@ def _duration(seconds: float) -> str:
 
 def _item(line: str) -> str:
     # A batch line is `- "name" · type · id · last active …`: the name first, the details after it, smaller.
-    what, sep, details = clean(line.removeprefix("- "), LINE_LIMIT).partition(" · ")
-    rest = f' <span class="details">· {escape(details)}</span>' if sep else ""
+    # The name is a JSON string (summaries.quoted), so its end is found by decoding it, never by looking for
+    # " · ", which a name written by someone else may contain to pass itself off as details.
+    body = clean(line.removeprefix("- "), LINE_LIMIT)
+    try:
+        _, end = json.JSONDecoder().raw_decode(body)
+    except ValueError:
+        end = len(body)
+    what, details = body[:end], body[end:].removeprefix(" · ")
+    rest = f' <span class="details">· {escape(details)}</span>' if details else ""
     return f'<li><span class="what">{escape(what)}</span>{rest}</li>'
 
 
