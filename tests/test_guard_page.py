@@ -238,3 +238,25 @@ async def test_without_a_place_to_remember_answers_a_2026_yes_does_not_act(
         result = await client.call_tool("close_chat", {"chat_id": ALICE})
     assert result.is_error is True and "nowhere to remember" in result.content[0].text
     assert writes(workspace) == []
+
+
+async def test_a_page_approval_waits_for_its_retry_while_other_questions_are_asked(
+    cliq: Cliq, workspace: Workspace, url_only_client: None
+) -> None:
+    async def host(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="decline")
+
+    async with Client(cliq.server(cliq.settings()), elicitation_callback=host) as client:
+        first = await client.session.call_tool("close_chat", {"chat_id": Q2}, allow_input_required=True)
+        assert isinstance(first, InputRequiredResult) and first.input_requests
+        (request,) = first.input_requests.values()
+        async with httpx.AsyncClient() as person:
+            await approve_with(person, request.params.url)  # type: ignore[union-attr]
+        # Before the host retries, the model asks something else: another page opens (and is declined).
+        other = await client.call_tool("leave_chat", {"chat_id": Q2})
+        yes = {key: ElicitResult(action="accept") for key in first.input_requests}
+        done = await client.call_tool("close_chat", {"chat_id": Q2}, input_responses=yes,
+                                      request_state=first.request_state)  # fmt: skip
+    assert other.is_error is True
+    assert done.is_error is False, everything_shown(done)
+    assert wire(workspace) == CLOSE_Q2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,8 +54,8 @@ class PageFlow:
         self._opener = opener  # None: this process cannot show the person a page (HTTP: it may be remote)
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        # 2026-07-28: approvals between the rounds, by id, with the question the page shows
-        self._waiting: dict[str, tuple[Approval, str]] = {}
+        # 2026-07-28: approvals between the rounds, by id, with the question the page shows and when it opened
+        self._waiting: dict[str, tuple[Approval, str, float]] = {}
 
     def possible(self, ctx: Context[Any, Any]) -> bool:
         return can_elicit_url(ctx) or self._opener is not None
@@ -66,12 +67,14 @@ class PageFlow:
         if modern and ctx.request_state is not None:
             await self._second_round(tool, question, ctx)
             return None
-        self._waiting = {key: w for key, w in self._waiting.items() if w[0].outcome is None}  # drop ended ones
+        # Forget approvals past their lifetime; one answered on the page stays until its retry comes for it.
+        now = time.monotonic()
+        self._waiting = {key: w for key, w in self._waiting.items() if now - w[2] <= self._ttl_s}
         approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
         if can_elicit_url(ctx) and modern:
             approval_id = approval.url.rsplit("/", 1)[-1]
-            self._waiting[approval_id] = (approval, question.full)
+            self._waiting[approval_id] = (approval, question.full, time.monotonic())
             request = ElicitRequest(
                 method="elicitation/create",
                 params=ElicitRequestURLParams(mode="url", message=message, url=approval.url),
@@ -110,7 +113,7 @@ class PageFlow:
                 "another server process). Nothing was changed.",
                 f"Call {tool} again to ask the person again.",
             )
-        approval, shown = waiting
+        approval, shown, _ = waiting
         with approval:
             if question.full != shown:  # the page showed the chat as it was then: a yes to that is not a yes to this
                 raise NotConfirmed(
