@@ -74,6 +74,19 @@ EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
 ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``era_independent`` exercise what lies below the protocol (validation, retries, the exact
+    request sent): they run once, in the 2026-07-28 era, instead of once per era."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        twice = item.get_closest_marker("era_independent") and callspec and callspec.params.get("era") == "legacy"
+        (dropped if twice else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -29,6 +29,7 @@ async def test_documented_refusal_carries_cliqs_code_and_message(client: Client)
     assert "one_to_one_chat_add_member_not_allowed" in result.content[0].text
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(
     ("status", "body", "needles"),
     [

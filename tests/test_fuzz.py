@@ -46,6 +46,7 @@ def session(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Client, Works
             yield portal, client, workspace, url.removeprefix("http://")
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize("op", CATALOGUE, ids=[op.name for op in CATALOGUE])
 def test_arbitrary_arguments_never_crash_or_escape(session: tuple[Any, Client, Workspace, str], op: Any) -> None:
     portal, client, workspace, host = session

@@ -334,6 +334,7 @@ def test_every_write_tool_has_a_dry_run_case() -> None:
     assert set(DRY_RUNS) == {t for t, _ in EVERY_TOOL if BY_NAME[t].effect is not Effect.READ}
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(("tool", "args"), [(t, a) for t, a in EVERY_TOOL if t in DRY_RUNS])
 async def test_dry_run_shows_the_exact_request_and_sends_nothing(
     cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path, tool: str, args: dict[str, Any]

@@ -35,6 +35,7 @@ def reach_for(request: pytest.FixtureRequest, fault: Fault) -> Cliq:
     return request.getfixturevalue("cliq_socket" if fault.kind in ("drop", "stall", "trickle") else "cliq")
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(
     "spec",
     [

@@ -76,6 +76,7 @@ TOOL_READS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize("body", ODD_ANSWERS)
 @pytest.mark.parametrize(("tool", "arguments", "path"), TOOL_READS, ids=[t[0] for t in TOOL_READS])
 async def test_odd_answers_from_cliq_never_crash_a_tool(

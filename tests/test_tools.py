@@ -60,6 +60,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, str, dict[str, str], Any], str
 ]  # fmt: skip
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(("tool", "args", "wire", "text"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 async def test_tool_sends_exactly_the_documented_request(
     client: Client, workspace: Workspace, tool: str, args: dict[str, Any], wire: tuple[Any, ...], text: str

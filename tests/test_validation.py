@@ -48,6 +48,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 ]  # fmt: skip
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(("tool", "args", "needle"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
 async def test_bad_input_is_refused_before_any_request(
     client: Client, workspace: Workspace, tool: str, args: dict[str, Any], needle: str
