@@ -56,7 +56,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             reason = _throttle_reason(exc, op)
             # status 0: our own pacing refused it before it was sent; otherwise Cliq refused it.
             items.append({"chat_id": chat_id, "outcome": "failed" if exc.status else "not_sent", "reason": reason})
-            stopped = f"not sent after a throttle; {reason.removeprefix('throttled; ')}"
+            stopped = f"after a throttle; {reason.removeprefix('throttled; ')}"
         except CliqError as exc:
             outcome, reason = _outcome(exc)
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
