@@ -8,23 +8,36 @@ invisible characters, bounded, and always shown inside quotes, so they read as d
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from cliq_mcp import responses as r
+from cliq_mcp.errors import CliqError
 from cliq_mcp.models import Request
 
 NAME_LIMIT = 80
 ID_LIMIT = 64
 MESSAGE_LIMIT = 200
+KIND_LIMIT = 32
+REASON_LIMIT = 160
+EMAIL_LIMIT = 120
+TITLE_LIMIT = 255
+TOKEN_LIMIT = 2000
+TIME_LIMIT = 64  # longer than any ISO 8601 time: not worth parsing
+LISTED = 500  # chats or members shown from one answer: the largest page Cliq serves (search's limit)
 
 
 def clean(value: Any, limit: int) -> str:
     """Other people's text made safe to show: no control/format/private characters, one line, bounded."""
     text = str(value if value is not None else "")
+    # Only the start can be shown: a megabyte is not walked for the first ``limit`` characters. The slack
+    # leaves room for characters the cleaning drops.
+    text = text[: limit * 8 + 64]
     if not text.isprintable():  # the common case is already clean; only walk the rest
         text = "".join(
             " " if ch.isspace() else ch
@@ -39,9 +52,14 @@ def quoted(value: Any, limit: int = NAME_LIMIT) -> str:
     return json.dumps(clean(value, limit), ensure_ascii=False)
 
 
+def _q(value: str | None) -> str:
+    """An already cleaned and bounded value, in quotes."""
+    return json.dumps(value or "", ensure_ascii=False)
+
+
 def parse_time(value: Any) -> datetime | None:
     """Cliq's ISO 8601 times (with Z or an offset; none means UTC); None when unparsable."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > TIME_LIMIT:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -49,6 +67,12 @@ def parse_time(value: Any) -> datetime | None:
         return parsed.astimezone(timezone.utc)  # also proves it is representable in UTC
     except (ValueError, OverflowError):
         return None
+
+
+def utc_iso(value: Any) -> str | None:
+    """ISO 8601 -> '2025-06-15T05:00:00Z' (UTC); anything unparsable is dropped."""
+    parsed = parse_time(value)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else None
 
 
 def moment(value: Any) -> str | None:
@@ -61,29 +85,45 @@ class Output(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _cleaned(limit: int) -> BeforeValidator:
+    return BeforeValidator(lambda value: clean(value, limit))
+
+
+# Every string an output model holds goes through ``clean`` with these caps on the way in, so the
+# structured content is exactly as clean and bounded as the text, which is built from the same model.
+Ident = Annotated[str, _cleaned(ID_LIMIT)]
+Name = Annotated[str, _cleaned(NAME_LIMIT)]
+Message = Annotated[str, _cleaned(MESSAGE_LIMIT)]
+Kind = Annotated[str, _cleaned(KIND_LIMIT)]
+Reason = Annotated[str, _cleaned(REASON_LIMIT)]
+Email = Annotated[str, _cleaned(EMAIL_LIMIT)]
+Cursor = Annotated[str, _cleaned(TOKEN_LIMIT)]
+Time = Annotated[str | None, BeforeValidator(utc_iso)]  # UTC ISO 8601, or None when unparsable
+
+
 class LastMessage(Output):
-    message_id: str
-    sender: str | None = None
-    time: str | None = None
-    text: str | None = None
+    message_id: Ident
+    sender: Ident | None = None
+    time: Time = None
+    text: Message | None = None
 
 
 class Chat(Output):
-    chat_id: str
-    name: str
-    chat_type: str
-    last_activity: str | None = None
+    chat_id: Ident
+    name: Name
+    chat_type: Kind
+    last_activity: Time = None
     participants: int | None = None
     unread: int | None = None
     pinned: bool | None = None
     muted: bool | None = None
-    creator: str | None = None
+    creator: Name | None = None
     last_message: LastMessage | None = None
 
 
 class ChatList(Output):
     chats: list[Chat]
-    next_token: str | None = None
+    next_token: Cursor | None = None
 
 
 class OneChat(Output):
@@ -107,23 +147,34 @@ class ChatWritten(Written):
     chat: Chat | None = None
 
 
+# What became of one chat of a batch: done; failed (Cliq refused it); may_have_been_applied (the request
+# left, the answer was lost); not_sent (never sent, e.g. after a throttle); unconfirmed (Cliq's answer
+# does not mention it).
+Outcome = Literal["done", "failed", "may_have_been_applied", "not_sent", "unconfirmed"]
+
+
+class Item(Output):
+    chat_id: Ident
+    outcome: Outcome
+    reason: Reason | None = None
+
+
 class Bulk(Written):
-    succeeded: list[str] | None = None
-    failed: list[str] | None = None
+    items: list[Item] | None = None
 
 
 class Done(Written):
-    chat_id: str | None = None
+    chat_id: Ident | None = None
     done: str | None = None
-    title: str | None = None
-    user_ids: list[str] | None = None
+    title: Annotated[str, _cleaned(TITLE_LIMIT)] | None = None
+    user_ids: list[Ident] | None = None
 
 
 class Action(Output):
     tool: str
-    chat_id: str
-    name: str
-    reason: str
+    chat_id: Ident
+    name: Name
+    reason: Reason
     arguments: dict[str, Any]
 
 
@@ -133,65 +184,52 @@ class Plan(Output):
 
 
 class Member(Output):
-    user_id: str
-    name: str | None = None
-    email_id: str | None = None
+    user_id: Ident
+    name: Name | None = None
+    email_id: Email | None = None
 
 
 class Members(Output):
-    chat_id: str
+    chat_id: Ident
     members: list[Member]
+    more: int | None = None  # members Cliq listed beyond those shown
 
 
 Answer = tuple[str, Output]
 Summary = Callable[[Request, Any], Answer]
 
 
-def _data(response: Any) -> dict[str, Any]:
-    """The object inside ``{"type": ..., "data": {...}}`` (or the answer itself)."""
-    if not isinstance(response, dict):
-        return {}
-    data = response.get("data")
-    return data if isinstance(data, dict) else response
+class NothingDone(CliqError):
+    """A batch in which no chat was done: an error result that still lists what became of each chat."""
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def operation_name(request: Request) -> str:
+    """The tool a request is for (request models are named after their tools: GetChat -> get_chat)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(request).__name__).lower()
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def chat(raw: dict[str, Any]) -> Chat:
-    last = raw.get("last_message_info")
-    creator = raw.get("creator")
-    last_message = None
-    if isinstance(last, dict) and last.get("message_id"):
-        content = last.get("content")
-        text = content.get("text") if isinstance(content, dict) else None
-        last_message = LastMessage(
-            message_id=clean(last["message_id"], ID_LIMIT),
-            sender=clean(last["sender"], ID_LIMIT) if last.get("sender") is not None else None,
-            time=last.get("time") if isinstance(last.get("time"), str) else None,
-            text=clean(text, MESSAGE_LIMIT) if text is not None else None,
-        )
+def chat(raw: r.ChatObject) -> Chat:
+    last, content = raw.last_message_info, None
+    if last is not None and last.content is not None:
+        content = last.content.text
     return Chat(
-        chat_id=clean(raw.get("chat_id", ""), ID_LIMIT),
-        name=clean(raw.get("name"), NAME_LIMIT),
-        chat_type=clean(raw.get("chat_type", "unknown"), 32),
-        last_activity=raw.get("last_modified_time") if isinstance(raw.get("last_modified_time"), str) else None,
-        participants=_int(raw.get("participant_count")),
-        unread=_int(raw.get("unread_message_count")),
-        pinned=True if raw.get("pinned") is True else None,
-        muted=True if raw.get("muted") is True else None,
-        creator=clean(creator.get("name"), NAME_LIMIT) if isinstance(creator, dict) else None,
-        last_message=last_message,
+        chat_id=raw.chat_id,
+        name=raw.name,
+        chat_type=raw.chat_type,
+        last_activity=raw.last_modified_time,
+        participants=raw.participant_count,
+        unread=raw.unread_message_count,
+        pinned=True if raw.pinned else None,
+        muted=True if raw.muted else None,
+        creator=raw.creator.name if raw.creator is not None else None,
+        last_message=LastMessage(message_id=last.message_id, sender=last.sender, time=last.time, text=content)
+        if last is not None
+        else None,
     )
 
 
 def chat_line(c: Chat) -> str:
-    parts = [c.chat_id, quoted(c.name), c.chat_type]
+    parts = [c.chat_id, _q(c.name), c.chat_type]
     if c.participants is not None and c.chat_type != "direct_message":
         parts.append(f"{c.participants} members")
     if c.unread:
@@ -204,7 +242,7 @@ def chat_line(c: Chat) -> str:
 
 def _message_line(m: LastMessage) -> str:
     when = moment(m.time) or "?"
-    return f"Last message {m.message_id} from {m.sender or '?'} at {when}: {quoted(m.text, MESSAGE_LIMIT)}"
+    return f"Last message {m.message_id} from {m.sender or '?'} at {when}: {_q(m.text)}"
 
 
 SHORT_TYPES = {"direct_message": "dm", "group_chat": "group"}
@@ -213,7 +251,7 @@ SHORT_TYPES = {"direct_message": "dm", "group_chat": "group"}
 def list_line(c: Chat) -> str:
     """One chat in a list, as short as it can be read: the model pays for every byte of every line."""
     when = moment(c.last_activity)
-    parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), quoted(c.name, 60), when[:10] if when else "-"]
+    parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), _q(c.name), when[:10] if when else "-"]
     if c.unread:
         parts.append(f"{c.unread} unread")
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
@@ -221,69 +259,95 @@ def list_line(c: Chat) -> str:
 
 
 def chat_list(request: Request, response: Any) -> Answer:
-    raw = _list(response.get("chats")) if isinstance(response, dict) else []
+    answer = r.parse(r.ChatList, response, operation_name(request))
     # Lists carry what identifies and sorts a chat; get_chat has the rest (creator, last message).
-    chats = [
-        chat(c).model_copy(update={"creator": None, "last_message": None}) for c in raw or [] if isinstance(c, dict)
-    ]
-    token = response.get("next_token") if isinstance(response, dict) else None
-    token = clean(token, 2000) if isinstance(token, str) and token else None
+    chats = [chat(c).model_copy(update={"creator": None, "last_message": None}) for c in answer.chats[:LISTED]]
+    listed = ChatList(chats=chats, next_token=answer.next_token or None)
     lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
     lines += [list_line(c) for c in chats]
-    lines.append(f'More: call again with next_token="{token}".' if token else "End of list.")
-    return "\n".join(lines), ChatList(chats=chats, next_token=token)
+    if len(answer.chats) > LISTED:
+        lines.append(f"({len(answer.chats) - LISTED} more in Cliq's answer not shown.)")
+    lines.append(f"More: call again with next_token={_q(listed.next_token)}." if listed.next_token else "End of list.")
+    return "\n".join(lines), listed
 
 
 def one_chat(request: Request, response: Any) -> Answer:
-    c = chat(_data(response))
+    c = chat(r.parse(r.ChatDetails, response, operation_name(request)).data)
     lines = [f"Chat {chat_line(c)}"]
     if c.creator:
-        lines.append(f"Created by {quoted(c.creator)}")
+        lines.append(f"Created by {_q(c.creator)}")
     if c.last_message:
         lines.append(_message_line(c.last_message))
     return "\n".join(lines), OneChat(chat=c)
 
 
 def created_chat(request: Request, response: Any) -> Answer:
-    c = chat(_data(response))
+    c = chat(r.parse(r.ChatEnvelope, response, operation_name(request), write=True).data)
     return f"Created chat {chat_line(c)}", ChatWritten(chat=c)
 
 
+def _failure_reason(failure: r.ReadFailure) -> str:
+    said = " ".join(part for part in (failure.code, failure.message) if part)
+    return f"Cliq: {said}" if said else "Cliq refused it; check chat_id and last_message_id"
+
+
 def read_status(request: Request, response: Any) -> Answer:
-    data = _data(response)
-    succeeded = [clean(i, ID_LIMIT) for i in _list(data.get("success")) if isinstance(i, str | int)]
-    failed = [clean(i, ID_LIMIT) for i in _list(data.get("failure")) if isinstance(i, str | int)]
-    text = f"Marked read: {len(succeeded)} chat(s){': ' + ', '.join(succeeded) if succeeded else ''}."
-    if failed:
-        text += f" Failed: {', '.join(failed)} (check the chat ids and last_message_id values)."
-    return text, Bulk(succeeded=succeeded, failed=failed)
+    answer = r.parse(r.ReadStatus, response, operation_name(request), write=True)
+    succeeded = set(answer.data.success)
+    failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
+    items: list[Item] = []
+    for chat_id in dict.fromkeys(mark.chat_id for mark in getattr(request, "chats", [])):
+        if chat_id in failed:  # listed as both: the failure is the safer reading
+            items.append(Item(chat_id=chat_id, outcome="failed", reason=failed[chat_id]))
+        elif chat_id in succeeded:
+            items.append(Item(chat_id=chat_id, outcome="done"))
+        else:
+            items.append(Item(chat_id=chat_id, outcome="unconfirmed", reason="not in Cliq's answer"))
+    return bulk_answer("Marked read", items)
 
 
 def cleared_unread(request: Request, response: Any) -> Answer:
-    chat_ids = list(getattr(request, "chat_ids", []))
-    # Cliq answers 204 with no per-chat detail: success applies to every chat sent.
-    return f"Cleared unread counts of {len(chat_ids)} chat(s): {', '.join(chat_ids)}.", Bulk(
-        succeeded=chat_ids, failed=[]
-    )
+    chat_ids = list(dict.fromkeys(getattr(request, "chat_ids", [])))
+    data = response.get("data") if isinstance(response, dict) else None
+    if isinstance(data, dict) and ("success" in data or "failure" in data):
+        # Documented: 204 and no detail. A body with a per-chat report is read like mark_chats_read's.
+        answer = r.parse(r.ReadStatus, response, operation_name(request), write=True)
+        succeeded = set(answer.data.success)
+        failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
+        items = [
+            Item(chat_id=c, outcome="failed", reason=failed[c])
+            if c in failed
+            else Item(chat_id=c, outcome="done")
+            if c in succeeded
+            else Item(chat_id=c, outcome="unconfirmed", reason="not in Cliq's answer")
+            for c in chat_ids
+        ]
+    else:
+        r.no_body(response, operation_name(request))
+        items = [Item(chat_id=c, outcome="done") for c in chat_ids]  # 204: success for every chat sent
+    return bulk_answer("Cleared unread counts", items)
 
 
 def renamed(request: Request, response: Any) -> Answer:
-    data = _data(response)
-    chat_id = clean(data.get("chat_id") or getattr(request, "chat_id", ""), ID_LIMIT)
-    title = clean(data.get("title", getattr(request, "title", "")), 255)
-    return f"Renamed chat {chat_id} to {quoted(title, 255)}.", Done(chat_id=chat_id, done="renamed", title=title)
+    data = r.parse(r.TitleChanged, response, operation_name(request), write=True).data
+    done = Done(chat_id=data.chat_id, done="renamed", title=data.title)
+    return f"Renamed chat {done.chat_id} to {_q(done.title)}.", done
 
 
 def members_changed(verb: str, key: str) -> Summary:
+    """Cliq's answer lists the members it changed under ``key``; that list is reported, not the request's."""
+
     def summary(request: Request, response: Any) -> Answer:
-        data = _data(response)
-        chat_id = clean(data.get("chat_id") or getattr(request, "chat_id", ""), ID_LIMIT)
-        raw = data.get(key)
-        user_ids = (
-            [clean(u, ID_LIMIT) for u in raw] if isinstance(raw, list) else list(getattr(request, "user_ids", []))
-        )
-        text = f"{verb} {len(user_ids)} member(s) in chat {chat_id}: {', '.join(user_ids) or 'none'}."
-        return text, Done(chat_id=chat_id, done=verb.lower(), user_ids=user_ids)
+        name = operation_name(request)
+        data: r.AddedData | r.RemovedData
+        if key == "added_user_ids":
+            data = r.parse(r.MembersAdded, response, name, write=True).data
+        else:
+            data = r.parse(r.MembersRemoved, response, name, write=True).data
+        user_ids = data.added_user_ids if isinstance(data, r.AddedData) else data.removed_user_ids
+        done = Done(chat_id=data.chat_id, done=verb.lower(), user_ids=user_ids)
+        listed = ", ".join(done.user_ids or []) or "none"
+        return f"{verb} {len(user_ids)} member(s) in chat {done.chat_id}: {listed}.", done
 
     return summary
 
@@ -292,6 +356,7 @@ def done(what: str, text: str) -> Summary:
     """For 204 answers: the request itself says what happened (``text`` is formatted with its fields)."""
 
     def summary(request: Request, response: Any) -> Answer:
+        r.no_body(response, operation_name(request))
         fields = request.model_dump()
         return text.format(**fields) + ".", Done(chat_id=str(fields.get("chat_id", "")), done=what)
 
@@ -299,36 +364,46 @@ def done(what: str, text: str) -> Summary:
 
 
 def members(request: Request, response: Any) -> Answer:
-    raw = response.get("members") if isinstance(response, dict) else None
-    people = [
-        Member(
-            user_id=clean(m.get("user_id", ""), ID_LIMIT),
-            name=clean(m["name"], NAME_LIMIT) if m.get("name") is not None else None,
-            email_id=clean(m["email_id"], 120) if m.get("email_id") is not None else None,
-        )
-        for m in (raw if isinstance(raw, list) else [])
-        if isinstance(m, dict)
+    answer = r.parse(r.MemberList, response, operation_name(request))
+    people = [Member(user_id=m.user_id, name=m.name, email_id=m.email_id) for m in answer.members[:LISTED]]
+    more = len(answer.members) - len(people)
+    listed = Members(chat_id=str(getattr(request, "chat_id", "")), members=people, more=more or None)
+    lines = [f"{len(answer.members)} member(s) of chat {listed.chat_id} (user_id · name · email):"]
+    lines += [f"{p.user_id} · {_q(p.name)} · {p.email_id or '-'}" for p in people]
+    if more:
+        lines.append(f"({more} more not shown.)")
+    return "\n".join(lines), listed
+
+
+def bulk_answer(what: str, items: list[Item]) -> Answer:
+    """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. A batch
+    in which nothing was done is an error (``NothingDone``) that still lists every chat."""
+    done_count = sum(item.outcome == "done" for item in items)
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for item in items:
+        groups.setdefault((item.outcome, item.reason), []).append(item.chat_id)
+    lines = [f"{what}: {done_count} of {len(items)} chat(s) done."]
+    lines += [
+        f"{outcome.replace('_', ' ')}{f' ({reason})' if reason else ''}: {', '.join(ids)}"
+        for (outcome, reason), ids in groups.items()
     ]
-    chat_id = str(getattr(request, "chat_id", ""))
-    lines = [f"{len(people)} member(s) of chat {chat_id} (user_id · name · email):"]
-    lines += [f"{p.user_id} · {quoted(p.name)} · {p.email_id or '-'}" for p in people]
-    return "\n".join(lines), Members(chat_id=chat_id, members=people)
+    text = "\n".join(lines)
+    if done_count == 0:
+        unsure = any(item.outcome in ("may_have_been_applied", "unconfirmed") for item in items)
+        raise NothingDone(text, "Check those that may have been applied (e.g. with get_chat) first." if unsure else "")
+    return text, Bulk(items=items)
 
 
 def bulk(request: Request, response: Any) -> Answer:
-    """For operations applied chat by chat: which worked, and why the others did not."""
-    succeeded, failed = list(response["success"]), dict(response["failure"])
-    text = f"Done for {len(succeeded)} chat(s){': ' + ', '.join(succeeded) if succeeded else ''}."
-    if failed:
-        text += " Failed: " + "; ".join(f"{chat_id}: {why}" for chat_id, why in failed.items())
-    return text, Bulk(succeeded=succeeded, failed=list(failed))
+    """For operations applied chat by chat (``multi_request.apply_each``): what became of each chat."""
+    return bulk_answer("Done", [Item(**item) for item in response["items"]])
 
 
 def plan(request: Request, response: Any) -> Answer:
     actions = [Action(**a) for a in response["actions"]]
     stopped = f" ({response['stopped']}; call again later for the rest)" if response.get("stopped") else ""
     lines = [f"Scanned {response['scanned']} chats{stopped}: {len(actions)} to tidy (tool · chat id · name · why)."]
-    lines += [f"- {a.tool} · {a.chat_id} · {quoted(a.name)} · {a.reason}" for a in actions]
+    lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in actions]
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
     reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]
     if closing:

@@ -99,7 +99,7 @@ async def test_close_chats_asks_once_listing_every_chat(
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
         ("PUT", f"/api/v3/chats/{c}", {"operation": "close_chat"}) for c in chat_ids
     ]
-    assert result.structured_content == {"succeeded": chat_ids, "failed": []}
+    assert result.structured_content == {"items": [{"chat_id": c, "outcome": "done"} for c in chat_ids]}
 
 
 async def test_close_chats_reports_each_failure_and_goes_on(
@@ -109,8 +109,9 @@ async def test_close_chats_reports_each_failure_and_goes_on(
                            body={"code": "chat_operation_failed", "message": "Cannot close"}))  # fmt: skip
     async with Client(cliq.server(settings), elicitation_callback=answering("accept", {"confirm": True})) as client:
         result = await client.call_tool("close_chats", {"chat_ids": [ALICE, BOB]})
-    assert result.structured_content == {"succeeded": [BOB], "failed": [ALICE]}
-    assert "chat_operation_failed" in result.content[0].text
+    items = result.structured_content["items"]
+    assert [(i["chat_id"], i["outcome"]) for i in items] == [(ALICE, "failed"), (BOB, "done")]
+    assert "chat_operation_failed" in items[0]["reason"] and "chat_operation_failed" in result.content[0].text
     assert len(writes(workspace)) == 2
 
 

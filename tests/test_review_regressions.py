@@ -42,7 +42,7 @@ async def test_close_chats_handles_a_full_batch_with_one_read_to_describe_it(
     async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
         result = await client.call_tool("close_chats", {"chat_ids": chat_ids})
     assert result.is_error is False, result.content
-    assert result.structured_content["succeeded"] == chat_ids
+    assert result.structured_content["items"] == [{"chat_id": c, "outcome": "done"} for c in chat_ids]
     reads = [r for r in api_calls(workspace) if r.method == "GET"]
     assert all(r.path == "/api/v3/chats" and dict(r.query)["chat_ids"] == ",".join(chat_ids) for r in reads)
     assert len(reads) <= 3  # the question and the re-check (and, on 2026-07-28, the retried round)
@@ -91,7 +91,7 @@ async def test_odd_answers_from_cliq_never_crash_a_tool(
     assert writes(workspace) == []
 
 
-async def test_mark_chats_read_with_an_odd_answer_still_reports_and_audits(
+async def test_mark_chats_read_with_an_odd_answer_is_an_error_and_audited(
     cliq: Cliq, workspace: Workspace, tmp_path: Path
 ) -> None:
     workspace.inject(Fault(method="PUT", path_prefix="/api/v3/chats", kind="status", status=200,
@@ -101,8 +101,11 @@ async def test_mark_chats_read_with_an_odd_answer_still_reports_and_audits(
         result = await client.call_tool(
             "mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": "1773813859592_51531973059"}]}
         )
-    assert result.is_error is False and result.structured_content == {"succeeded": [], "failed": []}
-    assert '"outcome": "acted"' in (tmp_path / "audit.jsonl").read_text()
+    # Nothing is read into an answer of the wrong shape: the model is told which fields were wrong.
+    assert result.is_error is True and result.structured_content is None
+    text = result.content[0].text
+    assert "mark_chats_read" in text and "data.success" in text and "data.failure" in text
+    assert '"outcome": "failed"' in (tmp_path / "audit.jsonl").read_text()
 
 
 async def test_a_trickling_answer_is_cut_off_by_the_deadline(cliq_socket: Cliq, workspace: Workspace) -> None:
@@ -116,7 +119,8 @@ async def test_a_trickling_answer_is_cut_off_by_the_deadline(cliq_socket: Cliq, 
 
 
 async def test_a_repeating_cursor_does_not_loop_the_walk(client: Client, workspace: Workspace) -> None:
-    page = {"chats": [{"chat_id": "1", "name": "x", "chat_type": "dm"}], "next_token": "same"}
+    chat = {"chat_id": "1", "name": "x", "chat_type": "dm", "participant_count": 2, "last_modified_time": "x"}
+    page = {"chats": [chat], "next_token": "same"}
     workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=200, body=page, times=50))
     result = await client.call_tool("plan_tidy", {"inactive_days": 30})
     assert result.is_error is False and len(api_calls(workspace)) == 2

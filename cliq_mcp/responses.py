@@ -1,0 +1,213 @@
+"""Cliq's answers as the API notes describe them: one pydantic model per answer a tool reads.
+
+A field the notes and the seed show in every example is required; the rest are optional; fields we do
+not know are ignored. An answer that does not fit is a ``WrongShape`` error naming the field path that
+is missing or wrong (never its value): nothing is filled in from the request in its place.
+
+    answer                      model
+    GET /chats, /chats/search   ChatList         {chats: [ChatObject], next_token?}
+    GET /chats/{id}             ChatDetails      {type, data: ChatObject + unread_message_count}
+    POST /chats, .../forks      ChatEnvelope     {type, data: ChatObject}
+    PUT /chats read_status      ReadStatus       {type, data: {success: [id], failure: [id | {chat_id, …}]}}
+    PUT /chats/{id} title       TitleChanged     {type, data: {title, chat_id}}
+    POST/DELETE .../members     MembersAdded / MembersRemoved {type, data: {chat_id, added|removed_user_ids}}
+    GET .../members             MemberList       {members: [{user_id, email_id?, name?}]}
+    every 204 operation         no_body()        no body (or a body that is not one of Cliq's error shapes)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from cliq_mcp.errors import ServerError
+
+PROBLEMS_SHOWN = 3
+
+
+class WrongShape(ServerError):
+    """Cliq answered with a success status, but not in the documented shape."""
+
+
+def _id(value: Any) -> Any:
+    # The notes: ids are strings. A JSON number is taken as the same id (Python reads it exactly);
+    # anything else (null, bool, object) is left for validation to refuse.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Id = Annotated[str, BeforeValidator(_id)]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Creator(Answer):
+    id: Id | None = None
+    name: str | None = None
+
+
+class MessageContent(Answer):
+    text: str | None = None  # assumption: a non-text message (a file, a card) may carry no text
+
+
+class LastMessageInfo(Answer):
+    message_id: Id  # the notes: last_message_info is optional, but when present it has message_id
+    sender: Id | None = None
+    time: str | None = None
+    content: MessageContent | None = None
+    type: str | None = None
+
+
+class ChatObject(Answer):
+    """A chat as list, search, get, create and fork show it."""
+
+    chat_id: Id
+    name: str
+    chat_type: str
+    # In every example of the seed (list, search, get, create, fork) and the notes' chat object; we read
+    # them, so a renamed one is an error rather than a silent gap. created_time is there too, but unread.
+    participant_count: int
+    last_modified_time: str
+    # Optional: create's answer puts pinned/removed under user_membership; one search example has no
+    # creator; muted is not in the seed at all; lists may or may not carry the unread count (the notes).
+    pinned: bool | None = None
+    muted: bool | None = None
+    creator: Creator | None = None
+    last_message_info: LastMessageInfo | None = None
+    unread_message_count: int | None = None
+
+
+class ChatList(Answer):
+    chats: list[ChatObject]
+    next_token: str | None = None  # the notes: absent on the last page (and not declared by the OpenAPI)
+
+
+class ChatEnvelope(Answer):
+    type: str
+    data: ChatObject
+
+
+class ChatWithUnread(ChatObject):
+    unread_message_count: int  # the notes' table: get answers "chat + unread_message_count", unasked
+
+
+class ChatDetails(Answer):
+    type: str
+    data: ChatWithUnread
+
+
+class ReadFailure(Answer):
+    """A chat Cliq could not mark read. The notes show ids only; an object form is assumed to name the chat
+    as ``chat_id`` and may say why in ``message`` or ``code``."""
+
+    chat_id: Id
+    code: str | None = None
+    message: str | None = None
+
+
+def _failure(value: Any) -> Any:
+    return {"chat_id": _id(value)} if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+class ReadStatusData(Answer):
+    success: list[Id]
+    failure: list[Annotated[ReadFailure, BeforeValidator(_failure)]]
+
+
+class ReadStatus(Answer):
+    type: str
+    data: ReadStatusData
+
+
+class TitleData(Answer):
+    title: str
+    chat_id: Id
+
+
+class TitleChanged(Answer):
+    type: str
+    data: TitleData
+
+
+class AddedData(Answer):
+    chat_id: Id
+    added_user_ids: list[Id]
+
+
+class MembersAdded(Answer):
+    type: str
+    data: AddedData
+
+
+class RemovedData(Answer):
+    chat_id: Id
+    removed_user_ids: list[Id]
+
+
+class MembersRemoved(Answer):
+    type: str
+    data: RemovedData
+
+
+class Member(Answer):
+    user_id: Id
+    email_id: str | None = None
+    name: str | None = None
+
+
+class MemberList(Answer):
+    members: list[Member]
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not part.startswith("function-"):  # pydantic's tag for a validator step, not a field
+            path += f".{part}" if path else part
+    return path
+
+
+def _hint(write: bool) -> str:
+    if write:
+        return "Cliq said success, so it was probably applied: check (e.g. with get_chat) before repeating it."
+    return "Nothing was assumed in its place; if this persists, Cliq's API may have changed."
+
+
+def parse(model: type[A], answer: Any, operation: str, *, write: bool = False) -> A:
+    """``answer`` read as ``model``, or ``WrongShape`` naming the missing or wrong fields (not their values)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        problems: list[str] = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            path = _path(error["loc"])
+            if not path:
+                problem = "is not a JSON object"
+            elif error["type"] == "missing":
+                problem = f"is missing {path}"
+            else:
+                problem = f"has {path} of the wrong type"
+            if problem not in problems:
+                problems.append(problem)
+        more = len(problems) - PROBLEMS_SHOWN
+        said = "; ".join(problems[:PROBLEMS_SHOWN]) + (f" (and {more} more)" if more > 0 else "")
+        raise WrongShape(f"Cliq's answer to {operation} {said}.", _hint(write), status=200) from None
+
+
+def no_body(answer: Any, operation: str) -> None:
+    """A success that has no body (HTTP 204). A body is tolerated unless it is one of Cliq's error shapes:
+    then the operation did not succeed, whatever the status said."""
+    if isinstance(answer, dict) and ("error" in answer or "code" in answer):
+        field = "error" if "error" in answer else "code"
+        raise WrongShape(
+            f"Cliq's answer to {operation} carries an error ({field}) instead of no body.",
+            "It was probably not applied; check (e.g. with get_chat) before repeating it.",
+            status=200,
+        )
