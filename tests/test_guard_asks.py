@@ -8,7 +8,7 @@ import pytest
 from conftest import ALICE, Q2, Cliq, answering, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams, TextContent
-from simulated_cliq import Workspace
+from simulated_cliq import Fault, Workspace
 
 from cliq_mcp.config import Settings
 
@@ -89,3 +89,26 @@ async def test_a_long_batch_question_lists_ten_chats_then_counts_the_rest(
     assert lines[0] == "Close 25 chats? They will be hidden from your recent chats."
     assert [line.split(" · ")[2] for line in lines[1:11]] == [c.chat_id for c in chats[:10]]
     assert lines[11:] == ["… and 15 more"]
+
+
+async def test_a_wrong_shape_answer_about_the_target_asks_nothing(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
+    # The question is built from Cliq's description of the chat: without its name nobody can be asked truly.
+    nameless = {
+        "type": "chat",
+        "data": {
+            "chat_id": Q2,
+            "chat_type": "group_chat",
+            "participant_count": 5,
+            "last_modified_time": "2025-06-15T05:00:00Z",
+            "unread_message_count": 0,
+        },
+    }
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{Q2}", kind="status", status=200, body=nameless))
+    seen: list[ElicitRequestParams] = []
+    callback = answering("accept", {"confirm": True}, seen)
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=callback) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error and "missing data.name" in text(result)
+    assert seen == [] and writes(workspace) == []

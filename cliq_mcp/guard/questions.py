@@ -8,6 +8,7 @@ from typing import Any
 from cliq_mcp.errors import NotConfirmed
 from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
+from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, parse
 from cliq_mcp.summaries import clean, moment, quoted
 
 SHOWN_IN_A_DIALOG = 10  # chats listed in an elicitation; the rest are counted ("and K more")
@@ -33,24 +34,17 @@ class Question:
         return "\n".join((self.sentence, *shown, *([f"… and {rest} more"] if rest else [])))
 
 
-def _items(answer: Any, key: str) -> list[dict[str, Any]]:
-    """The objects in ``answer[key]``, whatever shape Cliq's answer has."""
-    found = answer.get(key) if isinstance(answer, dict) else None
-    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+def _describe(chat_id: str, chat: ChatObject) -> str:
+    kind = clean(chat.chat_type, 32).replace("_", " ")
+    return f"the {kind} {quoted(chat.name)} ({chat_id})"
 
 
-def _describe(chat_id: str, data: Any) -> str:
-    data = data if isinstance(data, dict) else {}
-    kind = clean(data.get("chat_type") or "chat", 32).replace("_", " ")
-    return f"the {kind} {quoted(data.get('name'))} ({chat_id})"
-
-
-def _chat_line(chat_id: str, data: dict[str, Any]) -> str:
-    kind = clean(data.get("chat_type") or "chat", 32).replace("_", " ")
-    parts = [quoted(data.get("name")), kind, chat_id]
-    when = moment(data.get("last_modified_time"))
+def _chat_line(chat_id: str, chat: ChatObject) -> str:
+    kind = clean(chat.chat_type, 32).replace("_", " ")
+    parts = [quoted(chat.name), kind, chat_id]
+    when = moment(chat.last_modified_time)
     parts.append(f"last active {when[:10]}" if when else "last active unknown")
-    parts += [flag for flag in ("pinned", "muted") if data.get(flag) is True]
+    parts += [flag for flag, on in (("pinned", chat.pinned), ("muted", chat.muted)) if on is True]
     return "- " + " · ".join(parts)
 
 
@@ -70,8 +64,8 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
     if op.each:
         # One list request describes them all (Cliq's list takes up to 100 chat ids).
         chat_ids: list[str] = values[op.each]
-        listed = await _read(client, "list_chats", chat_ids=chat_ids, limit=100)
-        found = {str(c.get("chat_id")): c for c in _items(listed, "chats")}
+        listed = parse(ChatList, await _read(client, "list_chats", chat_ids=chat_ids, limit=100), "list_chats")
+        found = {c.chat_id: c for c in listed.chats}
         missing = [c for c in chat_ids if c not in found]
         if missing:
             raise NotConfirmed(
@@ -81,11 +75,9 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
         lines = tuple(_chat_line(c, found[c]) for c in chat_ids)
         return Question(op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}"), lines)
     chat_id = str(values["chat_id"])
-    answer = await _read(client, "get_chat", chat_id=chat_id)
-    data = answer.get("data") if isinstance(answer, dict) else None
+    data = parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data
     chat = _describe(chat_id, data)
-    kind = data.get("chat_type") if isinstance(data, dict) else None
-    if kind in op.refused_types:
+    if data.chat_type in op.refused_types:
         # Asking a person to approve what Cliq will refuse wastes their yes: refuse now, nothing asked.
         raise NotConfirmed(
             f"Not done: Cliq does not allow {op.name} on {chat}. Nothing was asked or changed.",
@@ -94,8 +86,8 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
     people = ""
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
-        listed = await _read(client, "list_chat_members", chat_id=chat_id)
-        members = {str(m.get("user_id")): m for m in _items(listed, "members")}
+        roster = parse(MemberList, await _read(client, "list_chat_members", chat_id=chat_id), "list_chat_members")
+        members = {m.user_id: m for m in roster.members}
         missing = [u for u in user_ids if u not in members]
         if missing:
             raise NotConfirmed(
@@ -104,8 +96,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
                 "Use list_chat_members to see who is in the chat.",
             )
         named = ", ".join(
-            f"{quoted(members[u].get('name'))} <{clean(members[u].get('email_id') or '-', 120)}> ({u})"
-            for u in user_ids
+            f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
     return Question(op.confirm.format(chat=chat, people=people))
