@@ -27,7 +27,7 @@ from cliq_mcp.errors import (
     Throttled,
     TransportError,
 )
-from cliq_mcp.pacing import Pacer
+from cliq_mcp.pacing import LocalWindows, Pacer, Windows
 from cliq_mcp.wire import RateLimit, Wire
 
 logger = logging.getLogger(__name__)
@@ -127,13 +127,17 @@ class CliqClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        windows: Windows | None = None,
     ) -> None:
+        """``windows``: where pacing is counted, normally the shared state store (one budget per account);
+        None: in this process's memory, on ``clock``."""
         self.settings = settings
         self._transport = transport
         self._sleep = sleep  # backoff and Retry-After waits
         self._clock = clock  # the overall deadline
         self._auth = ZohoAuth(settings)
-        self._pacer = Pacer() if settings.pacing else None
+        windows = windows or LocalWindows(clock)
+        self._pacer = Pacer(windows, settings.account, sleep=sleep) if settings.pacing else None
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:

@@ -3,63 +3,18 @@ client in both eras: stateless replicas, bearer token, Origin checks, health pro
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from conftest import Q2, Cliq, answering, approve_with, env_for, outside_env, writes
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+from conftest import Q2, Cliq, answering, approve_with, connect, env_for, http_server, outside_env, writes
 from simulated_cliq import Workspace
 
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def http_server(*args: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
-        env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the HTTP server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-        assert b"Traceback" not in err, err.decode()
-
-
-@asynccontextmanager
-async def connect(url: str, era: str, headers: dict[str, str] | None = None, **options: Any) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(headers=headers or {})
-    async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=era, **options) as client:
-        yield client
 
 
 async def test_http_serves_the_tools_in_both_eras(era: str) -> None:
