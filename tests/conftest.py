@@ -258,6 +258,13 @@ def free_port() -> int:
 @contextmanager
 def http_server(*args: str, **env: str) -> Iterator[str]:
     """A real `cliq-mcp --transport http` process on a free loopback port (more flags in ``args``); its URL."""
+    with http_process(*args, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def http_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``http_server``, and the process itself."""
     port = free_port()
     base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
     proc = subprocess.Popen(
@@ -275,7 +282,7 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise AssertionError("the HTTP server did not start")
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
