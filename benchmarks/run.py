@@ -53,10 +53,15 @@ class Plan:
     calls: int  # measured get_chat calls per server per era
     warmup: int
     starts: int  # cold starts per server per era
+    http_requests: int = 2000  # HTTP load: requests per worker count
+    http_concurrency: int = 16  # HTTP load: requests in flight at once
 
 
 FULL = Plan(calls=1000, warmup=100, starts=15)
-QUICK = Plan(calls=40, warmup=5, starts=2)
+QUICK = Plan(calls=40, warmup=5, starts=2, http_requests=100, http_concurrency=8)
+HTTP_WORKERS = (1, 2)
+# The simulated Cliq for the HTTP load, in its own process: the load generator then has this process to itself.
+SIM = "import sys; from cliq_mcp.sandbox import serve; serve(port=int(sys.argv[1]), rate_limits=False)"
 
 
 @dataclass
@@ -143,6 +148,45 @@ def cpu_ms(pid: int) -> float:
     """User + system CPU time the process has used so far (/proc/<pid>/stat, clock ticks)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_kb(root: int) -> int:
+    """VmRSS of ``root`` and all its descendants (a uvicorn parent and its workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for pid in tree:
+        with contextlib.suppress(OSError, RuntimeError):
+            total += memory_kb(pid)
+    return total
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until ``url`` answers anything but a server error (bounded: about 30 s)."""
+    for _ in range(300):
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
 
 
 def median(xs: list[float]) -> float:
@@ -477,6 +521,86 @@ async def answer_sizes_and_walks(
 # ---------------------------------------------------------------------------------------------- report
 
 
+GET_CHAT_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                 "params": {"name": "get_chat", "arguments": {"chat_id": CHAT}}}  # fmt: skip
+
+
+async def load(url: str, pid: int, plan: Plan) -> list[str]:
+    """A warm-up, then ``plan.http_requests`` stateless ``tools/call get_chat`` POSTs with
+    ``plan.http_concurrency`` in flight; one row of results (RSS of the server's process tree around it)."""
+    latencies: list[float] = []
+    errors = 0
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=plan.http_concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as http:
+
+        async def calls(count: int, measured: bool) -> None:
+            nonlocal errors
+            for _ in range(count):
+                started = time.perf_counter()
+                try:
+                    answer = await http.post("/mcp", json=GET_CHAT_CALL)
+                    ok = answer.status_code == 200 and '"isError":false' in answer.text
+                except httpx.HTTPError:
+                    ok = False
+                if measured:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    errors += not ok
+
+        # Warm every worker's imports and connections first, so that "before" is the steady state.
+        warm = max(2, plan.http_requests // 20 // plan.http_concurrency)
+        await asyncio.gather(*(calls(warm, False) for _ in range(plan.http_concurrency)))
+        rss_before = tree_rss_kb(pid)
+        started = time.perf_counter()
+        each = plan.http_requests // plan.http_concurrency
+        await asyncio.gather(*(calls(each, True) for _ in range(plan.http_concurrency)))
+        seconds = time.perf_counter() - started
+        rss_after = tree_rss_kb(pid)
+    p99 = statistics.quantiles(latencies, n=100, method="inclusive")[98]
+    return [str(len(latencies)), str(plan.http_concurrency), f"{len(latencies) / seconds:.0f}",
+            f"{median(latencies):.1f}", f"{p99:.1f}", str(errors), f"{rss_before / 1024:.1f}",
+            f"{rss_after / 1024:.1f}"]  # fmt: skip
+
+
+async def http_load(plan: Plan, report: Report) -> None:
+    """`cliq-mcp --transport http --workers N` under a bounded loopback load, for N in ``HTTP_WORKERS``."""
+    sim_port = free_port()
+    sim = subprocess.Popen([sys.executable, "-c", SIM, str(sim_port)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    rows: list[list[str]] = []
+    try:
+        wait_healthy(f"http://127.0.0.1:{sim_port}/api/v3/chats", sim)  # any answer (401: no token) will do
+        for workers in HTTP_WORKERS:
+            port, home = free_port(), tempfile.mkdtemp(prefix="cliq-bench-")
+            env = {**os.environ, "HOME": home, "XDG_STATE_HOME": f"{home}/state", "CLIQ_ACCESS_TOKEN": TOKEN,
+                   "CLIQ_API_BASE_URL": f"http://127.0.0.1:{sim_port}/api/v3", "CLIQ_AUDIT_LOG": "off",
+                   "CLIQ_PACING": "off", "CLIQ_GUARD": "elicit"}  # fmt: skip
+            args = ["-m", "cliq_mcp", "--transport", "http", "--port", str(port), "--workers", str(workers)]
+            server = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
+                rows.append([str(workers), *await load(f"http://127.0.0.1:{port}", server.pid, plan)])
+                print(f"  workers {workers}: {rows[-1]}", flush=True)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    report.section(
+        "HTTP transport under load: `cliq-mcp --transport http --workers N`",
+        ["workers", "requests", "in flight", "requests/s", "p50 ms", "p99 ms", "errors", "RSS before, MiB",
+         "RSS after, MiB"],
+        rows,
+        "Stateless `tools/call get_chat` POSTs (raw JSON-RPC over httpx with keep-alive) after a warm-up; the "
+        "simulated Cliq runs in its own process (`Workspace(rate_limits=False)`); `CLIQ_PACING=off`, "
+        "`CLIQ_GUARD=elicit`. RSS is the server's whole process tree (with 2 workers: uvicorn's supervisor, "
+        "multiprocessing's resource tracker and both workers). The load generator, the simulated Cliq and the "
+        "workers share the machine's cores.",
+    )  # fmt: skip
+
+
 def machine() -> list[tuple[str, str]]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "?")  # fmt: skip
@@ -545,6 +669,8 @@ async def run(plan: Plan) -> Report:
             await cold_starts(servers, plan, report)
             print("== per-call latency and memory", flush=True)
             await latency_and_memory(servers, url, plan, report)
+            print("== HTTP transport under load", flush=True)
+            await http_load(plan, report)
         except BaseException:
             errlog.seek(0)
             print("server stderr (last 3000 characters):\n" + errlog.read()[-3000:], file=sys.stderr)

@@ -39,6 +39,7 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
+    parser.add_argument("--workers", type=int, default=1, help="HTTP: worker processes (default 1)")
     sub = parser.add_subparsers(dest="command")
     if commands is None or commands & {"auth", "config", "-h", "--help"}:  # serving needs neither: start faster
         from cliq_mcp import host_config, signin
@@ -115,7 +116,7 @@ def main(
 
             print(f"cliq-mcp: MCP over HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
             with contextlib.suppress(KeyboardInterrupt):
-                serve(settings, args.host, args.port)
+                serve(settings, args.host, args.port, workers=args.workers, env=env)
             return 0
         from cliq_mcp.server import build_server
 

@@ -29,7 +29,7 @@ from cliq_mcp.errors import (
     TransportError,
 )
 from cliq_mcp.logs import Redactor
-from cliq_mcp.pacing import Pacer
+from cliq_mcp.pacing import LocalWindows, Pacer, Windows
 from cliq_mcp.summaries import clean, quoted
 from cliq_mcp.wire import RateLimit, Wire
 
@@ -133,13 +133,17 @@ class CliqClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        windows: Windows | None = None,
     ) -> None:
+        """``windows``: where pacing is counted, normally the shared state store (one budget per account);
+        None: in this process's memory, on ``clock``."""
         self.settings = settings
         self._transport = transport
         self._sleep = sleep  # backoff and Retry-After waits
         self._clock = clock  # the overall deadline
         self._auth = ZohoAuth(settings)
-        self._pacer = Pacer() if settings.pacing else None
+        windows = windows or LocalWindows(clock)
+        self._pacer = Pacer(windows, settings.account, sleep=sleep) if settings.pacing else None
         # Cliq may echo a secret back (an error quoting the token, a chat titled with a pasted key): hidden
         # here, before any summary shortens it into a prefix that no longer matches.
         self._redactor = Redactor(settings.secrets())

@@ -5,6 +5,7 @@
     ├── InvalidArguments            refused by our own validation; no request was made
     ├── NotConfirmed                a destructive call without a person's yes; nothing was changed
     ├── TransportError              Cliq could not be reached, or did not answer in time
+    ├── StateUnavailable            the shared state store (used confirmations, rate budget) is unreachable
     └── ApiError                    Cliq answered with an error status (status, code)
         ├── AuthenticationError     401, or the token endpoint refused
         ├── PermissionDenied        403: usually a missing OAuth scope
@@ -44,6 +45,10 @@ class NotConfirmed(CliqError):
 
 
 class TransportError(CliqError):
+    pass
+
+
+class StateUnavailable(CliqError):
     pass
 
 

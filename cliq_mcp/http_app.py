@@ -3,12 +3,19 @@
 Binding beyond loopback requires a bearer token (CLIQ_MCP_HTTP_TOKEN). Host and Origin headers are
 checked against DNS rebinding (loopback: the SDK's defaults; elsewhere: CLIQ_MCP_ALLOWED_HOSTS /
 CLIQ_MCP_ALLOWED_ORIGINS). ``/healthz`` answers probes without a token and without touching Cliq.
+Stateless means no server-to-client stream: ``GET /mcp`` answers 405. ``--workers N`` serves with N
+processes (``worker_app`` builds each one's app); pacing and single-use state are shared through the store.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -17,23 +24,53 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cliq_mcp import logs
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import ConfigurationError
 from cliq_mcp.guard.approval import Approvals
+from cliq_mcp.operation import Effect
+from cliq_mcp.operations import select
 from cliq_mcp.server import build_server
 
 logger = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HEALTH = "/healthz"
 APPROVALS = "/approvals"
+MCP_PATH = "/mcp"
+WORKER_SETUP = "CLIQ_MCP_WORKER_SETUP"  # how the CLI hands host, port and flags to --workers processes
+
+
+def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
+    """``origin`` is one of ``allowed``, exactly or by a ``scheme://host:*`` pattern (any port), as the SDK's
+    own Origin check reads the same list."""
+    for pattern in allowed:
+        if origin == pattern or (pattern.endswith(":*") and re.fullmatch(re.escape(pattern[:-1]) + r"\d+", origin)):
+            return True
+    return False
+
+
+class StatelessOnly:
+    """``GET /mcp`` would open a server-to-client stream, which a stateless server never writes to: the SDK
+    holds it open, idle, forever. Answer 405 instead, as the spec allows."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].rstrip("/") == MCP_PATH:
+            answer = JSONResponse({"error": "this server is stateless: POST requests to /mcp"}, status_code=405,
+                                  headers={"Allow": "POST"})  # fmt: skip
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BearerAuth:
-    """Every request but the health probe must carry ``Authorization: Bearer <token>``; a browser page
-    from another origin is refused whatever it carries."""
+    """Every request but the health probe must carry ``Authorization: Bearer <token>`` (the scheme in any
+    case, RFC 9110); a browser page from an origin not in ``origins`` is refused whatever it carries."""
 
-    def __init__(self, app: ASGIApp, token: str, origins: frozenset[str]) -> None:
-        self.app, self.token, self.origins = app, token.encode(), origins
+    def __init__(self, app: ASGIApp, token: str, origins: Iterable[str]) -> None:
+        self.app, self.token, self.origins = app, token.encode(), tuple(origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The approval pages are opened by a person's browser, which has no bearer token: each page is guarded
@@ -41,11 +78,11 @@ class BearerAuth:
         if scope["type"] == "http" and scope["path"] != HEALTH and not scope["path"].startswith(APPROVALS + "/"):
             headers = dict(scope["headers"])
             origin = headers.get(b"origin", b"").decode("latin-1")
-            if origin and origin not in self.origins:
+            if origin and not origin_allowed(origin, self.origins):
                 await JSONResponse({"error": "origin not allowed"}, status_code=403)(scope, receive, send)
                 return
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, b"Bearer " + self.token):
+            scheme, _, given = headers.get(b"authorization", b"").strip().partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
                 answer = JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
                                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
                 await answer(scope, receive, send)
@@ -79,10 +116,15 @@ def build_app(settings: Settings, host: str, port: int) -> Starlette:
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=bool(hosts), allowed_hosts=hosts, allowed_origins=origins
         )
-    app = server.streamable_http_app(stateless_http=True, transport_security=security, host=host)
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=security, host=host
+    )
     app.mount(APPROVALS, approvals.app)
+    app.add_middleware(StatelessOnly)
     if token:
-        app.add_middleware(BearerAuth, token=token, origins=settings.allowed_origins)
+        # On loopback the same Origins as without a token (the SDK's defaults): local pages and tools keep working.
+        origins = [*LOOPBACK_ORIGINS, *settings.allowed_origins] if loopback else list(settings.allowed_origins)
+        app.add_middleware(BearerAuth, token=token, origins=origins)
     return app
 
 
@@ -90,8 +132,45 @@ LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def check_workers(settings: Settings, workers: int) -> None:
+    """Several workers share pacing and single-use state through the store, but an approval page waits in
+    the memory of the worker that opened it, and a person's browser may reach another: refuse that case."""
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be at least 1, not {workers}.", "")
+    guard = settings.guard
+    chosen = select(read_only=guard.read_only, tools=guard.tools, exclude=guard.exclude_tools)
+    if workers > 1 and guard.policy == "ask" and any(op.effect is Effect.DESTRUCTIVE for op in chosen):
+        raise ConfigurationError(
+            f"--workers {workers} with CLIQ_GUARD=ask: an approval page lives in the memory of the worker that "
+            "opened it, and a person's browser may reach another worker.",
+            "Use CLIQ_GUARD=elicit (form elicitation only) or trust-host, or serve no destructive tools "
+            "(--read-only, --exclude-tools destructive), or run one worker per replica behind sticky routing.",
+        )
+
+
+def serve(settings: Settings, host: str, port: int, *, workers: int = 1, env: Mapping[str, str] = {}) -> None:
+    """Serve until interrupted. With ``workers`` > 1, uvicorn starts that many processes, each building its
+    app with ``worker_app`` from ``env`` (the CLI's environment with its flags applied) and this setup."""
     import uvicorn
 
+    check_workers(settings, workers)
     config: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}
-    uvicorn.run(build_app(settings, host, port), access_log=False, log_config=None, **config)
+    if workers == 1:
+        uvicorn.run(build_app(settings, host, port), access_log=False, log_config=None, **config)
+        return
+    build_app(settings, host, port)  # the same configuration errors as one worker, before any process starts
+    os.environ.update(env)
+    setup = {"host": host, "port": port, "sandbox": settings.sandbox, "log_level": settings.log_level}
+    os.environ[WORKER_SETUP] = json.dumps(setup)
+    if settings.guard.secret is None:
+        # Every worker must verify the others' confirmation tokens and sealed answers: one key for this server.
+        os.environ["CLIQ_GUARD_SECRET"] = secrets.token_urlsafe(32)
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, access_log=False, log_config=None, **config)
+
+
+def worker_app() -> Starlette:
+    """One ``--workers`` process's app, from the environment ``serve`` prepared."""
+    setup = json.loads(os.environ[WORKER_SETUP])
+    settings = Settings.from_env(os.environ, sandbox=bool(setup["sandbox"]), log_level=setup["log_level"])
+    logs.configure(settings.log_level, settings.secrets())
+    return build_app(settings, setup["host"], int(setup["port"]))

@@ -1,8 +1,12 @@
-"""Pacing: keep our own calls per operation below Cliq's documented per-minute thresholds.
+"""Pacing: keep the account's calls per rate limit below Cliq's documented per-minute thresholds.
 
 Cliq locks an operation for up to 10 minutes (50 for typing) once its threshold is exceeded, so
 sending a request that would exceed it costs far more than waiting a little. A short wait is taken;
 a long one is refused with the time to wait, without sending anything.
+
+The windows live in the shared state store (``state_store.py``), keyed by account and ``RateLimit.key``,
+so every process and replica of one Cliq account draws on one budget. ``LocalWindows`` keeps them in this
+process's memory when there is no store.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 
@@ -22,30 +27,61 @@ WINDOW_S = 60.0
 MAX_WAIT_S = 10.0
 
 
-class Pacer:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+class Windows(Protocol):
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        """Record one request in ``key``'s sliding window and return 0 if fewer than ``limit`` were recorded
+        in the last ``window_s`` seconds; otherwise record nothing and return the seconds until a slot frees."""
+        ...
+
+
+class LocalWindows:
+    """Sliding windows in this process's memory, on ``clock``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._sent: dict[RateLimit, deque[float]] = {}
+        self._sent: dict[str, deque[float]] = {}
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        now = self._clock()
+        sent = self._sent.setdefault(key, deque())
+        while sent and now - sent[0] >= window_s:
+            sent.popleft()
+        if len(sent) < limit:
+            sent.append(now)
+            return 0.0
+        return sent[0] + window_s - now
+
+
+class Pacer:
+    def __init__(
+        self,
+        windows: Windows,
+        account: str,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._windows = windows
+        self._account = account
+        self._sleep = sleep
 
     async def wait(self, rate: RateLimit) -> None:
         allowed = max(1, math.floor(rate.per_minute * SHARE))
-        sent = self._sent.setdefault(rate, deque())
+        key = f"{self._account}:pace:{rate.key}"
+        waited = 0.0
         while True:
-            now = self._clock()
-            while sent and now - sent[0] >= WINDOW_S:
-                sent.popleft()
-            if len(sent) < allowed:
-                sent.append(now)
+            delay = await self._windows.admit(key, allowed, WINDOW_S)
+            if delay <= 0:
                 return
-            delay = sent[0] + WINDOW_S - now
-            if delay > MAX_WAIT_S:
+            # Bounded: other processes may take the slot we waited for, but we wait at most MAX_WAIT_S in all.
+            if waited + delay > MAX_WAIT_S:
                 lock = f" and locks it for up to {rate.lock} when exceeded" if rate.lock else ""
                 raise Throttled(
-                    f"Not sent: Cliq allows about {rate.per_minute} of these a minute{lock}, and {len(sent)} "
-                    "were sent in the last minute.",
+                    f"Not sent: Cliq allows about {rate.per_minute} of these a minute{lock}, and {allowed} "
+                    "were sent for this account in the last minute.",
                     f"Try again in {math.ceil(delay)} s.",
                     status=0,  # refused here, before Cliq saw it
                     code="paced",
                     retry_after=delay,
                 )
-            await anyio.sleep(delay)
+            waited += delay
+            await self._sleep(delay)

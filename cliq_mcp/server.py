@@ -153,9 +153,10 @@ def build_server(
         from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
 
         transport = httpx.ASGITransport(app=create_app(Workspace()))
-    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock)
     config = settings.guard
     store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
+    # One pacing budget per account, in the store shared by its processes and replicas.
+    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store)
     local_pages = approvals is None
     approvals = approvals or Approvals()
     # Only a process on the person's own machine may open their browser; a remote HTTP server may not.

@@ -1,5 +1,5 @@
 """Shared state for every process and replica of one Cliq account: single-use claims (redeemed
-confirmation tokens, accepted answers) today, pacing windows next.
+confirmation tokens, accepted answers) and pacing windows (``pacing.py``: one request budget per account).
 
 Two implementations of one small interface:
 
@@ -7,7 +7,7 @@ Two implementations of one small interface:
   shared by every process of the account on this machine (Claude Desktop's server, Claude Code's, a cron
   ``cliq-mcp call``).
 - ``RedisStore``, chosen by ``CLIQ_STATE_URL=redis://…``: for HTTP replicas on several machines; every
-  claim is one atomic ``SET NX PX``.
+  claim is one atomic ``SET NX PX``, each pacing step one Lua script over a sorted set.
 
 Keys are prefixed with the account (``Settings.account``), never the process, so two processes of one account
 share them and two accounts never collide.
@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
 
-from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.errors import ConfigurationError, StateUnavailable
 from cliq_mcp.private_files import private_dir
+
+T = TypeVar("T")
 
 
 class StateStore(Protocol):
@@ -35,18 +41,25 @@ class StateStore(Protocol):
         """Record ``key`` as used until ``until`` (epoch seconds); False if it already was (and has not expired)."""
         ...
 
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        """One request in ``key``'s sliding window: 0 if admitted (and recorded), else seconds until a slot frees."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
 class SqliteStore:
-    """One SQLite file; each claim is one ``INSERT`` in an immediate transaction, so it is atomic across
-    processes. Runs in a worker thread: a process waiting on another's lock does not stall the event loop."""
+    """One SQLite file; each claim and each pacing step is one immediate transaction, so it is atomic across
+    processes (and a lock serialises this process's threads on its one connection). Runs in a worker thread:
+    a process waiting on another's lock does not stall the event loop. Times are ``clock``'s (the wall clock:
+    the same for every process on the machine)."""
 
     def __init__(self, path: Path, *, clock: Any = time.time) -> None:
         self.path = path
         self.description = f"the file {path}"
         self._clock = clock
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -56,24 +69,46 @@ class SqliteStore:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
+            db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
             self._db = db
         return self._db
 
-    def _claim(self, key: str, until: float) -> bool:
-        db = self._connect()
-        now = self._clock()
-        db.execute("BEGIN IMMEDIATE")
+    def _transaction(self, step: Callable[[sqlite3.Connection, float], T]) -> T:
+        with self._lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                done = step(db, self._clock())  # the time read inside the lock: steps are ordered by it
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return done
+
+    def _claim(self, db: sqlite3.Connection, now: float, key: str, until: float) -> bool:
+        db.execute("DELETE FROM claims WHERE until < ?", (now,))
+        return db.execute("INSERT OR IGNORE INTO claims (key, until) VALUES (?, ?)", (key, until)).rowcount == 1
+
+    def _admit(self, db: sqlite3.Connection, now: float, key: str, limit: int, window_s: float) -> float:
+        db.execute("DELETE FROM sent WHERE key = ? AND at <= ?", (key, now - window_s))
+        count, oldest = db.execute("SELECT COUNT(*), MIN(at) FROM sent WHERE key = ?", (key,)).fetchone()
+        if count < limit:
+            db.execute("INSERT INTO sent (key, at) VALUES (?, ?)", (key, now))
+            return 0.0
+        return float(min(window_s, oldest + window_s - now))  # bounded even if the clock went back
+
+    async def _run(self, step: Callable[[sqlite3.Connection, float], T]) -> T:
         try:
-            db.execute("DELETE FROM claims WHERE until < ?", (now,))
-            taken = db.execute("INSERT OR IGNORE INTO claims (key, until) VALUES (?, ?)", (key, until)).rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return taken == 1
+            return await anyio.to_thread.run_sync(self._transaction, step)
+        except (sqlite3.Error, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
 
     async def claim(self, key: str, until: float) -> bool:
-        return await anyio.to_thread.run_sync(self._claim, key, until)
+        return await self._run(partial(self._claim, key=key, until=until))
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        return await self._run(partial(self._admit, key=key, limit=limit, window_s=window_s))
 
     async def aclose(self) -> None:
         if self._db is not None:
@@ -81,12 +116,31 @@ class SqliteStore:
             db.close()
 
 
+# One pacing step, atomically: drop what left the window, count, record or say how long until a slot frees.
+# Times are Redis's own (TIME, in microseconds): replicas on several machines share one clock.
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
 class RedisStore:
-    """Redis (redis-py's asyncio client, ``pip install redis``): a claim is ``SET key 1 NX PX lifetime``."""
+    """Redis (redis-py's asyncio client, ``pip install redis``): a claim is ``SET key 1 NX PX lifetime``; a
+    pacing step is the ``ADMIT`` script over one sorted set per window, on Redis's clock."""
 
     def __init__(self, url: str, *, clock: Any = time.time) -> None:
         try:
             from redis.asyncio import Redis
+            from redis.exceptions import RedisError
         except ImportError:
             raise ConfigurationError(
                 "CLIQ_STATE_URL names Redis, but the redis package is not installed.",
@@ -96,22 +150,46 @@ class RedisStore:
         self.description = f"Redis at {parts.hostname}:{parts.port or 6379}"
         self._url = url
         self._make = Redis.from_url
+        self._errors = RedisError
         self._redis: Any = None  # connected on first use, again after aclose (each MCP session's end)
         self._clock = clock
+
+    def _connection(self) -> Any:
+        if self._redis is None:
+            self._redis = self._make(self._url)
+        return self._redis
 
     async def claim(self, key: str, until: float) -> bool:
         # A lifetime relative to our clock, not an absolute time: Redis's clock need not agree with ours.
         lifetime_ms = int((until - self._clock()) * 1000)
         if lifetime_ms <= 0:
             return False
-        if self._redis is None:
-            self._redis = self._make(self._url)
-        return bool(await self._redis.set(f"cliq-mcp:{key}", b"1", nx=True, px=lifetime_ms))
+        try:
+            return bool(await self._connection().set(f"cliq-mcp:{key}", b"1", nx=True, px=lifetime_ms))
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        window_us = int(window_s * 1_000_000)
+        # EVAL (not EVALSHA): the script is small, and a restarted Redis has no script cache to miss.
+        try:
+            wait_us = await self._connection().eval(ADMIT, 1, f"cliq-mcp:{key}", limit, window_us, uuid.uuid4().hex)
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+        return int(wait_us) / 1_000_000
 
     async def aclose(self) -> None:
         if self._redis is not None:
             redis, self._redis = self._redis, None
             await redis.aclose()
+
+
+def unavailable(where: str, what: str) -> StateUnavailable:
+    return StateUnavailable(
+        f"The shared state store ({where}) could not be used ({what}), so nothing was sent: without it the rate "
+        "budget and used confirmations of this account cannot be kept.",
+        "Check CLIQ_STATE_URL (and that Redis is up), then try again.",
+    )
 
 
 def open_store(url: str, *, clock: Any = time.time) -> StateStore:

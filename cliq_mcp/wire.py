@@ -10,10 +10,14 @@ from urllib.parse import quote
 from cliq_mcp.errors import InvalidArguments
 
 
-@dataclass(frozen=True, eq=False)  # identity: each limit is paced on its own, so shared limits share one object
+@dataclass(frozen=True)
 class RateLimit:
-    """Cliq's documented threshold (requests a minute) and the lock that follows exceeding it."""
+    """Cliq's documented threshold (requests a minute) and the lock that follows exceeding it.
 
+    ``key`` names the window it is paced in, in the shared state store: stable across processes and
+    releases, one per limit (requests that Cliq counts together share one limit, so one key)."""
+
+    key: str
     per_minute: int
     lock: str = ""  # e.g. "10 minutes"; empty where the notes document none
     scope: str = "ZohoCliq.Chats.READ"

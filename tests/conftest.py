@@ -17,17 +17,26 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import simulated_cliq
 from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.types import (
     ClientCapabilities,
@@ -251,3 +260,77 @@ async def approve_with(person: httpx.AsyncClient, url: str) -> None:
     origin = "/".join(url.split("/", 3)[:3])
     done = await person.post(url, data={"csrf": csrf.group(1), "decision": "approve"}, headers={"Origin": origin})
     assert done.status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def http_server(*args: str, **env: str) -> Iterator[str]:
+    """A real `cliq-mcp --transport http` process on a free loopback port (more flags in ``args``); its URL."""
+    with http_process(*args, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def http_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``http_server``, and the process itself."""
+    port = free_port()
+    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
+        env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, "the HTTP server exited"
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the HTTP server did not start")
+        yield url, proc
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+        assert b"Traceback" not in err, err.decode()
+
+
+@asynccontextmanager
+async def connect(url: str, era: str, headers: dict[str, str] | None = None, **options: Any) -> AsyncIterator[Client]:
+    """The SDK's client over streamable HTTP to ``url``/mcp."""
+    http = httpx2.AsyncClient(headers=headers or {})
+    async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=era, **options) as client:
+        yield client
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, stopped afterwards."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (apt-get install redis-server)"
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20  # a safety net only
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -56,6 +56,7 @@ class RecordedRequest:
     json: Any | None
     form: dict[str, str] | None
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (real time), for sliding windows
 
 
 @dataclass(eq=False)

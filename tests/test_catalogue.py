@@ -75,3 +75,16 @@ def lock_seconds(lock: str) -> float | None:
 def test_the_catalogues_rate_limits_match_the_simulated_cliq(op: Any) -> None:
     simulated = LIMITS[SIMULATED[op.name]]
     assert (op.rate.per_minute, lock_seconds(op.rate.lock)) == (simulated.per_minute, simulated.lock_seconds)
+
+
+def test_rows_sharing_a_limit_share_its_key_and_no_two_limits_share_one() -> None:
+    # Pacing counts by key across processes: one key per limit object, one limit object per key.
+    keys: dict[int, str] = {}
+    limits: dict[str, int] = {}
+    for op in CATALOGUE:
+        assert keys.setdefault(id(op.rate), op.rate.key) == op.rate.key
+        assert limits.setdefault(op.rate.key, id(op.rate)) == id(op.rate), f"{op.name}: {op.rate.key} is taken"
+    assert BY_NAME["mute_chat"].rate.key == BY_NAME["leave_chat"].rate.key == "membership"
+    assert BY_NAME["list_chats"].rate.key == BY_NAME["plan_tidy"].rate.key == "list_chats"
+    assert BY_NAME["close_chat"].rate.key == BY_NAME["close_chats"].rate.key == "per_chat_put"
+    assert len(keys) == len(limits) > 10

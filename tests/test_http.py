@@ -3,63 +3,35 @@ client in both eras: stateless replicas, bearer token, Origin checks, health pro
 
 from __future__ import annotations
 
-import socket
+import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from conftest import Q2, Cliq, answering, approve_with, env_for, outside_env, writes
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+from conftest import (
+    Q2,
+    Cliq,
+    answering,
+    approve_with,
+    connect,
+    env_for,
+    http_process,
+    http_server,
+    outside_env,
+    writes,
+)
 from simulated_cliq import Workspace
 
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def http_server(*args: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
-        env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the HTTP server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-        assert b"Traceback" not in err, err.decode()
-
-
-@asynccontextmanager
-async def connect(url: str, era: str, headers: dict[str, str] | None = None, **options: Any) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(headers=headers or {})
-    async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=era, **options) as client:
-        yield client
 
 
 async def test_http_serves_the_tools_in_both_eras(era: str) -> None:
@@ -147,3 +119,90 @@ async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only
     assert result.is_error is False, result.content
     (page,) = seen
     assert page.startswith(f"{url}/approvals/")
+
+
+async def test_bearer_scheme_in_any_case_local_origins_with_a_token_and_405_for_a_stateless_get() -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
+        port = url.rsplit(":", 1)[1]
+        for scheme in ("bearer", "BEARER", "BeArEr"):
+            async with connect(url, "auto", {"Authorization": f"{scheme} {TOKEN}"}) as client:
+                assert len((await client.list_tools()).tools) == len(CATALOGUE)
+        refused = [
+            httpx.post(f"{url}/mcp", json=body, headers={**accept, "Authorization": value}).status_code
+            for value in (f"Basic {TOKEN}", f"bearer{TOKEN}", f"bearer {TOKEN[:-1]}", "bearer")
+        ]
+        bearer = {**accept, "Authorization": f"Bearer {TOKEN}"}
+        local = [
+            httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
+            for origin in (f"http://localhost:{port}", f"http://127.0.0.1:{port}", "http://localhost:5173")
+        ]
+        foreign = [
+            httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
+            for origin in ("http://evil.example", f"http://localhost.evil.example:{port}", "http://localhost:1x")
+        ]
+        # Before, the SDK held an idle event stream open here forever; the timeout is only a safety net.
+        stream = httpx.get(f"{url}/mcp", headers={"Accept": "text/event-stream", **bearer}, timeout=10)
+        no_token = httpx.get(f"{url}/mcp", timeout=10)
+    assert refused == [401, 401, 401, 401]
+    assert local == [200, 200, 200] and foreign == [403, 403, 403]
+    assert stream.status_code == 405 and stream.headers["allow"] == "POST"
+    assert no_token.status_code == 401  # the token is checked before anything else
+
+
+def test_several_workers_with_approval_pages_are_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cliq_mcp", "--sandbox", "--transport", "http", "--port", "1", "--workers", "2"],
+        capture_output=True, text=True, timeout=30, env=outside_env(),
+    )  # fmt: skip
+    assert done.returncode == 2 and "approval page" in done.stderr and "CLIQ_GUARD=elicit" in done.stderr
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The uvicorn worker processes of ``parent`` (not multiprocessing's resource tracker)."""
+    for _ in range(200):  # bounded: they start within seconds
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+                found.append(int(entry.name))
+        if len(found) == 2:
+            return sorted(found)
+        time.sleep(0.05)
+    raise AssertionError("the two workers did not start")
+
+
+@contextmanager
+def only(serving: int, paused: int) -> Iterator[None]:
+    """Pause one worker (SIGSTOP) so that new connections are accepted by the other, then resume it."""
+    os.kill(paused, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(paused, signal.SIGCONT)
+
+
+async def test_two_workers_share_confirmations_and_one_pacing_budget(cliq_socket: Cliq, workspace: Workspace) -> None:
+    # No CLIQ_GUARD_SECRET: the server makes one for its workers. Pacing on, the default SQLite store.
+    env = env_for(cliq_socket.url, CLIQ_GUARD="trust-host")
+    with http_process("--workers", "2", **env) as (url, proc):
+        first, second = worker_pids(proc.pid)
+        with only(first, paused=second):
+            async with connect(url, "auto") as client:
+                preview = await client.call_tool("close_chat", {"chat_id": Q2})
+                one = [await client.call_tool("list_chats", {"limit": 1}) for _ in range(14)]
+        with only(second, paused=first):
+            async with connect(url, "auto") as client:
+                token = preview.structured_content["preview"]["confirmation_token"]
+                done = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+                two = [await client.call_tool("list_chats", {"limit": 1}) for _ in range(14)]
+    assert done.is_error is False, done.content  # a token from one worker, redeemed at the other
+    assert [r.is_error for r in one + two] == [False] * 27 + [True]
+    assert "Not sent" in two[-1].content[0].text
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+    assert len([r for r in workspace.requests if r.path == "/api/v3/chats"]) == 27

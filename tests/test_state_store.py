@@ -4,16 +4,12 @@ redis-server on a free loopback port), and a confirmation used through one serve
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import pytest
 from conftest import Q2, Cliq, outside_env, writes
 from mcp import Client
 from simulated_cliq import Workspace
@@ -59,38 +55,6 @@ async def test_an_expired_claim_can_be_made_again(tmp_path: Path) -> None:
     now[0] = 1011.0  # past its time: it is forgotten, and so the store does not grow without bound
     assert await store.claim("k", 1100.0) is True
     await store.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, stopped afterwards."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (apt-get install redis-server)"
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20  # a safety net only
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_three_processes_sharing_redis_each_key_is_claimed_once(redis_url: str) -> None:

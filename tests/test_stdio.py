@@ -64,7 +64,8 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
     for message in messages:
         proc.stdin.write((json.dumps(message) + "\n").encode())
     proc.stdin.flush()
-    answers = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    # Requests are served concurrently: answers come in any order (list_chats waits on the pacing store).
+    answers = sorted((json.loads(proc.stdout.readline()) for _ in range(3)), key=lambda a: a["id"])
     # communicate() closes stdin, then waits: the server must exit on its own. The timeout is only a safety
     # net against a hang (TimeoutExpired fails the test); no time is asserted.
     out, err = proc.communicate(timeout=60)
