@@ -45,6 +45,10 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
 
         signin.add_parser(sub)
         host_config.add_parser(sub)
+    if commands is None or commands & {"audit", "-h", "--help"}:
+        from cliq_mcp import audit_view
+
+        audit_view.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -70,6 +74,8 @@ def main(
     args = _parser(set(argv)).parse_args(argv)
     if args.command == "auth":
         return int(args.run(args, env, transport))
+    if hasattr(args, "show_audit"):
+        return int(args.show_audit(args, {**env, **({"CLIQ_AUDIT_LOG": args.audit_log} if args.audit_log else {})}))
     if hasattr(args, "run"):  # config
         return int(args.run(args))
     if args.command == "sandbox-server":
