@@ -53,6 +53,7 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
     call.add_argument("--text", action="store_true", help="print the summary text instead of JSON")
+    call.add_argument("--quiet", action="store_true", help="no progress on stderr (shown for long tools)")
     sandbox = sub.add_parser("sandbox-server", help="serve the simulated Cliq API over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -150,9 +151,12 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
     if not isinstance(arguments, dict):
         print("cliq-mcp: the arguments must be a JSON object.", file=sys.stderr)
         return 2
+    from cliq_mcp import call_progress
+
     ask = ask_at_terminal if has_terminal() else None
     try:
-        result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask))
+        with call_progress.shown(quiet=args.quiet) as progress:
+            result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask, progress=progress))
     except ConfigurationError as exc:
         print(f"cliq-mcp: {exc}", file=sys.stderr)
         return 2
