@@ -54,6 +54,8 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
     call.add_argument("--text", action="store_true", help="print the summary text instead of JSON")
     call.add_argument("--quiet", action="store_true", help="no progress on stderr (shown for long tools)")
+    # also after the tool, as the terminal banner shows it; SUPPRESS keeps a --sandbox given before `call`
+    call.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS, help="as cliq-mcp --sandbox")
     sandbox = sub.add_parser("sandbox-server", help="serve the simulated Cliq API over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -130,8 +132,15 @@ def main(
     except ConfigurationError as exc:
         print(f"cliq-mcp: {exc}", file=sys.stderr)
         return 2
+    at_terminal = sys.stdin.isatty()  # a person, not a client: say what this is (banner.py)
+    if at_terminal:
+        from cliq_mcp import banner
+
+        banner.show(sandbox=settings.sandbox, credentials=settings.auth_mode != "none")
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
+    if at_terminal:
+        banner.stopped()
     return 0
 
 
