@@ -49,6 +49,10 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
         from cliq_mcp import audit_view
 
         audit_view.add_parser(sub)
+    if commands is None or commands & {"bundle", "-h", "--help"}:
+        from cliq_mcp import bundle
+
+        bundle.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -77,6 +81,8 @@ def main(
     args = _parser(set(argv)).parse_args(argv)
     if args.command == "auth":
         return int(args.run(args, env, transport))
+    if hasattr(args, "write_bundle"):
+        return int(args.write_bundle(args))
     if hasattr(args, "show_audit"):
         return int(args.show_audit(args, {**env, **({"CLIQ_AUDIT_LOG": args.audit_log} if args.audit_log else {})}))
     if hasattr(args, "run"):  # config
