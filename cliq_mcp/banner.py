@@ -58,15 +58,15 @@ def show(*, sandbox: bool, credentials: bool, stream: IO[str] | None = None) -> 
     """Print the banner and make Ctrl-C stop the server cleanly. The stdio reader blocks in a thread that
     an interrupt cannot wake (the server would hang until the next line of input), so Ctrl-C exits at once:
     nothing is mid-write at a terminal, where no client is connected."""
-    stream = stream or sys.stderr
-    print(text(sandbox=sandbox, credentials=credentials), file=stream, flush=True)
+    shown = stream or sys.stderr
 
     def stop(signum: int, frame: Any) -> None:
-        stream.write("\ncliq-mcp: stopped (Ctrl-C).\n")
-        stream.flush()
+        shown.write("\ncliq-mcp: stopped (Ctrl-C).\n")
+        shown.flush()
         os._exit(130)  # the shell's usual status for Ctrl-C
 
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, stop)  # first: a Ctrl-C the moment the banner appears is handled too
+    print(text(sandbox=sandbox, credentials=credentials), file=shown, flush=True)
 
 
 def stopped(stream: IO[str] | None = None) -> None:
