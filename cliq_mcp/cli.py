@@ -46,10 +46,21 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
 
         signin.add_parser(sub)
         host_config.add_parser(sub)
+    if commands is None or commands & {"audit", "-h", "--help"}:
+        from cliq_mcp import audit_view
+
+        audit_view.add_parser(sub)
+    if commands is None or commands & {"bundle", "-h", "--help"}:
+        from cliq_mcp import bundle
+
+        bundle.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
     call.add_argument("--text", action="store_true", help="print the summary text instead of JSON")
+    call.add_argument("--quiet", action="store_true", help="no progress on stderr (shown for long tools)")
+    # also after the tool, as the terminal banner shows it; SUPPRESS keeps a --sandbox given before `call`
+    call.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS, help="as cliq-mcp --sandbox")
     sandbox = sub.add_parser("sandbox-server", help="serve the simulated Cliq API over HTTP on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -71,6 +82,10 @@ def main(
     args = _parser(set(argv)).parse_args(argv)
     if args.command == "auth":
         return int(args.run(args, env, transport))
+    if hasattr(args, "write_bundle"):
+        return int(args.write_bundle(args))
+    if hasattr(args, "show_audit"):
+        return int(args.show_audit(args, {**env, **({"CLIQ_AUDIT_LOG": args.audit_log} if args.audit_log else {})}))
     if hasattr(args, "run"):  # config
         return int(args.run(args))
     if args.command == "sandbox-server":
@@ -124,8 +139,15 @@ def main(
     except ConfigurationError as exc:
         print(f"cliq-mcp: {exc}", file=sys.stderr)
         return 2
+    at_terminal = sys.stdin.isatty()  # a person, not a client: say what this is (banner.py)
+    if at_terminal:
+        from cliq_mcp import banner
+
+        banner.show(sandbox=settings.sandbox, credentials=settings.auth_mode != "none")
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
+    if at_terminal:
+        banner.stopped()
     return 0
 
 
@@ -145,9 +167,12 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
     if not isinstance(arguments, dict):
         print("cliq-mcp: the arguments must be a JSON object.", file=sys.stderr)
         return 2
+    from cliq_mcp import call_progress
+
     ask = ask_at_terminal if has_terminal() else None
     try:
-        result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask))
+        with call_progress.shown(quiet=args.quiet) as progress:
+            result = anyio.run(lambda: call(args.tool, arguments, settings=settings, ask=ask, progress=progress))
     except ConfigurationError as exc:
         print(f"cliq-mcp: {exc}", file=sys.stderr)
         return 2

@@ -301,6 +301,18 @@ def with_options(model: type[Request], options: type[BaseModel]) -> type[Request
     return type(model.__name__, (options, model), {"__doc__": model.__doc__, "__module__": model.__module__})
 
 
+ID_AS_STRING = 'pass ids as strings, e.g. "2890538000000099999" (a JSON number loses digits)'
+
+
+def _number_for_an_id(error: Any, value: Any) -> bool:
+    """An id (chat, user, message: every field named *_id or *_ids) sent as a JSON number. Cliq's ids have
+    19 digits, more than a double holds exactly, so a number may already have lost digits: it is refused
+    with a message saying to quote it, never converted."""
+    names = [part for part in error["loc"] if isinstance(part, str)]
+    is_id = bool(names) and names[-1].endswith(("_id", "_ids"))
+    return is_id and error["type"] == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
     """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
     (``"5"``, ``true``), no number a boolean; times are epoch ms or ISO 8601 text. The error names each bad
@@ -322,9 +334,12 @@ def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
                 "Invalid arguments, nothing was sent: they are nested too deeply.",
                 "Pass a flat JSON object of the tool's arguments.",
             ) from None
-        for error in errors[:5]:
+        given = exc.errors(include_url=False)  # with inputs: only their type is looked at, never echoed
+        for error, seen in list(zip(errors, given, strict=True))[:5]:
             where = ".".join(str(part) for part in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
+            if _number_for_an_id(error, seen.get("input")):
+                message = ID_AS_STRING
             problems.append(f"{where}: {message}" if where else message)
         raise InvalidArguments(
             "Invalid arguments, nothing was sent: " + "; ".join(problems) + ".",

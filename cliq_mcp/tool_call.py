@@ -16,11 +16,17 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cliq_mcp.config import Settings
 
 Asker = Callable[[str], Awaitable[bool]]
+
+
+class Progress(Protocol):
+    """Hears a tool's progress reports: done so far, the total if known, what it is doing."""
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -37,9 +43,15 @@ class Result:
 
 
 async def call(
-    tool: str, arguments: Mapping[str, Any] | None = None, *, settings: Settings | None = None, ask: Asker | None = None
+    tool: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    ask: Asker | None = None,
+    progress: Progress | None = None,
 ) -> Result:
-    """Run one tool. ``settings`` default to the environment; ``ask`` answers confirmation questions."""
+    """Run one tool. ``settings`` default to the environment; ``ask`` answers confirmation questions;
+    ``progress`` hears what a long tool reports as it works."""
     from mcp import Client
     from mcp.types import ElicitResult, TextContent
 
@@ -52,7 +64,7 @@ async def call(
     server = build_server(settings or Settings.from_env(os.environ))
     options: dict[str, Any] = {"elicitation_callback": on_elicit} if ask else {}
     async with Client(server, **options) as client:
-        answer = await client.call_tool(tool, dict(arguments or {}))
+        answer = await client.call_tool(tool, dict(arguments or {}), progress_callback=progress)
     text = "\n".join(c.text for c in answer.content if isinstance(c, TextContent))
     return Result(ok=not answer.is_error, text=text, data=answer.structured_content)
 

@@ -98,7 +98,7 @@ class Guard:
         """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
         Every attempt is audited."""
         arguments = request.model_dump(mode="json", exclude={"confirmation_token"})
-        note: dict[str, Any] = {"tool": op.name, "arguments": arguments}
+        note: dict[str, Any] = {"tool": op.name, "arguments": arguments, "chats": op.target_chats(request)}
         try:
             outcome = await self._decide(op, request, ctx, act, note)
         except NotConfirmed as exc:
@@ -162,6 +162,7 @@ class Guard:
         asked = await build_question(self._client, op, request.model_dump())
         question = asked.full
         note["target"] = question
+        note["chat_titles"] = asked.titles
         token: str | None = getattr(request, "confirmation_token", None)
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         if token is not None:

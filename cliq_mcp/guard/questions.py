@@ -20,6 +20,7 @@ class Question:
 
     sentence: str
     lines: tuple[str, ...] = field(default_factory=tuple)
+    titles: dict[str, str] = field(default_factory=dict)  # chat id -> its name as read now (for the audit log)
 
     @property
     def full(self) -> str:
@@ -73,7 +74,9 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
                 "Leave out chats that are already closed or gone, and call again.",
             )
         lines = tuple(_chat_line(c, found[c]) for c in chat_ids)
-        return Question(op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}"), lines)
+        titles = {c: clean(found[c].get("name"), 200) for c in chat_ids}
+        sentence = op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}")
+        return Question(sentence, lines, titles)
     chat_id = str(values["chat_id"])
     data = parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data
     chat = _describe(chat_id, data)
@@ -99,4 +102,5 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
-    return Question(op.confirm.format(chat=chat, people=people))
+    title = clean(data.get("name"), 200) if isinstance(data, dict) else ""
+    return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title})
