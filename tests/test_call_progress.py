@@ -17,6 +17,10 @@ BULK = ("call", "close_chats", json.dumps({"chat_ids": [ALICE, OTHER]}))
 UNATTENDED = {"CLIQ_GUARD": "unattended", "CLIQ_UNATTENDED_CHATS": f"{ALICE},{OTHER}", "CLIQ_AUDIT_LOG": "off"}
 
 
+def done_ids(stdout: str) -> list[str]:
+    return [item["chat_id"] for item in json.loads(stdout)["items"] if item["outcome"] == "done"]
+
+
 def run(url: str, *args: str, stderr: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cliq_mcp", *args],
@@ -48,7 +52,7 @@ def at_a_terminal(url: str, *args: str) -> tuple[subprocess.CompletedProcess[str
 def test_plain_lines_when_stderr_is_not_a_terminal(cliq_socket: Cliq, workspace: Workspace) -> None:
     done = run(cliq_socket.url, *BULK)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"succeeded": [ALICE, OTHER], "failed": []}
+    assert json.loads(done.stdout) == {"items": [{"chat_id": c, "outcome": "done"} for c in (ALICE, OTHER)]}
     lines = [line for line in done.stderr.splitlines() if line.startswith("cliq-mcp: ")]
     assert lines == ["cliq-mcp: 1 of 2 chats", "cliq-mcp: 2 of 2 chats"]
     assert "\x1b[" not in done.stderr  # no terminal codes in a log file
@@ -65,11 +69,11 @@ def test_a_bar_at_a_terminal_and_nothing_with_quiet(cliq_socket: Cliq, workspace
     assert json.loads(done.stdout)["actions"] == json.loads(quiet.stdout)["actions"]
 
     bulk, bar = at_a_terminal(cliq_socket.url, *BULK)
-    assert bulk.returncode == 0 and json.loads(bulk.stdout)["succeeded"] == [ALICE, OTHER]
+    assert bulk.returncode == 0 and done_ids(bulk.stdout) == [ALICE, OTHER]
     assert "2 of 2 chats" in bar and "2/2" in bar  # the message and the bar's count
 
 
 def test_quiet_in_a_pipe_prints_only_the_json(cliq_socket: Cliq) -> None:
     done = run(cliq_socket.url, *BULK, "--quiet")
-    assert done.returncode == 0 and json.loads(done.stdout)["succeeded"] == [ALICE, OTHER]
+    assert done.returncode == 0 and done_ids(done.stdout) == [ALICE, OTHER]
     assert "of 2 chats" not in done.stderr

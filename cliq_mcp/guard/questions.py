@@ -74,7 +74,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
                 "Leave out chats that are already closed or gone, and call again.",
             )
         lines = tuple(_chat_line(c, found[c]) for c in chat_ids)
-        titles = {c: clean(found[c].get("name"), 200) for c in chat_ids}
+        titles = {c: clean(found[c].name, 200) for c in chat_ids}
         sentence = op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}")
         return Question(sentence, lines, titles)
     chat_id = str(values["chat_id"])
@@ -102,5 +102,5 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
-    title = clean(data.get("name"), 200) if isinstance(data, dict) else ""
+    title = clean(data.name, 200)
     return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title})
