@@ -139,7 +139,7 @@ class CliqClient:
         self._sleep = sleep  # backoff and Retry-After waits
         self._clock = clock  # the overall deadline
         self._auth = ZohoAuth(settings)
-        self._pacer = Pacer() if settings.pacing else None
+        self._pacer = Pacer(clock=clock, sleep=sleep) if settings.pacing else None
         # Cliq may echo a secret back (an error quoting the token, a chat titled with a pasted key): hidden
         # here, before any summary shortens it into a prefix that no longer matches.
         self._redactor = Redactor(settings.secrets())
@@ -160,6 +160,9 @@ class CliqClient:
         if self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
+
+    def now(self) -> float:
+        return self._clock()
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.

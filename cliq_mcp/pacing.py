@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -23,8 +23,11 @@ MAX_WAIT_S = 10.0
 
 
 class Pacer:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    ) -> None:
         self._clock = clock
+        self._sleep = sleep
         self._sent: dict[RateLimit, deque[float]] = {}
 
     async def wait(self, rate: RateLimit) -> None:
@@ -48,4 +51,4 @@ class Pacer:
                     code="paced",
                     retry_after=delay,
                 )
-            await anyio.sleep(delay)
+            await self._sleep(delay)
