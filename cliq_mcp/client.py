@@ -165,6 +165,9 @@ class CliqClient:
             http, self._http = self._http, None
             await http.aclose()
 
+    def now(self) -> float:
+        return self._clock()
+
     async def send(self, wire: Wire, rate: RateLimit) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.
 

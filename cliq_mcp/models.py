@@ -156,15 +156,28 @@ class ReadMark(Request):
 
 
 class MarkChatsRead(Request):
-    """Mark up to 100 chats as read, each up to its last message id."""
+    """Mark up to 100 chats read, each up to a given message id; clear_unread_counts needs no ids."""
 
     chats: list[ReadMark] = Field(min_length=1, max_length=100)
 
 
 class ClearUnreadCounts(Request):
-    """Clear the unread counts of up to 100 chats."""
+    """Mark chats read: chat_ids (up to 100), or all=true for every chat (2 requests per 100). Cheapest."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)]
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = None
+    # Never sent to Cliq as such: with all, the tool pages list_chats itself and clears each page's unread chats.
+    all: bool = Field(False, exclude=True, description="every chat matching type/name, instead of chat_ids")
+    type: ChatType | None = Field(None, exclude=True, description="with all")
+    name: str | None = Field(None, exclude=True, max_length=200, description="with all: part of the chat name")
+    next_token: str | None = Field(None, exclude=True, max_length=2000, description="with all: continue a walk")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ClearUnreadCounts:
+        if self.all == (self.chat_ids is not None):
+            raise ValueError("give chat_ids, or all=true, not both")
+        if not self.all and (self.type or self.name or self.next_token):
+            raise ValueError("type, name and next_token go with all=true")
+        return self
 
 
 class RenameChat(Request):
@@ -182,7 +195,7 @@ class SetChatHistory(Request):
 
 
 class MarkChatRead(Request):
-    """Mark one chat as read up to a message."""
+    """Mark one chat read up to a message (later ones stay unread)."""
 
     chat_id: ChatId
     last_message_id: MessageId
@@ -250,7 +263,7 @@ class CloseChats(Request):
 
 
 class PlanTidy(Request):
-    """Find chats worth tidying (reads only): walks every chat and proposes actions to apply with other tools."""
+    """Find chats worth tidying (reads only) and propose actions; if not complete, call again with its next_token."""
 
     inactive_days: int | None = Field(None, ge=1, le=3650, description="no activity for this many days: close")
     unread_days: int | None = Field(None, ge=1, le=3650, description="unread, last message this old: mark read")
@@ -258,6 +271,8 @@ class PlanTidy(Request):
     chat_type: ChatType | None = None
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
+    include_pinned: bool = Field(False, description="also propose closing pinned chats")
+    next_token: str | None = Field(None, max_length=2000, description="from an incomplete plan: continue it")
 
     @model_validator(mode="after")
     def _some_criterion(self) -> PlanTidy:

@@ -23,6 +23,10 @@ class Sender(Protocol):
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
 
+    def now(self) -> float:
+        """The client's clock (seconds), for a runner's time budget."""
+        ...
+
 
 Catalogue = Mapping[str, "Operation"]
 Runner = Callable[["Operation", m.Request, Sender, Progress, Catalogue], Awaitable[Any]]
@@ -96,6 +100,8 @@ class Operation:
 
     def wires(self, request: m.Request) -> list[Wire]:
         """Every request the operation sends (one per chat for an ``each`` operation)."""
+        if getattr(request, "all", False):  # clear_unread_counts with all: one such request per listed page
+            return [self._build({"chat_ids": ["(each page's unread chats, from GET /chats?limit=100)"]})]
         if not self.each:
             return [self.wire(request)]
         return [self._build({"chat_id": chat_id}) for chat_id in getattr(request, self.each)]

@@ -23,7 +23,7 @@ from cliq_mcp.limits import (
     READ,
     UPDATE,
 )
-from cliq_mcp.multi_request import apply_each, plan_tidy
+from cliq_mcp.multi_request import apply_each, clear_unread, plan_tidy
 from cliq_mcp.operation import Effect, Operation
 from cliq_mcp.wire import RateLimit
 
@@ -60,7 +60,7 @@ CATALOGUE: tuple[Operation, ...] = (
     Operation(name="clear_unread_counts", title="Clear unread counts", model=m.ClearUnreadCounts, method="PUT",
               targets=("chat_ids[]",),
               path="/chats", effect=Effect.WRITE, summary=s.cleared_unread, output=s.Bulk, rate=BULK_PUT,
-              idempotent=True, fixed={"operation": "clear_unread"}),
+              idempotent=True, fixed={"operation": "clear_unread"}, run=clear_unread),
     Operation(name="rename_chat", title="Rename a chat", model=m.RenameChat, **PUT_CHAT, effect=Effect.WRITE,
               targets=ONE_CHAT,
               summary=s.renamed, rate=RateLimit("rename_chat", 60, "10 minutes", UPDATE), idempotent=True,

@@ -115,13 +115,24 @@ class Chat(Output):
     last_activity: Time = None
     participants: int | None = None
     unread: int | None = None
+    last_message_id: Ident | None = None  # in lists: what mark_chats_read needs, when Cliq gives it
     pinned: bool | None = None
     muted: bool | None = None
     creator: Name | None = None
     last_message: LastMessage | None = None
 
 
-class ChatList(Output):
+class Completeness(Output):
+    """Whether a list-like answer holds everything asked for; if not, why, and the arguments to call the same
+    tool with for the rest (and the wait first, if any). Never set on a preview."""
+
+    complete: bool | None = None
+    why: Reason | None = None
+    continue_with: dict[str, Any] | None = None
+    retry_after_s: int | None = None
+
+
+class ChatList(Completeness):
     chats: list[Chat]
     next_token: Cursor | None = None
 
@@ -149,8 +160,9 @@ class ChatWritten(Written):
 
 # What became of one chat of a batch: done; failed (Cliq refused it); may_have_been_applied (the request
 # left, the answer was lost); not_sent (never sent, e.g. after a throttle); unconfirmed (Cliq's answer
-# does not mention it).
-Outcome = Literal["done", "failed", "may_have_been_applied", "not_sent", "unconfirmed"]
+# does not mention it); already_closed and not_found (nothing was sent for it: nothing to do, or no such chat).
+Outcome = Literal["done", "failed", "may_have_been_applied", "not_sent", "unconfirmed", "already_closed", "not_found"]
+SETTLED = frozenset({"done", "already_closed"})  # the chat is as asked
 
 
 class Item(Output):
@@ -159,8 +171,9 @@ class Item(Output):
     reason: Reason | None = None
 
 
-class Bulk(Written):
+class Bulk(Written, Completeness):
     items: list[Item] | None = None
+    already_read: int | None = None  # clear_unread_counts with all: listed chats that had nothing unread
 
 
 class Done(Written):
@@ -176,11 +189,19 @@ class Action(Output):
     name: Name
     reason: Reason
     arguments: dict[str, Any]
+    last_active: Time = None
+    unread: int | None = None
+    pinned: bool | None = None
+    muted: bool | None = None
 
 
-class Plan(Output):
-    scanned: int
+class Plan(Completeness):
+    scanned: int  # chats checked by this call
+    checked: int  # chats checked by this walk so far (this call and the earlier ones it continues)
+    listed: int  # chats listed by this walk so far; checked == listed when complete
     actions: list[Action]
+    next_token: Cursor | None = None  # plan_tidy's own cursor: call again with it for the rest
+    pinned_skipped: int | None = None  # pinned chats that met a closing criterion (include_pinned to propose)
 
 
 class Member(Output):
@@ -253,21 +274,45 @@ def list_line(c: Chat) -> str:
     when = moment(c.last_activity)
     parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), _q(c.name), when[:10] if when else "-"]
     if c.unread:
-        parts.append(f"{c.unread} unread")
+        parts.append(f"{c.unread} unread" + (f" to {c.last_message_id}" if c.last_message_id else ""))
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
     return " | ".join(parts)
 
 
+def _listed(c: Chat) -> Chat:
+    # Lists carry what identifies and sorts a chat, the unread count and the last message id (what marking
+    # read needs) when Cliq gives them; get_chat has the rest (creator, last message).
+    last_id = c.last_message.message_id if c.last_message is not None else None
+    return c.model_copy(update={"creator": None, "last_message": None, "last_message_id": last_id})
+
+
 def chat_list(request: Request, response: Any) -> Answer:
     answer = r.parse(r.ChatList, response, operation_name(request))
-    # Lists carry what identifies and sorts a chat; get_chat has the rest (creator, last message).
-    chats = [chat(c).model_copy(update={"creator": None, "last_message": None}) for c in answer.chats[:LISTED]]
-    listed = ChatList(chats=chats, next_token=answer.next_token or None)
+    chats = [_listed(chat(c)) for c in answer.chats[:LISTED]]
+    listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True)
     lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
     lines += [list_line(c) for c in chats]
     if len(answer.chats) > LISTED:
         lines.append(f"({len(answer.chats) - LISTED} more in Cliq's answer not shown.)")
-    lines.append(f"More: call again with next_token={_q(listed.next_token)}." if listed.next_token else "End of list.")
+    limit = getattr(request, "limit", None)
+    if operation_name(request) == "search_chats" and isinstance(limit, int) and len(answer.chats) >= limit:
+        # Search has no cursor: reaching the limit is the only sign that more may match.
+        bigger = min(500, limit * 5)
+        listed.complete, listed.why = False, f"limit reached ({limit}); search has no cursor, more may match"
+        listed.continue_with = {"limit": bigger} if bigger > limit else None
+        more = f"call again with limit={bigger}, or " if bigger > limit else ""
+        lines.append(
+            f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
+            f"To see the rest: {more}narrow it (title, chat_type, modified_after/before), or page with list_chats."
+        )
+    elif listed.next_token:
+        listed.complete, listed.why = False, "more pages"
+        listed.continue_with = {"next_token": listed.next_token}
+        lines.append(f"More: call again with next_token={_q(listed.next_token)}.")
+    elif len(answer.chats) > LISTED:
+        listed.complete, listed.why = False, f"only the first {LISTED} shown"
+    else:
+        lines.append("End of list.")
     return "\n".join(lines), listed
 
 
@@ -306,12 +351,42 @@ def read_status(request: Request, response: Any) -> Answer:
     return bulk_answer("Marked read", items)
 
 
+def _walk_end(answer: Completeness, response: dict[str, Any], tool: str) -> list[str]:
+    """An incomplete walk's why and continuation, from a runner's answer, as text lines."""
+    if response.get("complete", True):
+        answer.complete = True
+        return []
+    answer.complete, answer.why = False, response.get("why") or "stopped early"
+    answer.continue_with, answer.retry_after_s = response.get("continue_with"), response.get("retry_after_s")
+    wait = f" after {answer.retry_after_s} s" if answer.retry_after_s else ""
+    args = json.dumps(answer.continue_with) if answer.continue_with else "the same arguments"
+    return [f"Not complete ({answer.why}). For the rest, call {tool} again{wait} with {args} added."]
+
+
 def cleared_unread(request: Request, response: Any) -> Answer:
-    chat_ids = list(dict.fromkeys(getattr(request, "chat_ids", [])))
+    if getattr(request, "all", False):  # multi_request.clear_unread walked the list
+        items = [Item(**item) for item in response["items"]]
+        already = response["already_read"]
+        head = f"{response['listed']} chat(s) listed; {already} had nothing unread."
+        if items:
+            text, answer = bulk_answer(f"{head}\nCleared unread counts", items, tool="clear_unread_counts",
+                                       response=response)  # fmt: skip
+            assert isinstance(answer, Bulk)
+        else:
+            answer = Bulk(items=[])
+            text = "\n".join([f"{head}\nNothing to clear.", *_walk_end(answer, response, "clear_unread_counts")])
+        answer.already_read = already
+        return text, answer
+    chat_ids = list(dict.fromkeys(getattr(request, "chat_ids", None) or []))
+    return bulk_answer("Cleared unread counts", unread_cleared(chat_ids, response, operation_name(request)))
+
+
+def unread_cleared(chat_ids: list[str], response: Any, name: str) -> list[Item]:
+    """What became of each chat of one clear_unread request."""
     data = response.get("data") if isinstance(response, dict) else None
     if isinstance(data, dict) and ("success" in data or "failure" in data):
         # Documented: 204 and no detail. A body with a per-chat report is read like mark_chats_read's.
-        answer = r.parse(r.ReadStatus, response, operation_name(request), write=True)
+        answer = r.parse(r.ReadStatus, response, name, write=True)
         succeeded = set(answer.data.success)
         failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
         items = [
@@ -323,9 +398,9 @@ def cleared_unread(request: Request, response: Any) -> Answer:
             for c in chat_ids
         ]
     else:
-        r.no_body(response, operation_name(request))
+        r.no_body(response, name)
         items = [Item(chat_id=c, outcome="done") for c in chat_ids]  # 204: success for every chat sent
-    return bulk_answer("Cleared unread counts", items)
+    return items
 
 
 def renamed(request: Request, response: Any) -> Answer:
@@ -375,9 +450,17 @@ def members(request: Request, response: Any) -> Answer:
     return "\n".join(lines), listed
 
 
-def bulk_answer(what: str, items: list[Item]) -> Answer:
-    """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. A batch
-    in which nothing was done is an error (``NothingDone``) that still lists every chat."""
+def bulk_answer(
+    what: str,
+    items: list[Item],
+    retry_after_s: int | None = None,
+    *,
+    tool: str = "",
+    response: dict[str, Any] | None = None,
+) -> Answer:
+    """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. Chats not
+    sent (after a throttle) make it incomplete, with the call for the rest. A batch in which no chat ended as
+    asked (done, or already closed) is an error (``NothingDone``) that still lists every chat."""
     done_count = sum(item.outcome == "done" for item in items)
     groups: dict[tuple[str, str | None], list[str]] = {}
     for item in items:
@@ -387,27 +470,45 @@ def bulk_answer(what: str, items: list[Item]) -> Answer:
         f"{outcome.replace('_', ' ')}{f' ({reason})' if reason else ''}: {', '.join(ids)}"
         for (outcome, reason), ids in groups.items()
     ]
+    answer = Bulk(items=items, complete=True)
+    rest = [item.chat_id for item in items if item.outcome == "not_sent"]
+    if response is not None:  # a walk (clear_unread_counts with all): its own continuation
+        lines += _walk_end(answer, response, tool)
+    elif rest:
+        wait = f" after {retry_after_s} s" if retry_after_s else ""
+        answer.complete, answer.why, answer.retry_after_s = False, "throttled: the rest was not sent", retry_after_s
+        answer.continue_with = {"chat_ids": rest}
+        lines.append(f"Not complete: call again{wait} with chat_ids={json.dumps(rest)} for the rest.")
     text = "\n".join(lines)
-    if done_count == 0:
+    if not any(item.outcome in SETTLED for item in items):
         unsure = any(item.outcome in ("may_have_been_applied", "unconfirmed") for item in items)
         raise NothingDone(text, "Check those that may have been applied (e.g. with get_chat) first." if unsure else "")
-    return text, Bulk(items=items)
+    return text, answer
 
 
 def bulk(request: Request, response: Any) -> Answer:
     """For operations applied chat by chat (``multi_request.apply_each``): what became of each chat."""
-    return bulk_answer("Done", [Item(**item) for item in response["items"]])
+    return bulk_answer("Done", [Item(**item) for item in response["items"]], response.get("retry_after_s"))
 
 
 def plan(request: Request, response: Any) -> Answer:
     actions = [Action(**a) for a in response["actions"]]
-    stopped = f" ({response['stopped']}; call again later for the rest)" if response.get("stopped") else ""
-    lines = [f"Scanned {response['scanned']} chats{stopped}: {len(actions)} to tidy (tool · chat id · name · why)."]
+    answer = Plan(scanned=response["scanned"], checked=response["checked"], listed=response["listed"],
+                  actions=actions, next_token=response.get("next_token"),
+                  pinned_skipped=response.get("pinned_skipped") or None)  # fmt: skip
+    end = _walk_end(answer, response, "plan_tidy")
+    if answer.complete:
+        head = f"Checked all {answer.checked} chats (complete)"
+    else:
+        head = f"Checked {answer.checked} of {answer.listed} chats listed so far (NOT complete)"
+    lines = [f"{head}: {len(actions)} to tidy in this answer (tool · chat id · name · why)."]
     lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in actions]
+    if answer.pinned_skipped:
+        lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
     reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]
     if closing:
         lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} (the user is asked once).")
     if reading:
         lines.append(f"To mark them read: mark_chats_read with chats={json.dumps(reading)}.")
-    return "\n".join(lines), Plan(scanned=response["scanned"], actions=actions)
+    return "\n".join(lines + end), answer

@@ -30,7 +30,8 @@ async def test_plan_walks_every_chat_with_progress(client: Client, workspace: Wo
     assert len(pages) == -(-total // 100) and all(dict(r.query)["limit"] == "100" for r in pages)  # fewest pages
     assert [p for p, _ in seen] == list(range(1, len(pages) + 1))
     assert seen[-1][1] and f"{total} chats scanned" in seen[-1][1]
-    assert result.structured_content == {"scanned": total, "actions": []}
+    assert result.structured_content == {"scanned": total, "checked": total, "listed": total, "actions": [],
+                                         "complete": True}  # fmt: skip
 
 
 async def test_plan_proposes_closing_inactive_chats_and_stops_at_max(client: Client, workspace: Workspace) -> None:
@@ -99,7 +100,8 @@ async def test_close_chats_asks_once_listing_every_chat(
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
         ("PUT", f"/api/v3/chats/{c}", {"operation": "close_chat"}) for c in chat_ids
     ]
-    assert result.structured_content == {"items": [{"chat_id": c, "outcome": "done"} for c in chat_ids]}
+    assert result.structured_content == {"items": [{"chat_id": c, "outcome": "done"} for c in chat_ids],
+                                         "complete": True}  # fmt: skip
 
 
 async def test_close_chats_reports_each_failure_and_goes_on(

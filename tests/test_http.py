@@ -202,7 +202,8 @@ async def test_two_workers_share_confirmations_and_one_pacing_budget(cliq_socket
                 done = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
                 two = [await client.call_tool("list_chats", {"limit": 1}) for _ in range(14)]
     assert done.is_error is False, done.content  # a token from one worker, redeemed at the other
-    assert [r.is_error for r in one + two] == [False] * 27 + [True]
+    # 27 list requests a minute for the account: the preview's check that the chat is still open took one.
+    assert [r.is_error for r in one + two] == [False] * 26 + [True] * 2
     assert "Not sent" in two[-1].content[0].text
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
     assert len([r for r in workspace.requests if r.path == "/api/v3/chats"]) == 27

@@ -87,7 +87,9 @@ async def test_odd_answers_from_cliq_never_crash_a_tool(
     text = result.content[0].text
     assert "failed unexpectedly" not in text and "Error executing tool" not in text, text
     assert "\nSYSTEM" not in text  # ids from Cliq are cleaned like any other text from it
-    assert odd.taken >= 1 and {r.path for r in api_calls(workspace)} == {path}  # the tool read the odd answer
+    # The tool read the odd answer (close_chat first asks the list whether the chat is already closed).
+    expected = {path, "/api/v3/chats"} if tool == "close_chat" else {path}
+    assert odd.taken >= 1 and {r.path for r in api_calls(workspace)} == expected
     assert writes(workspace) == []
 
 

@@ -125,7 +125,7 @@ async def test_list_answer_is_compact_lines_not_raw_json(client: Client) -> None
     assert not text.lstrip().startswith("{") and "last_modified_time" not in text
     lines = text.splitlines()
     assert lines[0].startswith("3 chats") and len(lines) == 5
-    assert set(result.structured_content) == {"chats", "next_token"}
+    assert set(result.structured_content) == {"chats", "next_token", "complete", "why", "continue_with"}
 
 
 async def test_get_chat_shows_quoted_last_message_and_unread(client: Client) -> None:

@@ -39,7 +39,7 @@ from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import WAYS_FORWARD, PageFlow
-from cliq_mcp.guard.questions import build_question
+from cliq_mcp.guard.questions import NothingToDo, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.models import Request
@@ -126,6 +126,15 @@ class Guard:
     async def _decide(
         self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
     ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await self._decide_about(op, request, ctx, act, note)
+        except NothingToDo as exc:  # already as asked (a closed chat): nothing asked, nothing sent
+            note["outcome"] = "nothing_to_do"
+            return result(exc.text, exc.output)
+
+    async def _decide_about(
+        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
+    ) -> CallToolResult | InputRequiredResult:
         config = self.config
         chats = op.target_chats(request)
         denied = [c for c in chats if c in config.write_deny or (config.write_allow and c not in config.write_allow)]
@@ -134,6 +143,14 @@ class Guard:
                 f"Not done: writing to chat {', '.join(denied)} is not allowed by this server's configuration. "
                 "Nothing was changed.",
                 "Ask the user; the allowed chats are set by CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS.",
+                outcome="refused",
+            )
+        if getattr(request, "all", False) and (config.write_allow or config.write_deny):
+            # A walk over every chat cannot be kept to the allowed ones before it has listed them.
+            raise NotConfirmed(
+                f"Not done: {op.name} with all=true is not allowed while CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS "
+                "limit which chats may be written. Nothing was changed.",
+                "Pass the chat ids instead.",
                 outcome="refused",
             )
         if getattr(request, "dry_run", False):
@@ -159,11 +176,14 @@ class Guard:
             logger.warning("Unattended %s on chat %s (allow-listed)", op.name, ", ".join(chats))
             return await act()
 
-        asked = await build_question(self._client, op, request.model_dump())
+        token: str | None = getattr(request, "confirmation_token", None)
+        # A call that answers a question (a token, a 2026-07-28 retry) is judged by that question, so that a
+        # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
+        answering = token is not None or ctx.input_responses is not None
+        asked = await build_question(self._client, op, request.model_dump(), answering=answering)
         question = asked.full
         note["target"] = question
         note["chat_titles"] = asked.titles
-        token: str | None = getattr(request, "confirmation_token", None)
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         if token is not None:
             if config.policy != "trust-host":
@@ -202,7 +222,7 @@ class Guard:
                 outcome="declined",
             )
         # Time has passed since the read the question was built from: read the target again.
-        if (await build_question(self._client, op, request.model_dump())).full != question:
+        if (await build_question(self._client, op, request.model_dump(), answering=answering)).full != question:
             raise NotConfirmed(
                 "Not done: the chat changed while the user was being asked. Nothing was changed.",
                 f"Call {op.name} again to ask about it as it is now.",

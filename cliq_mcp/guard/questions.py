@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliq_mcp.errors import NotConfirmed
+from cliq_mcp.errors import ApiError, NotConfirmed, Throttled
+from cliq_mcp.multi_request import chat_states, skipped
 from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
 from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, parse
-from cliq_mcp.summaries import clean, moment, quoted
+from cliq_mcp.summaries import Bulk, Done, Item, Output, clean, moment, quoted
 
 SHOWN_IN_A_DIALOG = 10  # chats listed in an elicitation; the rest are counted ("and K more")
+
+
+class NothingToDo(Exception):
+    """The target is already as the operation would leave it (a closed chat): nothing is asked or sent."""
+
+    def __init__(self, text: str, output: Output) -> None:
+        super().__init__(text)
+        self.text = text
+        self.output = output
 
 
 @dataclass(frozen=True)
@@ -60,24 +70,35 @@ async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
     return await client.send(op.wire(op.model(**fields)), op.rate)
 
 
-async def build_question(client: Sender, op: Operation, values: dict[str, Any]) -> Question:
-    """Read the target now and say exactly what will happen to it."""
+async def build_question(client: Sender, op: Operation, values: dict[str, Any], *, answering: bool = False) -> Question:
+    """Read the target now and say exactly what will happen to it. Closing a closed chat is ``NothingToDo``,
+    except for a call ``answering`` a question already asked (judged by that question: a replay is refused)."""
     if op.each:
-        # One list request describes them all (Cliq's list takes up to 100 chat ids).
+        # One list request describes the open ones (Cliq's list takes up to 100 chat ids), a second says which
+        # of the rest are closed. The person is asked about those that can be closed; the others are named as
+        # skipped (the runner, multi_request.apply_each, skips the same ones).
         chat_ids: list[str] = values[op.each]
-        listed = parse(ChatList, await _read(client, "list_chats", chat_ids=chat_ids, limit=100), "list_chats")
-        found = {c.chat_id: c for c in listed.chats}
-        missing = [c for c in chat_ids if c not in found]
-        if missing:
-            raise NotConfirmed(
-                f"Not done: chat {', '.join(missing)} is not among your open chats. Nothing was changed.",
-                "Leave out chats that are already closed or gone, and call again.",
-            )
-        lines = tuple(_chat_line(c, found[c]) for c in chat_ids)
-        titles = {c: clean(found[c].name, 200) for c in chat_ids}
-        sentence = op.confirm.format(chats=f"{len(chat_ids)} chat{'s' if len(chat_ids) != 1 else ''}")
+        found, closed = await chat_states(client, BY_NAME, chat_ids)
+        skip = skipped(chat_ids, found, closed)
+        if len(skip) == len(chat_ids):
+            items = [Item(chat_id=c, outcome=skip[c][0], reason=skip[c][1]) for c in chat_ids]  # type: ignore[arg-type]
+            listing = "; ".join(f"{reason}: {', '.join(c for c in chat_ids if skip[c][1] == reason)}"
+                                for reason in dict.fromkeys(r for _, r in skip.values()))  # fmt: skip
+            if not any(c not in closed for c in chat_ids):
+                raise NothingToDo(f"Nothing to do: every chat is already closed ({listing}). Nothing was asked or "
+                                  "sent.", Bulk(items=items, complete=True))  # fmt: skip
+            raise NotConfirmed(f"Not done: no chat here can be closed ({listing}). Nothing was asked or changed.",
+                               "Check the chat ids with list_chats.")  # fmt: skip
+        targets = [c for c in chat_ids if c not in skip]
+        lines = tuple(_chat_line(c, found[c]) for c in targets)
+        for reason in dict.fromkeys(r for _, r in skip.values()):
+            lines += (f"Skipped, {reason}: {', '.join(c for c in chat_ids if c in skip and skip[c][1] == reason)}",)
+        titles = {c: clean(found[c].name, 200) for c in targets}
+        sentence = op.confirm.format(chats=f"{len(targets)} chat{'s' if len(targets) != 1 else ''}")
         return Question(sentence, lines, titles)
     chat_id = str(values["chat_id"])
+    if op.fixed.get("operation") == "close_chat" and not answering:
+        await _refuse_if_closed(client, chat_id)
     data = parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data
     chat = _describe(chat_id, data)
     if data.chat_type in op.refused_types:
@@ -104,3 +125,19 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
     title = clean(data.name, 200)
     return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title})
+
+
+async def _refuse_if_closed(client: Sender, chat_id: str) -> None:
+    """Closing a closed chat again asks nobody: say it is closed (get_chat does not tell, the list does)."""
+    try:
+        listed = parse(ChatList, await _read(client, "list_chats", chat_ids=[chat_id], closed=True, limit=1), "")
+    except Throttled:
+        raise
+    except ApiError:
+        return  # an id this list cannot filter by: get_chat, next, still describes the chat
+    for chat in listed.chats:
+        if chat.chat_id == chat_id:
+            raise NothingToDo(
+                f"Chat {chat_id} ({quoted(chat.name)}) is already closed. Nothing was asked or sent.",
+                Done(chat_id=chat_id, done="already_closed"),
+            )

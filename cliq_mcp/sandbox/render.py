@@ -52,6 +52,8 @@ def chat_object(ws: WorkspaceState, chat: Chat, *, last_message: bool = True) ->
     info = last_message_info(chat) if last_message else None
     if info is not None:
         data["last_message_info"] = info
+    if last_message and ws.unread_in_lists:  # list and search answers (see WorkspaceState.unread_in_lists)
+        data["unread_message_count"] = chat.unread if ws.is_member(chat) else 0
     return data
 
 

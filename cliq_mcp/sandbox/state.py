@@ -81,8 +81,13 @@ class WorkspaceState:
         client_secret: str = "sandbox-secret",
         refresh_token: str = "sandbox-refresh",
         throttle_style: Literal["429", "400"] = "429",
+        unread_in_lists: bool = True,
     ) -> None:
         self.me = ME
+        # The notes' newer facts: the chat schema that list and search share with get has
+        # unread_message_count, but the list example shows none. assumption: Cliq fills it in lists;
+        # False simulates a Cliq whose lists leave it out (a client must then ask get_chat per chat).
+        self.unread_in_lists = unread_in_lists
         self.clock = clock
         self.rate_limits = rate_limits
         self.throttle_style: Literal["429", "400"] = throttle_style
