@@ -160,6 +160,7 @@ class Guard:
             return await act()
 
         asked = await build_question(self._client, op, request.model_dump())
+        request._names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
         token: str | None = getattr(request, "confirmation_token", None)

@@ -20,6 +20,7 @@ class Question:
 
     sentence: str
     lines: tuple[str, ...] = field(default_factory=tuple)
+    names: dict[str, str] = field(default_factory=dict, compare=False)  # user id -> name, read for the question
 
     @property
     def full(self) -> str:
@@ -99,4 +100,5 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
-    return Question(op.confirm.format(chat=chat, people=people))
+    names = {u: members[u].name for u in user_ids or [] if members[u].name} if user_ids is not None else {}
+    return Question(op.confirm.format(chat=chat, people=people), names={k: v for k, v in names.items() if v})
