@@ -85,6 +85,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             f"{op.name} works on {_works_on(op.refused_types)}.",
         )
     people = ""
+    names: dict[str, str] = {}
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
         roster = parse(MemberList, await _read(client, "list_chat_members", chat_id=chat_id), "list_chat_members")
@@ -100,5 +101,5 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any]) 
             f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
-    names = {u: members[u].name for u in user_ids or [] if members[u].name} if user_ids is not None else {}
-    return Question(op.confirm.format(chat=chat, people=people), names={k: v for k, v in names.items() if v})
+        names = {u: name for u in user_ids if (name := members[u].name)}
+    return Question(op.confirm.format(chat=chat, people=people), names=names)
