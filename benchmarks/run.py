@@ -407,6 +407,9 @@ def tools_list_as_served(params: StdioServerParameters) -> list[dict[str, Any]]:
                 return list(answer["result"]["tools"])
 
 
+MODEL_FACING = ("name", "description", "inputSchema")
+
+
 def tools_list_size(servers: Servers, report: Report) -> None:
     ours, ref = (tools_list_as_served(servers.params(s)) for s in SERVERS)
     size, ref_size = nbytes(ours), nbytes(ref)
@@ -428,6 +431,21 @@ def tools_list_size(servers: Servers, report: Report) -> None:
         f"{size} bytes ≈ {size // 4} tokens ({len(ours)} tools; {size / len(ours):.0f} B a tool)",
         "≤ 8 KB (8192 bytes)",
         size <= 8192,
+    )
+    # What a model reads of each tool: its name, description and input schema (output schemas and annotations
+    # are for programs and hosts). Issue 12: ≤ 12 KB for the 22 tools of that day with every parameter
+    # described, plus at most 450 bytes for each tool added since.
+    facing = [{k: t[k] for k in MODEL_FACING if k in t} for t in ours]
+    facing_size = nbytes(facing)
+    budget = 12 * 1024 + 450 * max(0, len(ours) - 22)
+    undescribed = sum(
+        1 for t in ours for p in t["inputSchema"].get("properties", {}).values() if not p.get("description")
+    )
+    report.target(
+        "model-facing tools/list (name, description, inputSchema)",
+        f"{facing_size} bytes ≈ {facing_size // 4} tokens ({len(ours)} tools; {undescribed} parameters undescribed)",
+        f"≤ 12 KB + 450 B per tool beyond 22 ({budget} bytes), every parameter described",
+        facing_size <= budget and undescribed == 0,
     )
 
 

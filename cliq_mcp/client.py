@@ -148,6 +148,9 @@ class CliqClient:
         # here, before any summary shortens it into a prefix that no longer matches.
         self._redactor = Redactor(settings.secrets())
         self._http: httpx.AsyncClient | None = None
+        # What this process learned about the account that is worth not asking again (e.g. that the Users
+        # API is refused to this token: a 401 there would cost a token refresh on every call).
+        self.memo: dict[str, Any] = {}
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -177,6 +180,14 @@ class CliqClient:
         refused it). Otherwise a failed write is reported with what is known.
         """
         read = wire.method == "GET"
+        url = wire.path.lstrip("/")
+        if wire.api == "v2":
+            v2 = self.settings.users_api_base_url
+            if v2 is None:
+                raise NotFound(
+                    "No v2 API next to CLIQ_API_BASE_URL (it does not end in /v3).", "", status=404, code=None
+                )
+            url = f"{v2}/{url}"  # absolute: httpx leaves the v3 base_url aside
         deadline = self._clock() + DEADLINE_S
         waited_for_cliq = False
         for attempt in range(1, ATTEMPTS + 1):
@@ -192,7 +203,7 @@ class CliqClient:
                         sent.append(wire.path)
                     response = await self._client().request(
                         wire.method,
-                        wire.path.lstrip("/"),
+                        url,
                         params=wire.params or None,
                         json=wire.json,
                         timeout=httpx.Timeout(budget, connect=min(5.0, budget)),

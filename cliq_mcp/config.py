@@ -188,6 +188,14 @@ class Settings:
     public_url: str | None = None  # HTTP: the address people's browsers reach this server at (approval pages)
 
     @property
+    def users_api_base_url(self) -> str | None:
+        """The v2 API, where Cliq's Users API lives, next to the v3 base: ``…/api/v3`` -> ``…/api/v2``
+        (CLIQ_API_BASE_URL stays the v3 base). None for a base that does not end in ``/v3``: then people
+        are found through chats only."""
+        base = self.api_base_url
+        return base[: -len("/v3")] + "/v2" if base.endswith("/v3") else None
+
+    @property
     def auth_mode(self) -> Literal["token", "refresh", "none"]:
         if self.client_id and self.client_secret and self.refresh_token:
             return "refresh"

@@ -9,6 +9,8 @@ epoch milliseconds) that ``operations.Operation.wire`` places in the path, query
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -18,8 +20,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    PrivateAttr,
     ValidationError,
+    WithJsonSchema,
     field_serializer,
     model_validator,
 )
@@ -42,36 +45,79 @@ def _listish(value: Any) -> Any:
     return value
 
 
-def _not_before_1970(value: Any) -> Any:
-    if isinstance(value, datetime) and _epoch_ms(value) < 0:
-        raise ValueError("times before 1970 are not accepted")
-    return value
-
-
-def _epoch_ms(value: int | datetime) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return int(value.timestamp() * 1000)
-    return value
-
-
-# Chat ids are digit strings in every example; older ones look like CT_123_456. Anything else
-# (slashes, dots, spaces) is refused here and percent-encoded again when placed in a path.
-ChatId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-UserId = Annotated[str, Field(pattern=r"^[0-9]{1,24}$")]
-MessageId = Annotated[str, Field(pattern=r"^[0-9]{1,24}(_[0-9]{1,24})?$", description="e.g. 1773813859592_51531973059")]
-Title = Annotated[str, Field(min_length=1, max_length=255)]
+EMAIL = re.compile(r"^[^@\s,;<>]{1,64}@[^@\s,;<>]{1,190}\.[^@\s,;<>]{1,63}$")
+USER_ID = re.compile(r"^[0-9]{1,24}$")
+RELATIVE = re.compile(r"^(\d{1,6})\s*(m|min|h|d|w)$")
+UNIT_MS = {"m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is no time Cliq can mean
-Timestamp = Annotated[
-    Annotated[int, Field(ge=0, le=LATEST_MS)] | datetime,
-    AfterValidator(_not_before_1970),
-    PlainSerializer(_epoch_ms, return_type=int),
-    Field(description="epoch ms or ISO 8601"),
-]
+TIME_FORMS = "2025-01-31, 2025-01-31T09:00:00Z, epoch ms such as 1738314000000, or 90d / 12h / 30m / 2w ago"
 
 
-# A list that some clients send as a JSON string or "a,b"; the size limits go with each field.
+def _epoch_ms(value: Any) -> int:
+    """A time as people and models write it -> epoch milliseconds. Relative forms (``90d``) count back
+    from now: the moment of validation, so a dry run shows the exact value that would be sent."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit() and len(text) <= 16:
+            ms = int(text)
+        elif match := RELATIVE.fullmatch(text):
+            ms = int(time.time() * 1000) - int(match[1]) * UNIT_MS[match[2]]
+        else:
+            try:
+                moment = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value.strip()))
+            except ValueError:
+                raise ValueError(f"is not a time; write {TIME_FORMS}") from None
+            if moment.tzinfo is None:  # no offset given: UTC, as Cliq shows times
+                moment = moment.replace(tzinfo=timezone.utc)
+            ms = int(moment.timestamp() * 1000)
+    else:
+        raise ValueError(f"is not a time; write {TIME_FORMS}")
+    if ms < 0:
+        raise ValueError("times before 1970 are not accepted")
+    if ms > LATEST_MS:
+        raise ValueError(f"is too far in the future; write {TIME_FORMS}")
+    return ms
+
+
+def _chat_id(value: Any) -> Any:
+    # Chat ids are digit strings in every example; older ones look like CT_123_456. Anything else
+    # (slashes, dots, spaces) is refused here and percent-encoded again when placed in a path.
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise ValueError("is not a chat id; chat ids look like 2890538000000012345 (from list_chats)")
+    return value
+
+
+def _message_id(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,24}(_[0-9]{1,24})?", value):
+        raise ValueError("is not a message id; message ids look like 1773813859592_51531973059 (from get_chat)")
+    return value
+
+
+def _person(value: Any) -> Any:
+    if isinstance(value, str) and not (USER_ID.fullmatch(value) or EMAIL.fullmatch(value)):
+        raise ValueError(
+            "is neither a user id (digits, e.g. 106324287) nor an email; "
+            "find user ids with find_people or list_chat_members"
+        )
+    return value
+
+
+# The formats are checked here, and said once in the server's instructions and in the error: the
+# regular expressions are left out of the schema the model reads (CompactSchema drops ``pattern``).
+ChatId = Annotated[str, AfterValidator(_chat_id)]
+UserId = Annotated[str, AfterValidator(_person)]  # a user id, or an email resolved to one before sending
+MessageId = Annotated[str, AfterValidator(_message_id)]
+Title = Annotated[str, Field(min_length=1, max_length=255)]
+Timestamp = Annotated[int, BeforeValidator(_epoch_ms), WithJsonSchema({"type": "string"})]
+
+
+def is_email(value: str) -> bool:
+    return "@" in value
+
+
+# A list that some clients send as a JSON string or "a,b": accept both.
 Listish = BeforeValidator(_listish)
 SearchType = Literal["direct_message", "group_chat", "channel", "thread"]
 
@@ -81,16 +127,23 @@ ChatType = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # user id -> name, where an already-made request told us (emails resolved, the guard's member read):
+    # summaries show names next to ids without asking Cliq again.
+    _names: dict[str, str] = PrivateAttr(default_factory=dict)
+
+
+CHAT_ID = "chat id"
+PEOPLE = "user ids or emails"
 
 
 class _Window(Request):
-    modified_after: Timestamp | None = None
-    modified_before: Timestamp | None = None
+    modified_after: Timestamp | None = Field(None, description="active after this time")
+    modified_before: Timestamp | None = Field(None, description="active before this time")
 
     @model_validator(mode="after")
     def _ordered(self) -> _Window:
         after, before = self.modified_after, self.modified_before
-        if after is not None and before is not None and _epoch_ms(after) >= _epoch_ms(before):
+        if after is not None and before is not None and after >= before:
             raise ValueError("modified_after must be earlier than modified_before")
         return self
 
@@ -98,17 +151,20 @@ class _Window(Request):
 class ListChats(_Window):
     """List your chats, newest activity first, a page at a time (pass next_token to continue)."""
 
-    limit: int = Field(100, ge=1, le=100)  # Cliq's largest page: walking every chat takes the fewest requests
-    next_token: str | None = Field(None, max_length=2000)
+    # Cliq's largest page by default: walking every chat takes the fewest requests.
+    limit: int = Field(100, ge=1, le=100, description="chats per page")
+    next_token: str | None = Field(None, max_length=2000, description="from the previous page")
     name: str | None = Field(None, max_length=200, description="part of the chat name")
-    pinned: bool | None = None
-    muted: bool | None = None
-    closed: bool | None = None
-    drafts: bool | None = None
-    joined: bool | None = None
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = None
-    recipient: str | None = Field(None, max_length=200)
-    type: ChatType | None = None
+    pinned: bool | None = Field(None, description="true: only pinned; false: only unpinned")
+    muted: bool | None = Field(None, description="true: only muted; false: only unmuted")
+    closed: bool | None = Field(None, description="true: only closed chats (left out otherwise)")
+    drafts: bool | None = Field(None, description="true: only chats with a draft")
+    joined: bool | None = Field(None, description="false: channels you can join but have not")
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="only these chat ids"
+    )
+    recipient: str | None = Field(None, max_length=200, description="chats with this person: user id or email")
+    type: ChatType | None = Field(None, description="only this chat type")
 
 
 class SearchChats(_Window):
@@ -116,27 +172,31 @@ class SearchChats(_Window):
 
     title: str | None = Field(None, max_length=200, description="part of the title")
     # Cliq's default is 500 results, far too many for an assistant: always send a limit.
-    limit: int = Field(20, ge=1, le=500)
-    chat_type: Annotated[list[SearchType], Listish, Field(min_length=1, max_length=4)] | None = None
-    sort_by: Literal["usage", "recent"] | None = None
-    recipient: str | None = Field(None, max_length=200)
-    parent_chat_id: ChatId | None = None
+    limit: int = Field(20, ge=1, le=500, description="most chats returned")
+    chat_type: Annotated[list[SearchType], Listish, Field(min_length=1, max_length=4)] | None = Field(
+        None, description="only these types"
+    )
+    sort_by: Literal["usage", "recent"] | None = Field(None, description="most used or most recent first")
+    recipient: str | None = Field(None, max_length=200, description="chats with this person: user id or email")
+    parent_chat_id: ChatId | None = Field(None, description="threads of this chat id")
 
 
 class GetChat(Request):
     """Show one chat: name, type, members count, unread count, and optionally its last message."""
 
-    chat_id: ChatId
-    include: Literal["last_message_info"] | None = None
+    chat_id: ChatId = Field(description=CHAT_ID)
+    include: Literal["last_message_info"] | None = Field(None, description="add the last message")
 
 
 class CreateChat(Request):
     """Start a direct chat with user_id, or a group chat with user_ids (2-50 others) and a title."""
 
-    chat_type: Literal["direct_message", "group_chat"]
-    user_id: UserId | None = None
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=50)] | None = None
-    title: Title | None = None
+    chat_type: Literal["direct_message", "group_chat"] = Field(description="direct or group chat")
+    user_id: UserId | None = Field(None, description="direct chat: user id or email")
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=50)] | None = Field(
+        None, description="group chat: " + PEOPLE
+    )
+    title: Title | None = Field(None, description="group chat: its name")
 
     @model_validator(mode="after")
     def _shape(self) -> CreateChat:
@@ -151,20 +211,22 @@ class CreateChat(Request):
 
 
 class ReadMark(Request):
-    chat_id: ChatId
-    last_message_id: MessageId
+    chat_id: ChatId = Field(description=CHAT_ID)
+    last_message_id: MessageId = Field(description="read up to this message id")
 
 
 class MarkChatsRead(Request):
     """Mark up to 100 chats read, each up to a given message id; clear_unread_counts needs no ids."""
 
-    chats: list[ReadMark] = Field(min_length=1, max_length=100)
+    chats: list[ReadMark] = Field(min_length=1, max_length=100, description="chats and their last message ids")
 
 
 class ClearUnreadCounts(Request):
     """Mark chats read: chat_ids (up to 100), or all=true for every chat (2 requests per 100). Cheapest."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = None
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="chat ids, up to 100"
+    )
     # Never sent to Cliq as such: with all, the tool pages list_chats itself and clears each page's unread chats.
     all: bool = Field(False, exclude=True, description="every chat matching type/name, instead of chat_ids")
     type: ChatType | None = Field(None, exclude=True, description="with all")
@@ -183,45 +245,47 @@ class ClearUnreadCounts(Request):
 class RenameChat(Request):
     """Rename a direct or group chat (not a channel)."""
 
-    chat_id: ChatId
-    title: Title
+    chat_id: ChatId = Field(description=CHAT_ID)
+    title: Title = Field(description="the new name")
 
 
 class SetChatHistory(Request):
     """Turn a chat's message history on or off."""
 
-    chat_id: ChatId
-    history_status: Literal["enabled", "disabled"]
+    chat_id: ChatId = Field(description=CHAT_ID)
+    history_status: Literal["enabled", "disabled"] = Field(description="keep history or not")
 
 
 class MarkChatRead(Request):
     """Mark one chat read up to a message (later ones stay unread)."""
 
-    chat_id: ChatId
-    last_message_id: MessageId
+    chat_id: ChatId = Field(description=CHAT_ID)
+    last_message_id: MessageId = Field(description="read up to this message id")
 
 
 class MarkChatUnread(Request):
     """Mark one chat as unread from a message."""
 
-    chat_id: ChatId
-    message_id: MessageId
+    chat_id: ChatId = Field(description=CHAT_ID)
+    message_id: MessageId = Field(description="unread from this message id")
 
 
 class AddChatMembers(Request):
-    """Add up to 100 users to a group chat or channel."""
+    """Add up to 100 people to a group chat or channel."""
 
-    chat_id: ChatId
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)]
+    chat_id: ChatId = Field(description=CHAT_ID)
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
 
 
 class ForkChat(Request):
     """Fork a chat from a message into a new group chat."""
 
-    chat_id: ChatId
-    message_id: MessageId
-    title: Title
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] | None = None
+    chat_id: ChatId = Field(description=CHAT_ID)
+    message_id: MessageId = Field(description="the new chat starts here")
+    title: Title = Field(description="the new chat's name")
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+        None, description=PEOPLE
+    )
     include_participants: bool = Field(False, description="copy the members (user_ids then ignored)")
 
     @field_serializer("user_ids")
@@ -233,12 +297,12 @@ class ForkChat(Request):
 class SendTypingActivity(Request):
     """Show a typing indicator (or text entered/cleared) in a chat."""
 
-    chat_id: ChatId
-    action: Literal["typing", "text_entered", "text_cleared"] = "typing"
+    chat_id: ChatId = Field(description=CHAT_ID)
+    action: Literal["typing", "text_entered", "text_cleared"] = Field("typing", description="what to show")
 
 
 class ChatTarget(Request):
-    chat_id: ChatId
+    chat_id: ChatId = Field(description=CHAT_ID)
 
 
 class ClearChatHistory(ChatTarget):
@@ -252,14 +316,14 @@ class CloseChat(ChatTarget):
 class RemoveChatMembers(Request):
     """Remove up to 100 members from a group chat. Asks a person first."""
 
-    chat_id: ChatId
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)]
+    chat_id: ChatId = Field(description=CHAT_ID)
+    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
 
 
 class CloseChats(Request):
     """Close several chats at once, e.g. those plan_tidy proposes. Asks a person once, listing every chat."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=50)]
+    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=50)] = Field(description="chat ids")
 
 
 class PlanTidy(Request):
@@ -268,7 +332,7 @@ class PlanTidy(Request):
     inactive_days: int | None = Field(None, ge=1, le=3650, description="no activity for this many days: close")
     unread_days: int | None = Field(None, ge=1, le=3650, description="unread, last message this old: mark read")
     empty: bool = Field(False, description="group chats with no messages or no one else: close")
-    chat_type: ChatType | None = None
+    chat_type: ChatType | None = Field(None, description="only this type")
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
     include_pinned: bool = Field(False, description="also propose closing pinned chats")
@@ -297,10 +361,17 @@ class UnmuteChat(ChatTarget):
     """Unmute a chat's notifications."""
 
 
+class FindPeople(Request):
+    """Find people by name or email: user id, name, email and your direct chat with them."""
+
+    query: str = Field(min_length=1, max_length=200, description="part of a name, or an email")
+    limit: int = Field(10, ge=1, le=50, description="most people returned")
+
+
 class WriteOptions(BaseModel):
     """Arguments every write tool has; never sent to Cliq."""
 
-    dry_run: bool = Field(False, exclude=True, description="send nothing, show the request")
+    dry_run: bool = Field(False, exclude=True, description="preview only, send nothing")
 
 
 class ConfirmOptions(WriteOptions):
@@ -328,10 +399,74 @@ def _number_for_an_id(error: Any, value: Any) -> bool:
     return is_id and error["type"] == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# An accepted value per argument, for error messages (kept out of the schema the model reads).
+EXAMPLES = {
+    "chat_id": "2890538000000012345",
+    "parent_chat_id": "2890538000000012345",
+    "chat_ids": '["2890538000000012345"]',
+    "user_id": "106324287",
+    "user_ids": '["106324287", "bob.carter@zylker.com"]',
+    "message_id": "1773813859592_51531973059",
+    "last_message_id": "1773813859592_51531973059",
+    "chats": '[{"chat_id": "2890538000000012345", "last_message_id": "1773813859592_51531973059"}]',
+    "modified_after": '"90d"',
+    "modified_before": '"2025-01-31"',
+    "title": '"Q3 planning"',
+    "name": '"planning"',
+    "query": '"Alice" or "alice.johnson@zylker.com"',
+    "limit": "20",
+}
+PLAIN = {
+    "missing": "is required",
+    "string_type": "must be text (a JSON string)",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+def _plain(error: Any) -> str:
+    """One validation error in plain words: the argument, what is wrong, and an accepted example."""
+    parts = [p for p in error["loc"] if isinstance(p, int) or re.fullmatch(r"[A-Za-z_]\w*", p)]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    field = next((p for p in reversed(parts) if isinstance(p, str)), "")
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "value_error":
+        said = str(error["msg"]).removeprefix("Value error, ")
+        return f"{where} {said}" if where else said
+    if kind == "extra_forbidden":
+        return f"{where or 'an argument'} is not an argument of this tool"
+    if kind == "literal_error":
+        return f"{where} must be one of {ctx.get('expected', '')}"
+    if kind in PLAIN:
+        said = PLAIN[kind]
+    elif kind == "string_too_short":
+        said = "must not be empty"
+    elif kind == "string_too_long":
+        said = f"must be at most {ctx.get('max_length')} characters"
+    elif kind == "too_short":
+        said = f"needs at least {ctx.get('min_length')} item(s)"
+    elif kind == "too_long":
+        said = f"takes at most {ctx.get('max_length')} items"
+    elif kind == "greater_than_equal":
+        said = f"must be at least {ctx.get('ge')}"
+    elif kind == "less_than_equal":
+        said = f"must be at most {ctx.get('le')}"
+    else:
+        said = "is not valid"
+    example = EXAMPLES.get(field)
+    return f"{where} {said}" + (f", e.g. {example}" if example else "")
+
+
 def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
     """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
-    (``"5"``, ``true``), no number a boolean; times are epoch ms or ISO 8601 text. The error names each bad
-    field without echoing its value."""
+    (``"5"``, ``true``), no number a boolean; times are turned into epoch ms here. The error names each bad
+    argument in plain words with an accepted example, without echoing its value."""
     try:
         text = json.dumps(arguments, allow_nan=False)
     except (RecursionError, ValueError, TypeError):
@@ -342,7 +477,6 @@ def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
     try:
         return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        problems = []
         errors = exc.errors(include_url=False, include_input=False)
         if any(error["type"] == "json_invalid" for error in errors):  # only the parser's depth limit gets here
             raise InvalidArguments(
@@ -350,12 +484,14 @@ def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
                 "Pass a flat JSON object of the tool's arguments.",
             ) from None
         given = exc.errors(include_url=False)  # with inputs: only their type is looked at, never echoed
-        for error, seen in list(zip(errors, given, strict=True))[:5]:
-            where = ".".join(str(part) for part in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if _number_for_an_id(error, seen.get("input")):
-                message = ID_AS_STRING
-            problems.append(f"{where}: {message}" if where else message)
+        problems = list(
+            dict.fromkeys(
+                f"{'.'.join(str(p) for p in error['loc'])}: {ID_AS_STRING}"
+                if _number_for_an_id(error, seen.get("input"))
+                else _plain(error)
+                for error, seen in zip(errors, given, strict=True)
+            )
+        )[:5]
         raise InvalidArguments(
             "Invalid arguments, nothing was sent: " + "; ".join(problems) + ".",
             "Fix them and call again.",
@@ -381,10 +517,32 @@ class CompactSchema(GenerateJsonSchema):
 
     def generate(self, schema: Any, mode: Any = "validation") -> JsonSchemaValue:
         result = super().generate(schema, mode=mode)
+        if mode == "validation":
+            _prune(result)
         result.pop("title", None)
         for definition in result.get("$defs", {}).values():
             definition.pop("title", None)
         return result
+
+
+# What an input schema need not tell a model, as the server checks it and the descriptions or the
+# instructions say it: formats as regular expressions, string lengths, "no other keys", a list's minimum of
+# one item, and defaults of false.
+UNSAID = ("pattern", "maxLength", "minLength", "minItems", "additionalProperties")
+
+
+def _prune(node: Any) -> None:
+    if isinstance(node, dict):
+        for key in UNSAID:
+            if key in node and not isinstance(node[key], dict):
+                node.pop(key)
+        if node.get("default") is False:
+            node.pop("default")
+        for value in node.values():
+            _prune(value)
+    elif isinstance(node, list):
+        for value in node:
+            _prune(value)
 
 
 def json_schema(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:

@@ -21,6 +21,8 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 class Sender(Protocol):
     """What a runner needs of the HTTP client (``client.CliqClient``)."""
 
+    memo: dict[str, Any]
+
     async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
 
     def now(self) -> float:

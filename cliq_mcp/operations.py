@@ -25,6 +25,7 @@ from cliq_mcp.limits import (
 )
 from cliq_mcp.multi_request import apply_each, clear_unread, plan_tidy
 from cliq_mcp.operation import Effect, Operation
+from cliq_mcp.people import USERS, find_people
 from cliq_mcp.wire import RateLimit
 
 READ_ROW: dict[str, Any] = {"method": "GET", "effect": Effect.READ, "idempotent": True, "targets": ()}
@@ -129,6 +130,9 @@ CATALOGUE: tuple[Operation, ...] = (
               path="/chats/{chat_id}", effect=Effect.DESTRUCTIVE, summary=s.bulk, output=s.Bulk, rate=PER_CHAT_PUT,
               fixed={"operation": "close_chat"}, idempotent=True, each="chat_ids", run=apply_each,
               confirm="Close {chats}? They will be hidden from your recent chats."),
+    # GET {v2}/users, or chats and their members when the Users API is refused (people.py).
+    Operation(name="find_people", title="Find people", model=m.FindPeople, path="/users", **READ_ROW,
+              summary=s.people, output=s.People, rate=USERS, run=find_people),
 )  # fmt: skip
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}

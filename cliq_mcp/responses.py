@@ -12,6 +12,7 @@ is missing or wrong (never its value): nothing is filled in from the request in 
     PUT /chats/{id} title       TitleChanged     {type, data: {title, chat_id}}
     POST/DELETE .../members     MembersAdded / MembersRemoved {type, data: {chat_id, added|removed_user_ids}}
     GET .../members             MemberList       {members: [{user_id, email_id?, name?}]}
+    GET /api/v2/users           UserList         {data: [{id | user_id, name?, email_id?}], next_token?}
     every 204 operation         no_body()        no body (or a body that is not one of Cliq's error shapes)
 """
 
@@ -159,6 +160,32 @@ class Member(Answer):
 
 class MemberList(Answer):
     members: list[Member]
+
+
+def _user(value: Any) -> Any:
+    """The v2 Users API's person, in whatever of the names client libraries read (the notes hold no example:
+    assumption): the id as ``id``, ``user_id`` or ``zuid``; the name as ``name``, ``display_name`` or first and
+    last name; the email as ``email_id`` or ``email``."""
+    if not isinstance(value, dict):
+        return value
+    whole = " ".join(str(value[k]) for k in ("first_name", "last_name") if isinstance(value.get(k), str) and value[k])
+    found = (value.get(k) for k in ("id", "user_id", "zuid") if value.get(k) is not None)
+    return {
+        "user_id": next(found, None),
+        "name": value.get("name") or value.get("display_name") or whole or None,
+        "email_id": value.get("email_id") or value.get("email"),
+    }
+
+
+class UserObject(Answer):
+    user_id: Id
+    name: str | None = None
+    email_id: str | None = None
+
+
+class UserList(Answer):
+    data: list[Annotated[UserObject, BeforeValidator(_user)]]
+    next_token: str | None = None
 
 
 A = TypeVar("A", bound=Answer)

@@ -104,6 +104,7 @@ Time = Annotated[str | None, BeforeValidator(utc_iso)]  # UTC ISO 8601, or None 
 class LastMessage(Output):
     message_id: Ident
     sender: Ident | None = None
+    sender_name: Name | None = None  # when the chat's own answer tells it (its creator, a direct chat's name)
     time: Time = None
     text: Message | None = None
 
@@ -210,6 +211,18 @@ class Member(Output):
     email_id: Email | None = None
 
 
+class Person(Output):
+    user_id: Ident | None = None  # None: a direct chat with them is known, their id is not
+    name: Name | None = None
+    email: Email | None = None
+    chat_id: Ident | None = None  # your direct chat with them
+
+
+class People(Output):
+    people: list[Person]
+    source: Reason
+
+
 class Members(Output):
     chat_id: Ident
     members: list[Member]
@@ -229,10 +242,24 @@ def operation_name(request: Request) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(request).__name__).lower()
 
 
+def _sender_name(raw: r.ChatObject, sender: str | None) -> str | None:
+    """The sender's name where the chat's answer tells it: the creator (id and name), or in a direct chat,
+    which is named after the other person, whoever of the two did not create it. No request is made for it."""
+    creator = raw.creator
+    if sender is None or creator is None or creator.id is None:
+        return None
+    if sender == creator.id:
+        return creator.name
+    if raw.chat_type == "direct_message" and creator.name is not None and creator.name != raw.name:
+        return raw.name  # you created it, and someone else sent it: the person the chat is named after
+    return None
+
+
 def chat(raw: r.ChatObject) -> Chat:
     last, content = raw.last_message_info, None
     if last is not None and last.content is not None:
         content = last.content.text
+    sender_name = _sender_name(raw, last.sender) if last is not None else None
     return Chat(
         chat_id=raw.chat_id,
         name=raw.name,
@@ -243,7 +270,9 @@ def chat(raw: r.ChatObject) -> Chat:
         pinned=True if raw.pinned else None,
         muted=True if raw.muted else None,
         creator=raw.creator.name if raw.creator is not None else None,
-        last_message=LastMessage(message_id=last.message_id, sender=last.sender, time=last.time, text=content)
+        last_message=LastMessage(
+            message_id=last.message_id, sender=last.sender, sender_name=sender_name, time=last.time, text=content
+        )
         if last is not None
         else None,
     )
@@ -263,7 +292,8 @@ def chat_line(c: Chat) -> str:
 
 def _message_line(m: LastMessage) -> str:
     when = moment(m.time) or "?"
-    return f"Last message {m.message_id} from {m.sender or '?'} at {when}: {_q(m.text)}"
+    sender = f"{_q(m.sender_name)} ({m.sender})" if m.sender_name else m.sender or "?"
+    return f"Last message {m.message_id} from {sender} at {when}: {_q(m.text)}"
 
 
 SHORT_TYPES = {"direct_message": "dm", "group_chat": "group"}
@@ -421,7 +451,8 @@ def members_changed(verb: str, key: str) -> Summary:
             data = r.parse(r.MembersRemoved, response, name, write=True).data
         user_ids = data.added_user_ids if isinstance(data, r.AddedData) else data.removed_user_ids
         done = Done(chat_id=data.chat_id, done=verb.lower(), user_ids=user_ids)
-        listed = ", ".join(done.user_ids or []) or "none"
+        names = request._names  # known from an already-made request: emails resolved, the guard's member read
+        listed = ", ".join(f"{quoted(names[u])} ({u})" if u in names else u for u in done.user_ids or []) or "none"
         return f"{verb} {len(user_ids)} member(s) in chat {done.chat_id}: {listed}.", done
 
     return summary
@@ -448,6 +479,19 @@ def members(request: Request, response: Any) -> Answer:
     if more:
         lines.append(f"({more} more not shown.)")
     return "\n".join(lines), listed
+
+
+def people(request: Request, response: Any) -> Answer:
+    """For ``people.find_people``: who was found, and from which source."""
+    found = People(people=[Person(**p) for p in response["people"]], source=response["source"])
+    count = f"{len(found.people)} {'person' if len(found.people) == 1 else 'people'}"
+    lines = [f"{count} from {found.source} (user_id · name · email · direct chat):"]
+    lines += [f"{p.user_id or '?'} · {_q(p.name)} · {p.email or '-'} · {p.chat_id or '-'}" for p in found.people]
+    if not found.people:
+        lines.append("No one found: try part of the name, or the exact email.")
+    elif any(p.user_id is None for p in found.people):
+        lines.append("? = id unknown: list_chat_members of a group chat with them shows it.")
+    return "\n".join(lines), found
 
 
 def bulk_answer(

@@ -25,12 +25,14 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class Wire:
-    """Exactly what goes to Cliq: method, path under the API base, query and JSON body."""
+    """Exactly what goes to Cliq: method, path under the API base, query and JSON body. ``api`` "v2" puts the
+    path under the v2 base instead (the Users API), derived from the v3 one."""
 
     method: str
     path: str
     params: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
+    api: str = "v3"
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "query": self.params, "body": self.json}

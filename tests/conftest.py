@@ -78,6 +78,7 @@ EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
     ("leave_chat", {"chat_id": Q2}),
     ("plan_tidy", {"inactive_days": 30, "max_chats": 5}),
     ("close_chats", {"chat_ids": ["2890538000000067890"]}),
+    ("find_people", {"query": "alice"}),
 ]
 
 ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop

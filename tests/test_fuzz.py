@@ -64,7 +64,7 @@ def test_arbitrary_arguments_never_crash_or_escape(session: tuple[Any, Client, W
             assert sent == []
         for request in sent:
             assert request.headers["host"] == host
-            assert request.path.startswith("/api/v3/chats")
+            assert request.path.startswith("/api/v3/chats") or request.path == "/api/v2/users"
             assert ".." not in request.raw_path.split("/") and "//" not in request.raw_path
             if op.effect.value != "read":
                 assert request.method == "GET" or not text.startswith("Not done")

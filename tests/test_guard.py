@@ -247,6 +247,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
         "get_chat",
         "list_chat_members",
         "plan_tidy",
+        "find_people",
     ]  # read-only beats --tools
     assert writes(workspace) == []
 
@@ -254,13 +255,17 @@ async def test_read_only_lists_and_serves_only_read_tools(
 @pytest.mark.parametrize(
     ("tools", "exclude", "expected"),
     [
-        ("read", "", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy"}),
+        ("read", "", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy", "find_people"}),
         (
             "destructive,get_chat",
             "",
             {"get_chat", "clear_chat_history", "close_chat", "remove_chat_members", "leave_chat", "close_chats"},
         ),
-        ("", "destructive,write", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy"}),
+        (
+            "",
+            "destructive,write",
+            {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy", "find_people"},
+        ),
         ("close_chat,rename_chat", "close_chat", {"rename_chat"}),  # exclusion beats inclusion
     ],
 )

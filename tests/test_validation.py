@@ -10,18 +10,18 @@ from mcp import Client
 from simulated_cliq import Workspace
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
-    ("get_chat", {}, "chat_id: Field required"),
+    ("get_chat", {}, "chat_id is required, e.g. 2890538000000012345"),
     # A JSON number for an id: refused, saying to quote it (19 digits do not survive a double).
     ("get_chat", {"chat_id": 2890538000000099999}, 'chat_id: pass ids as strings, e.g. "2890538000000099999"'),
     ("close_chats", {"chat_ids": ["1", 2]}, "chat_ids.1: pass ids as strings"),
     ("mark_chats_read", {"chats": [{"chat_id": "1", "last_message_id": 17}]}, "last_message_id: pass ids as strings"),
     ("create_chat", {"chat_type": "direct_message", "user_id": 106324287}, "user_id: pass ids as strings"),
-    ("get_chat", {"chat_id": True}, "chat_id: Input should be a valid string"),
-    ("rename_chat", {"chat_id": "1", "title": 5}, "title: Input should be a valid string"),
+    ("get_chat", {"chat_id": True}, "chat_id must be text (a JSON string)"),
+    ("rename_chat", {"chat_id": "1", "title": 5}, "title must be text (a JSON string)"),
     ("get_chat", {"chat_id": "../../oauth/v2/token"}, "chat_id"),
     ("get_chat", {"chat_id": "2890538000000012345/members"}, "chat_id"),
     ("get_chat", {"chat_id": "1", "include": "everything"}, "include"),
-    ("get_chat", {"chat_id": "1", "surprise": 1}, "surprise: Extra inputs are not permitted"),
+    ("get_chat", {"chat_id": "1", "surprise": 1}, "surprise is not an argument of this tool"),
     ("list_chats", {"limit": 0}, "limit"),
     ("list_chats", {"limit": 101}, "limit"),
     ("list_chats", {"limit": "many"}, "limit"),
@@ -39,15 +39,19 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("create_chat", {"chat_type": "channel", "title": "t"}, "chat_type"),
     ("create_chat", {"chat_type": "group_chat", "user_ids": [str(i) for i in range(51)], "title": "t"}, "user_ids"),
     ("mark_chats_read", {"chats": []}, "chats"),
-    ("mark_chats_read", {"chats": [{"chat_id": "1"}]}, "chats.0.last_message_id: Field required"),
+    ("mark_chats_read", {"chats": [{"chat_id": "1"}]}, "chats[0].last_message_id is required"),
     ("clear_unread_counts", {"chat_ids": [str(i) for i in range(101)]}, "chat_ids"),
     ("rename_chat", {"chat_id": "1", "title": ""}, "title"),
     ("rename_chat", {"chat_id": "1", "title": "t" * 256}, "title"),
     ("set_chat_history", {"chat_id": "1", "history_status": "on"}, "history_status"),
     ("mark_chat_unread", {"chat_id": "1", "message_id": "abc"}, "message_id"),
     ("add_chat_members", {"chat_id": "1", "user_ids": []}, "user_ids"),
-    ("add_chat_members", {"chat_id": "1", "user_ids": ["bob@example.com"]}, "user_ids.0"),
-    ("fork_chat", {"chat_id": "1", "title": "t"}, "message_id: Field required"),
+    ("add_chat_members", {"chat_id": "1", "user_ids": ["Bob Carter"]}, "find_people or list_chat_members"),
+    ("list_chats", {"modified_after": "last tuesday"}, "modified_after is not a time; write 2025-01-31"),
+    ("list_chats", {"limit": "many"}, "limit must be a whole number, e.g. 20"),
+    ("search_chats", {"sort_by": "alphabetical"}, "sort_by must be one of 'usage' or 'recent'"),
+    ("find_people", {}, "query is required"),
+    ("fork_chat", {"chat_id": "1", "title": "t"}, "message_id is required"),
     ("send_typing_activity", {"chat_id": "1", "action": "dancing"}, "action"),
     ("close_chat", {"chat_id": "1 OR 1=1"}, "chat_id"),
     ("remove_chat_members", {"chat_id": "1", "user_ids": "[not json"}, "user_ids"),
@@ -65,6 +69,8 @@ async def test_bad_input_is_refused_before_any_request(
     assert text.startswith("Invalid arguments, nothing was sent:"), text
     assert needle in text
     assert "Error executing tool" not in text and "pydantic" not in text
+    for jargon in ("constrained-", "Input should", "Field required", "function-", "Value error"):
+        assert jargon not in text, text
     assert len(text) < 600
     assert api_calls(workspace) == []
 

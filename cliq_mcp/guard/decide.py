@@ -181,6 +181,7 @@ class Guard:
         # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
         answering = token is not None or ctx.input_responses is not None
         asked = await build_question(self._client, op, request.model_dump(), answering=answering)
+        request._names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
         note["chat_titles"] = asked.titles

@@ -31,6 +31,7 @@ class Question:
     sentence: str
     lines: tuple[str, ...] = field(default_factory=tuple)
     titles: dict[str, str] = field(default_factory=dict)  # chat id -> its name as read now (for the audit log)
+    names: dict[str, str] = field(default_factory=dict, compare=False)  # user id -> name, read for the question
 
     @property
     def full(self) -> str:
@@ -108,6 +109,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
             f"{op.name} works on {_works_on(op.refused_types)}.",
         )
     people = ""
+    names: dict[str, str] = {}
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
         roster = parse(MemberList, await _read(client, "list_chat_members", chat_id=chat_id), "list_chat_members")
@@ -123,8 +125,9 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
             f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
         )
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
+        names = {u: name for u in user_ids if (name := members[u].name)}
     title = clean(data.name, 200)
-    return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title})
+    return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title}, names=names)
 
 
 async def _refuse_if_closed(client: Sender, chat_id: str) -> None:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import chat_ops, chats
+from . import chat_ops, chats, users
 from .context import endpoint
 from .inputs import incoming
 from .workspace import Workspace
@@ -20,7 +20,7 @@ CHAT = f"{API}/chats/{{chat_id}}"
 
 
 def create_app(workspace: Workspace | None = None) -> Starlette:
-    """The simulated Cliq API (under ``/api/v3``) and accounts server (``/oauth/v2/token``)."""
+    """The simulated Cliq API (under ``/api/v3``, and the v2 Users API) and accounts server (``/oauth/v2/token``)."""
     routes = [
         _route(
             f"{API}/chats",
@@ -41,6 +41,7 @@ def create_app(workspace: Workspace | None = None) -> Starlette:
         _route(f"{CHAT}/leave", POST=endpoint(chat_ops.leave_chat)),
         _route(f"{CHAT}/mute", POST=endpoint(chat_ops.mute_chat)),
         _route(f"{CHAT}/unmute", POST=endpoint(chat_ops.unmute_chat)),
+        _route("/api/v2/users", GET=endpoint(users.list_users)),
         _route("/oauth/v2/token", POST=_token),
         _route("/oauth/v2/token/revoke", POST=_revoke),
     ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .throttle import Throttle
-from .tokens import ALL_SCOPES, TokenStore
+from .tokens import ALL_SCOPES, USERS_READ, TokenStore
 
 ME = "70027934"  # Tim Harrison, the user every token belongs to
 CHAT_TYPES = ("direct_message", "group_chat", "channel", "bot", "thread")
@@ -104,7 +104,9 @@ class WorkspaceState:
             client_id=client_id,
             client_secret=client_secret,
             refresh_token=refresh_token,
-            access_tokens={"sandbox-token": ALL_SCOPES} if access_tokens is None else access_tokens,
+            # The default token may also use the v2 Users API; pass access_tokens (or sign in, which grants
+            # the chat scopes only) for a token that may not, so people are found through chats instead.
+            access_tokens={"sandbox-token": ALL_SCOPES | {USERS_READ}} if access_tokens is None else access_tokens,
         )
 
     # tokens -----------------------------------------------------------------------------------------

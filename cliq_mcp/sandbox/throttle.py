@@ -39,6 +39,7 @@ LIMITS: dict[str, Limit] = {
     "leave_chat": Limit(20, 600),
     "mute_chat": Limit(20, 600),
     "unmute_chat": Limit(20, 600),
+    "list_users": Limit(30, None),  # assumption: the notes give no threshold for the v2 Users API
 }
 
 

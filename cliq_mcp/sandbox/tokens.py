@@ -21,6 +21,7 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "ZohoCliq.Messages.UPDATE",
     }
 )
+USERS_READ = "ZohoCliq.Users.READ"  # the v2 Users API; not among ALL_SCOPES (the chat scopes)
 ACCESS_TOKEN_SECONDS = 3600
 TOKEN_REQUESTS_PER_WINDOW = 10
 TOKEN_WINDOW_SECONDS = 600.0
