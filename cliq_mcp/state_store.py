@@ -67,10 +67,20 @@ class SqliteStore:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             os.close(fd)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, until REAL NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
-            db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
+            # Several processes may open a new file at once: switching it to WAL takes a lock that the busy
+            # timeout does not wait for, so the set-up is tried again for a few seconds.
+            for attempt in range(100):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+                    db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
+                    db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 99:
+                        db.close()
+                        raise
+                    time.sleep(0.05)
             self._db = db
         return self._db
 
