@@ -83,6 +83,7 @@ def test_with_a_credentials_file_no_env_is_needed(client: str, tmp_path: Path) -
     assert f"Credentials file {path} found" in proc.stderr and "no env is needed" in proc.stderr
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize("client", ["claude-desktop", "claude-code", "vscode", "cursor"])
 async def test_the_printed_config_starts_the_server(client: str, tmp_path: Path, era: str) -> None:
     proc = config(client, "--sandbox", home=tmp_path)

@@ -60,6 +60,7 @@ async def test_error_shapes(client: Client, workspace: Workspace, status: int, b
     assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False  # still serving
 
 
+@pytest.mark.era_independent
 async def test_gateway_html_page_is_a_server_error(client: Client, workspace: Workspace) -> None:
     workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="html", status=502, times=3))
     result = await client.call_tool("get_chat", {"chat_id": Q2})
@@ -84,6 +85,7 @@ async def test_retry_after_is_reported(client: Client, workspace: Workspace) -> 
     assert "Retry after 7 s" in result.content[0].text
 
 
+@pytest.mark.era_independent
 async def test_stalled_cliq_gives_a_clear_timeout_and_the_server_keeps_serving(
     cliq_socket: Cliq, workspace: Workspace, era: str
 ) -> None:
@@ -97,6 +99,7 @@ async def test_stalled_cliq_gives_a_clear_timeout_and_the_server_keeps_serving(
         assert (await client.call_tool("get_chat", {"chat_id": Q2})).is_error is False
 
 
+@pytest.mark.era_independent
 async def test_unreachable_cliq_is_a_clear_error(fake_time: FakeTime, era: str) -> None:
     cliq = Cliq("http://127.0.0.1:9", None, fake_time)  # nothing listens on the discard port
     async with Client(cliq.server(cliq.settings()), mode=era) as client:

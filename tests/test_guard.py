@@ -86,6 +86,7 @@ async def test_a_replayed_token_is_refused(cliq: Cliq, workspace: Workspace, era
     assert len(writes(workspace)) == 1
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -252,6 +253,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
     assert writes(workspace) == []
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(
     ("tools", "exclude", "expected"),
     [

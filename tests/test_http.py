@@ -55,6 +55,7 @@ async def test_http_confirmation_in_both_eras(era: str) -> None:
                 assert seen == [] and "confirmation_token" not in result.content[0].text
 
 
+@pytest.mark.era_independent
 async def test_replicas_sharing_the_guard_secret_accept_each_others_tokens(
     cliq_socket: Cliq, workspace: Workspace, era: str
 ) -> None:

@@ -71,6 +71,7 @@ async def test_a_stalled_read_is_retried_within_the_deadline(cliq_socket: Cliq, 
     assert stall.taken == 1
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize(
     ("spec", "needle"),
     [
@@ -112,6 +113,7 @@ async def test_a_write_that_cannot_connect_is_a_clear_error(refused_port: int, f
     assert len(fake_time.slept) == 2  # three attempts
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize("method", ["GET", "PUT"])
 async def test_a_short_retry_after_is_honoured_once(
     client: Client, cliq: Cliq, workspace: Workspace, method: str
@@ -127,6 +129,7 @@ async def test_a_short_retry_after_is_honoured_once(
     assert cliq.time.slept == [1.0]  # waited exactly as long as Cliq asked
 
 
+@pytest.mark.era_independent
 async def test_retry_after_is_honoured_only_once(client: Client, cliq: Cliq, workspace: Workspace) -> None:
     workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=429, body=BUSY,
                            headers={"Retry-After": "1"}, times=2))  # fmt: skip
@@ -136,6 +139,7 @@ async def test_retry_after_is_honoured_only_once(client: Client, cliq: Cliq, wor
     assert cliq.time.slept == [1.0]
 
 
+@pytest.mark.era_independent
 @pytest.mark.parametrize("style", ["429", "400"])
 async def test_cliqs_own_throttle_and_lock_stop_us_without_retrying(style: str, era: str) -> None:
     workspace = Workspace(throttle_style=style)
