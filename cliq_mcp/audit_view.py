@@ -110,7 +110,10 @@ def read(path: Path) -> tuple[list[Entry], int]:
                 unreadable += 1
             else:
                 entries.append(found)
-    entries.sort(key=lambda e: e.time, reverse=True)  # stable: lines of one millisecond keep file order reversed
+    # Newest first. Lines written in the same millisecond: the later line in the file is the newer one, and a
+    # stable sort keeps the order it is given, so the file order is reversed before sorting.
+    entries.reverse()
+    entries.sort(key=lambda e: e.time, reverse=True)
     return entries, unreadable
 
 

@@ -112,3 +112,13 @@ def test_bad_filters_and_a_missing_log(log: Path, tmp_path: Path) -> None:
     assert missing.returncode == 0 and "no audit log" in missing.stderr
     off = audit(log, CLIQ_AUDIT_LOG="off")
     assert off.returncode == 2 and "off" in off.stderr
+
+
+def test_lines_of_the_same_millisecond_are_newest_first_too(tmp_path: Path) -> None:
+    # Two writes audited within one millisecond: the later line in the file is the newer one.
+    same = "2026-11-26T10:00:00.123+00:00"
+    lines = [{"time": same, "tool": tool, "arguments": {"chat_id": Q2}, "outcome": "acted"}
+             for tool in ("rename_chat", "mute_chat")]  # fmt: skip
+    log = tmp_path / "audit.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert [e["tool"] for e in entries(audit(log, "--json"))] == ["mute_chat", "rename_chat"]
