@@ -119,6 +119,8 @@ def is_email(value: str) -> bool:
 
 # A list that some clients send as a JSON string or "a,b": accept both.
 Listish = BeforeValidator(_listish)
+# An id given twice names one chat or person: asked about once, sent once (order kept).
+Unique = AfterValidator(lambda ids: list(dict.fromkeys(ids)))
 SearchType = Literal["direct_message", "group_chat", "channel", "thread"]
 
 
@@ -160,7 +162,7 @@ class ListChats(_Window):
     closed: bool | None = Field(None, description="true: only closed chats (left out otherwise)")
     drafts: bool | None = Field(None, description="true: only chats with a draft")
     joined: bool | None = Field(None, description="false: channels you can join but have not")
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+    chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=100)] | None = Field(
         None, description="only these chat ids"
     )
     recipient: str | None = Field(None, max_length=200, description="chats with this person: user id or email")
@@ -193,7 +195,7 @@ class CreateChat(Request):
 
     chat_type: Literal["direct_message", "group_chat"] = Field(description="direct or group chat")
     user_id: UserId | None = Field(None, description="direct chat: user id or email")
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=50)] | None = Field(
+    user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=50)] | None = Field(
         None, description="group chat: " + PEOPLE
     )
     title: Title | None = Field(None, description="group chat: its name")
@@ -224,7 +226,7 @@ class MarkChatsRead(Request):
 class ClearUnreadCounts(Request):
     """Mark chats read: chat_ids (up to 100), or all=true for every chat (2 requests per 100). Cheapest."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+    chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=100)] | None = Field(
         None, description="chat ids, up to 100"
     )
     # Never sent to Cliq as such: with all, the tool pages list_chats itself and clears each page's unread chats.
@@ -274,7 +276,7 @@ class AddChatMembers(Request):
     """Add up to 100 people to a group chat or channel."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
+    user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
 
 
 class ForkChat(Request):
@@ -283,7 +285,7 @@ class ForkChat(Request):
     chat_id: ChatId = Field(description=CHAT_ID)
     message_id: MessageId = Field(description="the new chat starts here")
     title: Title = Field(description="the new chat's name")
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] | None = Field(
+    user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=100)] | None = Field(
         None, description=PEOPLE
     )
     include_participants: bool = Field(False, description="copy the members (user_ids then ignored)")
@@ -317,13 +319,15 @@ class RemoveChatMembers(Request):
     """Remove up to 100 members from a group chat. Asks a person first."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
-    user_ids: Annotated[list[UserId], Listish, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
+    user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
 
 
 class CloseChats(Request):
     """Close several chats at once, e.g. those plan_tidy proposes. Asks a person once, listing every chat."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Field(min_length=1, max_length=50)] = Field(description="chat ids")
+    chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=50)] = Field(
+        description="chat ids"
+    )
 
 
 class PlanTidy(Request):

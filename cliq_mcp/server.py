@@ -102,7 +102,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
                 request = parse(model, arguments)
                 if op.effect is not Effect.READ:
                     request = await resolve(request, client, BY_NAME)  # emails -> user ids; reads only
-            except InvalidArguments as exc:
+            except CliqError as exc:  # invalid, or the emails could not be resolved (throttled, Cliq failed)
                 if op.effect is not Effect.READ:
                     guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent
                 raise

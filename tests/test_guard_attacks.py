@@ -325,7 +325,8 @@ async def test_invalid_write_arguments_of_every_shape_are_audited(
     async with Client(cliq.server(guarded(cliq, tmp_path))) as client:
         for args in bad:
             assert (await client.call_tool("close_chat", args)).is_error
-        assert (await client.call_tool("close_chats", {"chat_ids": [Q2] * 51})).is_error
+        many = [str(2890538000000000000 + n) for n in range(51)]  # distinct: a repeated id counts once
+        assert (await client.call_tool("close_chats", {"chat_ids": many})).is_error
     lines = audit_lines(tmp_path)
     assert [(line["tool"], line["outcome"]) for line in lines] == [("close_chat", "invalid")] * 6 + [
         ("close_chats", "invalid")

@@ -35,7 +35,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import GuardConfig
-from cliq_mcp.errors import ApiError, CliqError, NotConfirmed
+from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import WAYS_FORWARD, PageFlow
@@ -90,14 +90,21 @@ class Guard:
             given = clean(json.dumps(arguments, ensure_ascii=False, default=str), 500)
         except (RecursionError, ValueError):  # absurd nesting: say so rather than fail the audit
             given = "(not representable)"
-        self.audit.record(tool=op.name, arguments_given=given, outcome="invalid", detail=exc.message)
+        outcome = "invalid" if isinstance(exc, InvalidArguments) else "failed"
+        self.audit.record(tool=op.name, arguments_given=given, outcome=outcome, detail=exc.message)
 
     async def run(
         self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act
     ) -> CallToolResult | InputRequiredResult:
         """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
         Every attempt is audited."""
-        arguments = request.model_dump(mode="json", exclude={"confirmation_token"})
+        # Every argument given, also those never sent to Cliq (all, type, name, next_token, dry_run).
+        hidden = {
+            name: getattr(request, name)
+            for name, field in type(request).model_fields.items()
+            if field.exclude and name != "confirmation_token" and getattr(request, name) not in (None, False)
+        }
+        arguments = {**request.model_dump(mode="json"), **hidden}
         note: dict[str, Any] = {"tool": op.name, "arguments": arguments, "chats": op.target_chats(request)}
         try:
             outcome = await self._decide(op, request, ctx, act, note)
@@ -120,6 +127,10 @@ class Guard:
             raise
         if isinstance(outcome, CallToolResult):  # acted, or a preview; asking (InputRequiredResult) is no outcome
             note.setdefault("outcome", "acted")
+            if not note["chats"]:  # a walk (clear_unread_counts all=true) names its chats only in its outcome
+                items = (outcome.structured_content or {}).get("items")
+                if isinstance(items, list):
+                    note["chats"] = [i["chat_id"] for i in items if isinstance(i, dict) and "chat_id" in i]
             self.audit.record(**note)
         return outcome
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,15 @@ class Question:
 
     @property
     def brief(self) -> str:
-        """For a dialog: the first chats, then how many more."""
+        """For a dialog: the first chats, then how many more. When lines are left out, a digest of the whole
+        list ends the text: a 2026-07-28 answer is bound to the text asked, so a change in the hidden part
+        makes it a different question (asked again), never one the person did not see."""
         shown = self.lines[:SHOWN_IN_A_DIALOG]
         rest = len(self.lines) - len(shown)
-        return "\n".join((self.sentence, *shown, *([f"… and {rest} more"] if rest else [])))
+        if not rest:
+            return "\n".join((self.sentence, *shown))
+        digest = hashlib.sha256(self.full.encode()).hexdigest()[:8]
+        return "\n".join((self.sentence, *shown, f"… and {rest} more (list {digest})"))
 
 
 def _describe(chat_id: str, chat: ChatObject) -> str:
