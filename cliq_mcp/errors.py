@@ -19,12 +19,15 @@ HTTP is mapped to this tree once, in ``client.py``; the tree is mapped to tool e
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CliqError(Exception):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.data: dict[str, Any] | None = None  # structured content for an error result (a batch's items)
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()

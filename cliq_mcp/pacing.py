@@ -76,8 +76,8 @@ class Pacer:
             if waited + delay > MAX_WAIT_S:
                 lock = f" and locks it for up to {rate.lock} when exceeded" if rate.lock else ""
                 raise Throttled(
-                    f"Not sent: Cliq allows about {rate.per_minute} of these a minute{lock}, and {allowed} "
-                    "were sent for this account in the last minute.",
+                    f"Not sent: Cliq allows about {rate.per_minute} {_named(rate.key)} requests a minute{lock}, and "
+                    f"{allowed} were sent for this account in the last minute.",
                     f"Try again in {math.ceil(delay)} s.",
                     status=0,  # refused here, before Cliq saw it
                     code="paced",
@@ -85,3 +85,14 @@ class Pacer:
                 )
             waited += delay
             await self._sleep(delay)
+
+
+def _named(key: str) -> str:
+    """Which requests a limit counts, in words (a tool may make several kinds: close_chats also lists)."""
+    return {
+        "list_chats": "chat-list (GET /chats)",
+        "get_chat": "get-chat (GET /chats/{id})",
+        "per_chat_put": "per-chat update (PUT /chats/{id})",
+        "bulk_put": "bulk update (PUT /chats)",
+        "membership": "leave/mute/unmute",
+    }.get(key, key.replace("_", " "))

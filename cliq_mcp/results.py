@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
@@ -13,5 +15,5 @@ def result(text: str, data: BaseModel) -> CallToolResult:
     )
 
 
-def error_result(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+def error_result(message: str, data: dict[str, Any] | None = None) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], structured_content=data, is_error=True)

@@ -118,7 +118,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
                 return await act()
             return await guard.run(op, request, ctx, act)
         except CliqError as exc:
-            return error_result(str(exc))
+            return error_result(str(exc), exc.data)
         except Exception:
             logger.exception("%s failed unexpectedly", op.name)
             effect = " It may or may not have been applied in Cliq: check first." if sent else " Nothing was sent."

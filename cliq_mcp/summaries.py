@@ -397,7 +397,10 @@ def cleared_unread(request: Request, response: Any) -> Answer:
     if getattr(request, "all", False):  # multi_request.clear_unread walked the list
         items = [Item(**item) for item in response["items"]]
         already = response["already_read"]
-        head = f"{response['listed']} chat(s) listed; {already} had nothing unread."
+        head = (
+            f"{response['listed']} open chat(s) listed; {already} had nothing unread. Closed chats are not "
+            "included (list_chats closed=true shows them; clear them by chat_ids)."
+        )
         if items:
             text, answer = bulk_answer(f"{head}\nCleared unread counts", items, tool="clear_unread_counts",
                                        response=response)  # fmt: skip
@@ -526,7 +529,11 @@ def bulk_answer(
     text = "\n".join(lines)
     if not any(item.outcome in SETTLED for item in items):
         unsure = any(item.outcome in ("may_have_been_applied", "unconfirmed") for item in items)
-        raise NothingDone(text, "Check those that may have been applied (e.g. with get_chat) first." if unsure else "")
+        failure = NothingDone(
+            text, "Check those that may have been applied (e.g. with get_chat) first." if unsure else ""
+        )
+        failure.data = answer.model_dump(mode="json", exclude_none=True)  # programs get every chat's outcome too
+        raise failure
     return text, answer
 
 

@@ -110,6 +110,9 @@ async def test_a_batch_where_every_chat_failed_is_an_error_that_lists_each(cliq:
     assert result.is_error is True and text.startswith("Done: 0 of 3 chat(s) done.")
     assert f": {ids[0]}, {ids[2]}" in text and "may have been applied (" in text and ids[1] in text
     assert "Check those that may have been applied" in text
+    # An error result, and still each chat's outcome for programs.
+    outcomes = [(item["chat_id"], item["outcome"]) for item in result.structured_content["items"]]
+    assert outcomes == [(ids[0], "failed"), (ids[1], "may_have_been_applied"), (ids[2], "failed")]
     assert closed(workspace) == ids
 
 

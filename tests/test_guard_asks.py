@@ -112,3 +112,12 @@ async def test_a_wrong_shape_answer_about_the_target_asks_nothing(
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert result.is_error and "missing data.name" in text(result)
     assert seen == [] and writes(workspace) == []
+
+
+async def test_where_nobody_can_be_asked_the_answer_gives_this_very_call_for_a_terminal(
+    cliq: Cliq, settings: Settings, workspace: Workspace
+) -> None:
+    async with Client(cliq.server(settings)) as client:  # no elicitation, and no browser (BROWSER=false)
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error and f"""cliq-mcp call close_chat '{{"chat_id": "{Q2}"}}'""" in text(result)
+    assert writes(workspace) == []

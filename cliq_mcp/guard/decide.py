@@ -38,7 +38,7 @@ from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
-from cliq_mcp.guard.page_flow import WAYS_FORWARD, PageFlow
+from cliq_mcp.guard.page_flow import PageFlow, ways_forward
 from cliq_mcp.guard.questions import NothingToDo, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
@@ -51,6 +51,12 @@ from cliq_mcp.wire import Wire
 
 logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]
+
+
+def _command(op: Operation, request: Request) -> str:
+    """This very call as a ``cliq-mcp call`` command a person can run at a terminal (which asks them there)."""
+    arguments = json.dumps(request.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+    return f"cliq-mcp call {op.name} '{arguments}'"
 
 
 def _would_send(op: Operation, request: Request) -> dict[str, Any]:
@@ -213,12 +219,12 @@ class Guard:
         if can_elicit(ctx):
             how, pending = "elicitation", await ask(op.name, asked.brief, ctx, config.token_ttl)
         elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
-            how, pending = "approval page", await self.pages.ask(op.name, asked, ctx)
+            how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
         elif config.policy != "trust-host":
             raise NotConfirmed(
                 f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot show "
                 "a confirmation (no MCP elicitation) and no approval page can be shown. Nothing was changed.",
-                WAYS_FORWARD,
+                ways_forward(_command(op, request)),
                 outcome="refused",
             )
         else:

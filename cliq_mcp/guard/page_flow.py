@@ -31,12 +31,16 @@ from cliq_mcp.guard.questions import Question
 SERVER_NAME = "cliq-mcp"
 KEEPALIVE_S = 10.0  # a progress notification this often while the person decides
 Opener = Callable[[str], Awaitable[bool]]  # show a URL to the person; False if no browser could be started
-WAYS_FORWARD = (
-    "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); running cliq-mcp where it "
-    "can open a browser for its approval page; `cliq-mcp call TOOL '<json>'` at a terminal, which asks there; for "
-    "pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; or, only if your MCP host asks the person before "
-    "every single tool call, CLIQ_GUARD=trust-host."
-)
+
+
+def ways_forward(command: str) -> str:
+    """What a person can do where nobody can be asked: ``command`` is this very call for ``cliq-mcp call``."""
+    return (
+        "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); running cliq-mcp where "
+        f"it can open a browser for its approval page; at a terminal, `{command}`, which asks there; for "
+        "pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; or, only if your MCP host asks the person "
+        "before every single tool call, CLIQ_GUARD=trust-host."
+    )
 
 
 def can_elicit_url(ctx: Context[Any, Any]) -> bool:
@@ -60,7 +64,9 @@ class PageFlow:
     def possible(self, ctx: Context[Any, Any]) -> bool:
         return can_elicit_url(ctx) or self._opener is not None
 
-    async def ask(self, tool: str, question: Question, ctx: Context[Any, Any]) -> InputRequiredResult | None:
+    async def ask(
+        self, tool: str, question: Question, ctx: Context[Any, Any], command: str = ""
+    ) -> InputRequiredResult | None:
         """``None`` once the person approved on the page; an ``InputRequiredResult`` to return (2026-07-28,
         first round); otherwise ``NotConfirmed``."""
         modern = (ctx.protocol_version or "") >= "2026-07-28"
@@ -96,7 +102,7 @@ class PageFlow:
                     "Not done: this needs a person's yes, and nobody can be asked here: this client cannot show a "
                     "confirmation (no MCP elicitation) and no browser could be opened for the approval page. "
                     "Nothing was changed.",
-                    WAYS_FORWARD,
+                    ways_forward(command or f"cliq-mcp call {tool} '<arguments>'"),
                 )
             await self._wait(tool, approval, ctx)
         return None
