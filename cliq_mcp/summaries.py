@@ -303,8 +303,8 @@ def list_line(c: Chat) -> str:
     """One chat in a list, as short as it can be read: the model pays for every byte of every line."""
     when = moment(c.last_activity)
     parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), _q(c.name), when[:10] if when else "-"]
-    if c.unread:
-        parts.append(f"{c.unread} unread" + (f" to {c.last_message_id}" if c.last_message_id else ""))
+    if c.unread:  # the last message id is in the structured output; clear_unread_counts needs none
+        parts.append(f"{c.unread} unread")
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
     return " | ".join(parts)
 
