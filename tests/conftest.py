@@ -14,6 +14,7 @@ received. A fault a test injects that no request ever triggers fails the test.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -43,6 +44,7 @@ from mcp.types import (
     ElicitationCapability,
     ElicitRequestParams,
     ElicitResult,
+    TextContent,
     UrlElicitationCapability,
 )
 from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed, serve_in_background
@@ -335,3 +337,21 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def text(result: Any) -> str:
+    """What the model reads of a tool result: its text."""
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    """The audit log a test's server wrote with ``guarded`` settings."""
+    path = tmp_path / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def guarded(cliq: Cliq, tmp_path: Path, **env: str) -> Settings:
+    """Settings whose audit log and state store are the test's own (``audit_lines`` reads the log)."""
+    return Settings.from_env(
+        env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path), **env)
+    )

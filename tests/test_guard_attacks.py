@@ -9,7 +9,6 @@ on the page. Passing tests are attacks the guard withstood that the suite did no
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
@@ -19,30 +18,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from conftest import ALICE, Q2, Cliq, answering, api_calls, approve_with, env_for, writes
+from conftest import ALICE, Q2, Cliq, answering, api_calls, approve_with, audit_lines, guarded, text, writes
 from mcp import Client
-from mcp.types import ElicitRequestParams, ElicitResult, InputRequiredResult, TextContent
+from mcp.types import ElicitRequestParams, ElicitResult, InputRequiredResult
 from simulated_cliq import Fault, Workspace
-
-from cliq_mcp.config import Settings
 
 TASKBOT = "2890538000000077701"  # a bot chat in the seed
 ANNOUNCEMENTS = "6795000000000000002"  # an open channel the caller has not joined
-
-
-def text(result: Any) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
-
-
-def guarded(cliq: Cliq, tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env(
-        env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path), **env)
-    )
-
-
-def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 # --- Impossible targets: asked about, then refused by Cliq -------------------------------------------------------

@@ -18,29 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ALICE, Q2, Cliq, answering, env_for, writes
+from conftest import ALICE, Q2, Cliq, answering, audit_lines, guarded, text, writes
 from mcp import Client
-from mcp.types import ElicitRequestParams, ElicitResult, TextContent
+from mcp.types import ElicitRequestParams, ElicitResult
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
 from cliq_mcp.sandbox.state import ME
-
-
-def text(result: Any) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
-
-
-def guarded(cliq: Cliq, tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env(
-        env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path), **env)
-    )
-
-
-def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
 
 # --- The audit log: every write attempt, and what it wrote ----------------------------------------------------------
 
