@@ -355,3 +355,19 @@ def guarded(cliq: Cliq, tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env(
         env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path), **env)
     )
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by .ci/run: absent means failing, not skipping
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One headless Chromium per test module (which sets a module-scoped ``anyio_backend`` for it)."""
+    from playwright.async_api import async_playwright  # only the page tests pay for importing it
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()

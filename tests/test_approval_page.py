@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -22,16 +22,6 @@ from cliq_mcp.guard.approval import Approval, Approvals, open_in_browser
 from cliq_mcp.guard.questions import Question
 from cliq_mcp.summaries import quoted
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; CI installs it (.ci/run). Absent means failing, not skipping.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = "<script>alert(1)</script>\u202egnp.exe"  # markup and a right-to-left override, as a chat name
 QUESTION = Question(
     "Close 3 chats? They will be hidden from your recent chats.",
@@ -73,14 +63,6 @@ def clock() -> Clock:
 async def approvals(clock: Clock) -> AsyncIterator[Approvals]:
     async with Approvals(clock=clock) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def _check_headers(response: httpx.Response) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +21,19 @@ from mcp.types import (
     InputRequiredResult,
     TextContent,
 )
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from simulated_cliq import Workspace
 
 from cliq_mcp.config import Settings
 from cliq_mcp.operation import Effect
 from cliq_mcp.operations import BY_NAME
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by .ci/run: absent means failing, not skipping
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 CLOSE_Q2 = [("PUT", f"/api/v3/chats/{Q2}", {"operation": "close_chat"})]
 
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"  # module scope, so one Chromium serves every browser test here
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture
