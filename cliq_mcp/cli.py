@@ -54,6 +54,10 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
         from cliq_mcp import bundle
 
         bundle.add_parser(sub)
+    if commands is None or commands & {"tidy", "-h", "--help"}:
+        from cliq_mcp import tidy
+
+        tidy.add_parser(sub)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -121,6 +125,8 @@ def main(
 
     if args.command == "call":
         return _call(args, settings)
+    if args.command == "tidy":
+        return int(args.tidy(args, settings, transport))
     if settings.sandbox:
         print("cliq-mcp: serving the simulated sandbox workspace (no Cliq account used)", file=sys.stderr)
     elif settings.auth_mode == "none":

@@ -349,6 +349,14 @@ class PlanTidy(Request):
         return self
 
 
+class PreviewPolicy(Request):
+    """Show what a housekeeping policy (the TOML file `cliq-mcp tidy` runs) would do now, and why. Reads only."""
+
+    policy: str = Field(min_length=1, max_length=20_000, description="the policy file's TOML text")
+    every_chat: bool = Field(False, description="also list each chat left alone, and why")
+    next_token: str | None = Field(None, max_length=2000, description="from an incomplete preview: continue it")
+
+
 class ListChatMembers(ChatTarget):
     """List a chat's members: name, email and user id."""
 

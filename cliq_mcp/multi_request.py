@@ -37,7 +37,7 @@ def _throttle_reason(exc: Throttled, op: Operation) -> str:
     return f"throttled; Cliq may refuse it for up to {op.rate.lock}" if op.rate.lock else "throttled; retry later"
 
 
-def _outcome(exc: CliqError) -> tuple[str, str]:
+def outcome_of(exc: CliqError) -> tuple[str, str]:
     """What a failed request means for its chat, from the client's error types."""
     reason = clean(exc.message, REASON)
     if isinstance(exc, r.WrongShape):
@@ -124,7 +124,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             items.append({"chat_id": chat_id, "outcome": "failed" if exc.status else "not_sent", "reason": reason})
             stopped, retry_after = f"after a throttle; {reason.removeprefix('throttled; ')}", _wait(exc)
         except CliqError as exc:
-            outcome, reason = _outcome(exc)
+            outcome, reason = outcome_of(exc)
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
         await progress(done, len(wires), f"{done} of {len(wires)} chats")
     return {"items": items, "retry_after_s": retry_after}
@@ -318,7 +318,7 @@ async def clear_unread(
                 why, retry_after, stopped = _rate_why(exc, op), _wait(exc), True
                 break  # the cursor re-lists this page
             except CliqError as exc:
-                outcome, reason = _outcome(exc)
+                outcome, reason = outcome_of(exc)
                 items += [{"chat_id": c, "outcome": outcome, "reason": reason} for c in unread]
         await progress(pages, None, f"{listed} chats listed, {len(items)} cleared")
         next_token = answer.next_token

@@ -12,6 +12,7 @@ from typing import Any
 from cliq_mcp import models as m
 from cliq_mcp import summaries as s
 from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.housekeeping import preview_policy
 from cliq_mcp.limits import (
     BULK_PUT,
     CREATE,
@@ -125,6 +126,8 @@ CATALOGUE: tuple[Operation, ...] = (
               confirm="Leave {chat}? You lose access to it until someone adds you back."),
     Operation(name="plan_tidy", title="Plan a tidy-up", model=m.PlanTidy, path="/chats", **READ_ROW,
               summary=s.plan, output=s.Plan, rate=LIST_CHATS, run=plan_tidy),
+    Operation(name="preview_policy", title="Preview a housekeeping policy", model=m.PreviewPolicy, path="/chats",
+              **READ_ROW, summary=s.policy_plan, output=s.PolicyPlan, rate=LIST_CHATS, run=preview_policy),
     Operation(name="close_chats", title="Close several chats", model=m.CloseChats, method="PUT",
               targets=("chat_ids[]",),
               path="/chats/{chat_id}", effect=Effect.DESTRUCTIVE, summary=s.bulk, output=s.Bulk, rate=PER_CHAT_PUT,

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -35,13 +36,14 @@ from cliq_mcp.guard.approval import Approvals, open_in_browser
 from cliq_mcp.guard.page_flow import PageFlow
 from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.logs import Redactor
-from cliq_mcp.models import json_schema, outline, parse
-from cliq_mcp.operation import Effect, Operation
+from cliq_mcp.models import Request, json_schema, outline, parse
+from cliq_mcp.operation import Effect, Operation, Progress
 from cliq_mcp.operations import BY_NAME, select
 from cliq_mcp.people import resolve
 from cliq_mcp.prompts import PROMPTS
 from cliq_mcp.results import error_result, result
-from cliq_mcp.state_store import open_store
+from cliq_mcp.state_store import StateStore, open_store
+from cliq_mcp.tidy_policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,54 @@ def _redacted(answer: CallToolResult | InputRequiredResult, redactor: Redactor) 
     return answer.model_copy(update={"content": content, "structured_content": structured})
 
 
+async def perform(op: Operation, request: Request, client: CliqClient, progress: Progress) -> CallToolResult:
+    """Send an operation's request(s) and summarise Cliq's answer; raises ``CliqError``. Writes reach this
+    only through the guard."""
+    if op.run is not None:
+        response = await op.run(op, request, client, progress, BY_NAME)
+    else:
+        response = await client.send(op.wire(request), op.rate)
+    return result(*op.summary(request, response))
+
+
+@dataclass
+class Runtime:
+    """What serves the tools: the Cliq client, the guard and the shared state store."""
+
+    client: CliqClient
+    guard: Guard
+    store: StateStore | None
+    wall_clock: Callable[[], float]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.store is not None:
+            await self.store.aclose()
+
+
+def runtime(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    pages: PageFlow | None = None,
+    policy: Policy | None = None,
+) -> Runtime:
+    """The client, guard and store for these settings (see build_server); ``policy``: a housekeeping run's."""
+    if transport is None and settings.sandbox:
+        from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
+
+        transport = httpx.ASGITransport(app=create_app(Workspace()))
+    config = settings.guard
+    store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
+    # One pacing budget per account, in the store shared by its processes and replicas.
+    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store)
+    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy)
+    return Runtime(client, guard, store, wall_clock)
+
+
 def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -> Tool:
     model = op.arguments_with_token if guard.config.policy == "trust-host" else op.arguments
 
@@ -108,11 +158,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
                 raise
 
             async def act() -> CallToolResult:
-                if op.run is not None:
-                    response = await op.run(op, request, client, ctx.report_progress, BY_NAME)
-                else:
-                    response = await client.send(op.wire(request), op.rate)
-                return result(*op.summary(request, response))
+                return await perform(op, request, client, ctx.report_progress)
 
             if op.effect is Effect.READ:
                 return await act()
@@ -158,20 +204,14 @@ def build_server(
 
     ``approvals`` serves the approval pages under the HTTP app's own path (http_app.py); without it this
     process serves them on loopback itself and opens them in the person's browser (stdio, in-memory)."""
-    if transport is None and settings.sandbox:
-        from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
-
-        transport = httpx.ASGITransport(app=create_app(Workspace()))
     config = settings.guard
-    store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
-    # One pacing budget per account, in the store shared by its processes and replicas.
-    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store)
     local_pages = approvals is None
     approvals = approvals or Approvals()
     # Only a process on the person's own machine may open their browser; a remote HTTP server may not.
     opener = _open_browser if local_pages else None
     pages = PageFlow(approvals, opener, ttl_s=config.token_ttl, timeout_s=config.approval_wait)
-    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock)
+    parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, pages=pages)
+    client, guard = parts.client, parts.guard
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager
@@ -183,9 +223,7 @@ def build_server(
             else:
                 yield None
         finally:
-            await client.aclose()
-            if store is not None:
-                await store.aclose()
+            await parts.aclose()
 
     # With a configured guard secret, every replica can unseal the state a 2026-07-28 client echoes back
     # while it answers a confirmation question (and verify confirmation tokens, see guard/tokens.py). Either

@@ -205,6 +205,26 @@ class Plan(Completeness):
     pinned_skipped: int | None = None  # pinned chats that met a closing criterion (include_pinned to propose)
 
 
+class PolicyChat(Output):
+    chat_id: Ident
+    name: Name
+    chat_type: Kind
+    action: Kind | None = None  # what the policy says is due (close, leave, mark_read, clear_unread)
+    tool: Kind | None = None  # the act planned for this run (None: left alone, or over the run's limits)
+    arguments: dict[str, Any] | None = None
+    reason: Reason
+    over_limit: bool | None = None
+
+
+class PolicyPlan(Completeness):
+    policy: Reason  # the file's hash: which version of the policy this is
+    judged: int  # chats judged by this call
+    listed: int  # chats listed by this walk so far (this call and the calls it continues)
+    planned: int  # acts planned by this call
+    over_limit: int | None = None  # chats due beyond the run's limits: a later run takes them
+    chats: list[PolicyChat]  # the planned and due chats (every chat judged, with every_chat)
+
+
 class Member(Output):
     user_id: Ident
     name: Name | None = None
@@ -562,4 +582,21 @@ def plan(request: Request, response: Any) -> Answer:
         lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} (the user is asked once).")
     if reading:
         lines.append(f"To mark them read: mark_chats_read with chats={json.dumps(reading)}.")
+    return "\n".join(lines + end), answer
+
+
+def policy_plan(request: Request, response: Any) -> Answer:
+    chats = [PolicyChat(**c) for c in response["chats"]]
+    counts = {k: response[k] for k in ("policy", "judged", "listed", "planned")}
+    answer = PolicyPlan(**counts, over_limit=response["over_limit"] or None, chats=chats)
+    end = _walk_end(answer, response, "preview_policy")
+    state = "complete" if answer.complete else "NOT complete"
+    lines = [f"Judged {answer.judged} chats by the policy ({state}; {answer.policy}): {answer.planned} acts planned "
+             "(act · chat id · name · why)."]  # fmt: skip
+    lines += [f"- {c.tool} · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in chats if c.tool]
+    if answer.over_limit:
+        lines.append(f"{answer.over_limit} more chat(s) are due but over the run's limits (max_acts): a later run.")
+    alone = [c for c in chats if not c.tool and not c.over_limit]
+    lines += [f"- left alone · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in alone]
+    lines.append("Nothing was changed: `cliq-mcp tidy --policy FILE --apply` acts, re-checking each chat first.")
     return "\n".join(lines + end), answer

@@ -15,7 +15,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -28,7 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cliq_mcp import sandbox
 
-FaultKind = Literal["status", "stall", "drop", "html", "trickle"]
+FaultKind = Literal["status", "stall", "drop", "html", "trickle", "hook"]
 
 # Set by the loopback server's uvicorn protocol: closing it drops the connection with no answer.
 DROP_EXTENSION = "cliq_tests.drop"
@@ -63,7 +63,8 @@ class RecordedRequest:
 class Fault:
     """Answer the next ``times`` matching requests with ``kind`` instead of the sandbox's answer.
 
-    ``stall`` waits ``seconds`` (by default until the client gives up) and then lets the request through.
+    ``stall`` waits ``seconds`` (by default until the client gives up) and then lets the request through;
+    ``hook`` runs ``then`` (a change someone else makes in Cliq) and then lets the request through.
     """
 
     method: str | None
@@ -76,6 +77,7 @@ class Fault:
     times: int = 1
     taken: int = 0  # how many requests it was applied to
     abandoned: int = 0  # how many of those the client gave up on while this fault held them
+    then: Callable[[], None] | None = None  # for ``hook``
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and path.startswith(self.path_prefix)
@@ -124,6 +126,11 @@ def observed(workspace: Workspace) -> ASGIApp:
         if fault is not None:
             if fault.kind == "drop":
                 await _drop(scope, receive)
+                return
+            if fault.kind == "hook":
+                assert fault.then is not None
+                fault.then()
+                await app(scope, _replay(body, receive), send)
                 return
             if fault.kind in ("status", "html"):
                 await _answer(fault, send)

@@ -59,7 +59,7 @@ SIMULATED = {
     "fork_chat": "fork_chat", "send_typing_activity": "send_activity", "mute_chat": "mute_chat",
     "unmute_chat": "unmute_chat", "clear_chat_history": "clear_local_history", "close_chat": "close_chat",
     "remove_chat_members": "remove_members", "leave_chat": "leave_chat", "plan_tidy": "list_chats",
-    "close_chats": "close_chat", "find_people": "list_users",
+    "close_chats": "close_chat", "find_people": "list_users", "preview_policy": "list_chats",
 }  # fmt: skip
 UNITS = {"second": 1, "minute": 60}
 

@@ -14,6 +14,11 @@ the policy (``CLIQ_GUARD``):
 - ``refuse``: destructive tools never act.
 - ``unattended``: act without a person, but only on chats in ``CLIQ_UNATTENDED_CHATS``.
 
+A housekeeping run (``cliq-mcp tidy --apply``) builds its guard with the policy file instead
+(``policy=``): then every write must be an action the file names, on a chat that, read again right
+before the act, the policy still selects for it (housekeeping.recheck); the file's name and hash are
+the confirmation in the audit log. Nothing else is written, whatever ``CLIQ_GUARD`` says.
+
 Before asking, the guard reads the target (questions.py) and builds the question from it. Right
 before acting it reads the target again: if the question it would ask now differs from the one the
 person agreed to, it refuses. Text inside chats can say anything; the guard reads only ids, names and
@@ -28,6 +33,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -42,11 +48,14 @@ from cliq_mcp.guard.page_flow import PageFlow, ways_forward
 from cliq_mcp.guard.questions import NothingToDo, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
+from cliq_mcp.housekeeping import recheck
 from cliq_mcp.models import Request
 from cliq_mcp.operation import Effect, Operation, Sender
+from cliq_mcp.operations import BY_NAME
 from cliq_mcp.results import result
 from cliq_mcp.state_store import StateStore
 from cliq_mcp.summaries import Preview, Written, clean
+from cliq_mcp.tidy_policy import TOOLS, Policy
 from cliq_mcp.wire import Wire
 
 logger = logging.getLogger(__name__)
@@ -80,9 +89,11 @@ class Guard:
         *,
         pages: PageFlow | None = None,
         clock: Any = time.time,
+        policy: Policy | None = None,
     ) -> None:
         self._client = client
         self.pages = pages
+        self.policy = policy
         self.config = config
         self._clock = clock
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
@@ -100,10 +111,10 @@ class Guard:
         self.audit.record(tool=op.name, arguments_given=given, outcome=outcome, detail=exc.message)
 
     async def run(
-        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act
+        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act
     ) -> CallToolResult | InputRequiredResult:
         """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
-        Every attempt is audited."""
+        Every attempt is audited. ``ctx`` is the MCP call's; None only for a housekeeping run (no one to ask)."""
         # Every argument given, also those never sent to Cliq (all, type, name, next_token, dry_run).
         hidden = {
             name: getattr(request, name)
@@ -141,7 +152,7 @@ class Guard:
         return outcome
 
     async def _decide(
-        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
+        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act, note: dict[str, Any]
     ) -> CallToolResult | InputRequiredResult:
         try:
             return await self._decide_about(op, request, ctx, act, note)
@@ -150,7 +161,7 @@ class Guard:
             return result(exc.text, exc.output)
 
     async def _decide_about(
-        self, op: Operation, request: Request, ctx: Context[Any, Any], act: Act, note: dict[str, Any]
+        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act, note: dict[str, Any]
     ) -> CallToolResult | InputRequiredResult:
         config = self.config
         chats = op.target_chats(request)
@@ -174,8 +185,14 @@ class Guard:
             note["outcome"] = "dry_run"
             lines = [f"Dry run, nothing was sent. {op.name} would send:", *(_line(w) for w in op.wires(request))]
             return result("\n".join(lines), Written(preview=Preview(would_send=_would_send(op, request))))
+        if self.policy is not None:
+            await self._policy_allows(op, chats)
+            note["confirmed_by"] = self.policy.label
+            return await act()
         if op.effect is not Effect.DESTRUCTIVE:
             return await act()
+        if ctx is None:  # no MCP call, no policy file: nobody said yes
+            raise NotConfirmed(f"Not done: {op.name} needs a person's yes. Nothing was changed.", "")
 
         if config.policy == "refuse":
             raise NotConfirmed(f"Not done: {op.name} is disabled on this server (CLIQ_GUARD=refuse). "
@@ -249,6 +266,28 @@ class Guard:
         await self._claim_answer(ctx)
         note["confirmed_by"] = how
         return await act()
+
+    async def _policy_allows(self, op: Operation, chats: list[str]) -> None:
+        """A housekeeping run: only acts the policy file names, on chats it still selects, read right now."""
+        assert self.policy is not None
+        action = next((a for a, tool in TOOLS.items() if tool == op.name), None)
+        if action is None or action not in self.policy.rules:
+            raise NotConfirmed(
+                f"Not done: {op.name} is not an action the {self.policy.label} names. Nothing was changed.",
+                "A housekeeping run only does what its policy file says.",
+                outcome="refused",
+            )
+        if len(chats) != 1:
+            raise NotConfirmed(f"Not done: a housekeeping act is on exactly one chat, not {len(chats)}.", "")
+        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        why_not = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
+        if why_not:
+            raise NotConfirmed(
+                f"Not done: chat {chats[0]} changed since the plan and the policy no longer selects it for "
+                f"{action} ({why_not}). Nothing was changed.",
+                "",
+                outcome="skipped",
+            )
 
     def _preview(
         self, op: Operation, request: Request, question: str, canonical: str, note: dict[str, Any]

@@ -1,0 +1,249 @@
+"""A housekeeping policy (tidy_policy.py) against the workspace: which chats it selects, and why.
+
+``plan`` walks every chat (``GET /chats``, 100 a page) and judges each by the policy, asking for a chat
+alone (``GET /chats/{id}``) only when the list leaves out what the policy needs (its unread count, its last
+message). It stops at a throttle, a deadline or an answer-size bound with a cursor that resumes right after
+the last chat judged, so ``cliq-mcp tidy`` (which waits out rate windows) and the ``preview_policy`` tool
+(which returns) share it. ``recheck`` judges one chat again right before an act (the guard calls it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from math import ceil
+from typing import Any
+
+from cliq_mcp import responses as r
+from cliq_mcp.errors import CliqError, InvalidArguments, NotFound, Throttled
+from cliq_mcp.models import GetChat, ListChats, PreviewPolicy, Request, parse
+from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
+from cliq_mcp.summaries import clean, parse_time
+from cliq_mcp.tidy_policy import TOOLS, Action, Facts, Policy, Verdict
+from cliq_mcp.tidy_policy import parse as parse_policy
+
+TIME_BUDGET_S = 40.0  # as multi_request: a tool call returns what it has with a cursor
+ANSWER_CHATS = 500  # chats judged in one tool answer (summaries.LISTED)
+
+
+@dataclass
+class Judged:
+    """One chat the walk considered: what the policy says of it."""
+
+    chat_id: str
+    name: str
+    chat_type: str
+    action: Action | None
+    reason: str
+    arguments: dict[str, Any] | None = None  # the act's tool arguments (action set and within the limits)
+    over_limit: bool = False  # due, but the run's limits are reached: left for a later run
+
+    @property
+    def tool(self) -> str | None:
+        return TOOLS[self.action] if self.action and not self.over_limit else None
+
+
+@dataclass
+class Cursor:
+    """Where a walk is: the page token, the last chat judged on that page, chats listed before it, and the
+    acts planned so far (the run's limits count across calls)."""
+
+    token: str | None = None
+    after: str | None = None
+    listed: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+
+    def encode(self, sha256: str) -> str:
+        raw = {"t": self.token, "a": self.after, "l": self.listed, "n": self.planned, "p": sha256[:16]}
+        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sha256: str) -> Cursor:
+        bad = InvalidArguments(
+            "Invalid next_token: it is not one preview_policy gave for this policy. Nothing was sent.",
+            "Pass the next_token of the last answer for the same policy text, or leave it out to start over.",
+        )
+        try:
+            raw = json.loads(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True))
+        except (binascii.Error, ValueError):
+            raise bad from None
+        if not (
+            isinstance(raw, dict)
+            and raw.get("p") == sha256[:16]
+            and isinstance(raw.get("l"), int)
+            and isinstance(raw.get("t"), str | None)
+            and isinstance(raw.get("a"), str | None)
+            and isinstance(raw.get("n"), dict)
+            and all(k in TOOLS and isinstance(v, int) for k, v in raw["n"].items())
+        ):
+            raise bad
+        return cls(raw["t"], raw["a"], raw["l"], raw["n"])
+
+
+@dataclass
+class Walked:
+    """What one ``plan`` call found. ``stopped`` is None when every chat was judged."""
+
+    judged: list[Judged]
+    listed: int  # chats listed by this walk so far (this call and the calls it continues)
+    stopped: str | None = None  # why it stopped early: "throttled", "time budget", "answer size"
+    throttle: Throttled | None = None
+    cursor: Cursor | None = None  # to continue (None: complete)
+
+
+def facts(chat: r.ChatObject, details: r.ChatObject | None = None) -> Facts:
+    """The policy's view of a chat: the list's object, completed by ``GET /chats/{id}`` where given."""
+    best = details or chat
+    info = best.last_message_info or chat.last_message_info
+    unread = best.unread_message_count if best.unread_message_count is not None else chat.unread_message_count
+    return Facts(
+        chat_id=chat.chat_id,
+        name=clean(best.name, 200),
+        chat_type=best.chat_type,
+        members=best.participant_count,
+        last_active=parse_time(best.last_modified_time),
+        pinned=best.pinned if best.pinned is not None else chat.pinned,
+        muted=best.muted if best.muted is not None else chat.muted,
+        unread=unread,
+        last_message_id=info.message_id if info else None,
+    )
+
+
+async def details(client: Sender, catalogue: Catalogue, chat_id: str, tool: str) -> r.ChatObject:
+    """One chat with its unread count and last message (``GET /chats/{id}?include=last_message_info``)."""
+    getter = catalogue["get_chat"]
+    wire = getter.wire(parse(GetChat, {"chat_id": chat_id, "include": "last_message_info"}))
+    return r.parse(r.ChatDetails, await client.send(wire, getter.rate), tool).data
+
+
+async def judge(
+    policy: Policy, chat: r.ChatObject, now: datetime, client: Sender, catalogue: Catalogue, tool: str
+) -> tuple[Facts, Verdict]:
+    seen = facts(chat)
+    verdict = policy.judge(seen, now)
+    if verdict.needs_detail:
+        try:
+            seen = facts(chat, await details(client, catalogue, chat.chat_id, tool))
+        except (NotFound, InvalidArguments):
+            return seen, Verdict(None, "gone since it was listed")
+        verdict = policy.judge(seen, now)
+        if verdict.needs_detail:
+            verdict = Verdict(None, "Cliq gave no unread count or last message for it")
+    return seen, verdict
+
+
+def _arguments(action: Action, seen: Facts) -> dict[str, Any]:
+    if action == "mark_read":
+        return {"chat_id": seen.chat_id, "last_message_id": seen.last_message_id}
+    if action == "clear_unread":
+        return {"chat_ids": [seen.chat_id]}
+    return {"chat_id": seen.chat_id}
+
+
+async def plan(
+    policy: Policy,
+    client: Sender,
+    catalogue: Catalogue,
+    *,
+    start: Cursor | None = None,
+    deadline: float | None = None,
+    most: int | None = None,
+    progress: Progress | None = None,
+    tool: str = "preview_policy",
+    now: datetime | None = None,
+) -> Walked:
+    """Judge every chat from ``start`` on, in list order, until the end, a throttle, ``client.now()`` passing
+    ``deadline``, or ``most`` chats judged. Acts are planned in order until the policy's limits are reached;
+    chats due after that are marked ``over_limit``. Ages are counted from ``now`` (default: the time now)."""
+    now = now or datetime.now(timezone.utc)
+    cursor = start or Cursor()
+    planned = dict(cursor.planned)
+    lister = catalogue["list_chats"]
+    token, after, listed = cursor.token, cursor.after, cursor.listed
+    judged: list[Judged] = []
+    seen_tokens: set[str] = set()
+    while True:
+        try:
+            page = parse(ListChats, {"limit": 100, "next_token": token})
+            answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+        except Throttled as exc:
+            return Walked(judged, listed, "throttled", exc, Cursor(token, after, listed, planned))
+        ids = [c.chat_id for c in answer.chats]
+        begin = ids.index(after) + 1 if after in ids else 0  # gone from the page: judge the page again
+        for chat in answer.chats[begin:]:
+            out_of_time = deadline is not None and client.now() > deadline
+            if out_of_time or (most is not None and len(judged) >= most):
+                why = "time budget" if out_of_time else "answer size"
+                return Walked(judged, listed + len(ids), why, None, Cursor(token, after, listed, planned))
+            try:
+                seen, verdict = await judge(policy, chat, now, client, catalogue, tool)
+            except Throttled as exc:
+                return Walked(judged, listed + len(ids), "throttled", exc, Cursor(token, after, listed, planned))
+            item = Judged(seen.chat_id, seen.name, seen.chat_type, verdict.action, verdict.reason)
+            if verdict.action is not None:
+                rule = policy.rules[verdict.action]
+                total = sum(planned.values())
+                if total >= policy.limits.max_acts or planned.get(verdict.action, 0) >= (rule.max_acts or 10**9):
+                    item.over_limit = True
+                    item.reason += "; over this run's limit (max_acts): left for a later run"
+                else:
+                    planned[verdict.action] = planned.get(verdict.action, 0) + 1
+                    item.arguments = _arguments(verdict.action, seen)
+            judged.append(item)
+            after = chat.chat_id
+        listed += len(ids)
+        if progress is not None:
+            await progress(listed, None, f"{listed} chats judged, {sum(planned.values())} acts planned")
+        next_token = answer.next_token
+        if not next_token or next_token in seen_tokens:  # a repeated cursor would loop
+            return Walked(judged, listed)
+        seen_tokens.add(next_token)
+        token, after = next_token, None
+
+
+async def recheck(
+    policy: Policy, action: Action, chat_id: str, client: Sender, catalogue: Catalogue, now: datetime
+) -> str:
+    """Right before an act: "" if the chat, read now, is still due for ``action`` under the policy; else why
+    not. Reads the chat alone (``GET /chats/{id}``, with its unread count and last message)."""
+    try:
+        now_seen = await details(client, catalogue, chat_id, TOOLS[action])
+    except NotFound:
+        return "no longer among your chats"
+    verdict = policy.judge(facts(now_seen), now)
+    if verdict.action == action:
+        return ""
+    return f"now {verdict.reason}" if verdict.action is None else f"now due for {verdict.action}, not {action}"
+
+
+async def preview_policy(
+    op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
+) -> Any:
+    """The ``preview_policy`` tool: what a policy would do, from its text; reads only."""
+    assert isinstance(request, PreviewPolicy)
+    try:
+        policy = parse_policy(request.policy.encode(), "the policy")
+    except CliqError as exc:
+        raise InvalidArguments(exc.message, exc.hint) from None
+    start = Cursor.decode(request.next_token, policy.sha256) if request.next_token else None
+    walked = await plan(
+        policy, client, catalogue, start=start, deadline=client.now() + TIME_BUDGET_S, most=ANSWER_CHATS,
+        progress=progress, tool=op.name,
+    )  # fmt: skip
+    throttle = walked.throttle
+    wait = ceil(throttle.retry_after) if throttle is not None and throttle.retry_after is not None else None
+    shown = walked.judged if request.every_chat else [j for j in walked.judged if j.action]
+    again: dict[str, Any] | None = None
+    if walked.cursor is not None:
+        again = {"next_token": walked.cursor.encode(policy.sha256)}
+        again |= {"every_chat": True} if request.every_chat else {}
+    return {
+        "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
+        "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
+        "chats": [vars(j) | {"tool": j.tool} for j in shown], "complete": walked.cursor is None,
+        "why": (f"throttled: {clean(throttle.message, 120)}" if throttle else walked.stopped),
+        "retry_after_s": wait, "continue_with": again,
+    }  # fmt: skip

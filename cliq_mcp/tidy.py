@@ -1,0 +1,302 @@
+"""``cliq-mcp tidy --policy FILE [--apply] [--json]``: housekeeping by a policy file, unattended.
+
+The run plans against the whole workspace (housekeeping.plan: every chat judged by the policy), waiting out
+our own rate windows rather than stopping (up to the policy's ``max_wait_minutes``, and it says how long it
+waited). Without ``--apply`` it prints the plan and sends no write. With ``--apply`` it acts on exactly that
+plan, one chat at a time, each act through the guard built with the policy (guard/decide.py): an action the
+file does not name is refused, and a chat the policy no longer selects when read right before the act is
+skipped. Cliq's own throttle stops the run (every further request would extend its lock); the chats not
+reached are reported ``not_sent`` and the next run, which plans afresh, picks up what is still due.
+
+The report lists every chat considered with its action, reason and outcome: a table (or ``--json``) on
+stdout, a summary on stderr, written once when the run ends, also when it is interrupted (SIGINT, SIGTERM).
+
+Exit status: 0 done (with --apply every planned act done or skipped; without, a complete plan with acts),
+1 partly done (an act failed, may have been applied or was not sent, or the plan is incomplete),
+2 refused (the policy file or the settings), 3 nothing to do, 4 failed (nothing could be planned: Cliq
+unreachable, or it refused the credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from math import ceil
+from typing import Any
+
+import anyio
+import httpx
+
+from cliq_mcp.client import WRITES_SENT
+from cliq_mcp.config import Settings
+from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
+from cliq_mcp.housekeeping import Cursor, Judged, plan
+from cliq_mcp.models import parse
+from cliq_mcp.multi_request import outcome_of
+from cliq_mcp.operations import BY_NAME
+from cliq_mcp.server import Runtime, perform, runtime
+from cliq_mcp.summaries import clean
+from cliq_mcp.tidy_policy import Policy
+
+DONE, PARTLY, REFUSED, NOTHING, FAILED = 0, 1, 2, 3, 4
+STATUS = {DONE: "done", PARTLY: "partly_done", REFUSED: "refused", NOTHING: "nothing_to_do", FAILED: "failed"}
+# Outcomes that leave a chat as the policy wants it for this run (skipped: the policy no longer selects it).
+SETTLED = frozenset({"done", "skipped", "planned", "left_alone", "over_limit"})
+Say = Callable[[str], None]
+
+
+@dataclass
+class Entry:
+    """One chat the run considered."""
+
+    chat_id: str
+    name: str
+    chat_type: str
+    action: str | None  # what the policy says is due
+    tool: str | None  # the act planned for this run
+    arguments: dict[str, Any] | None
+    reason: str
+    outcome: str  # planned | left_alone | over_limit | done | skipped | refused | failed | may_have_been_applied
+    detail: str | None = None  # | not_sent; detail: what happened to the act, in words
+
+    @classmethod
+    def of(cls, judged: Judged) -> Entry:
+        outcome = "planned" if judged.tool else "over_limit" if judged.over_limit else "left_alone"
+        return cls(judged.chat_id, judged.name, judged.chat_type, judged.action, judged.tool, judged.arguments,
+                   judged.reason, outcome)  # fmt: skip
+
+
+@dataclass
+class Report:
+    policy: str
+    sha256: str
+    applied: bool
+    started: str
+    finished: str = ""
+    complete: bool = False  # every chat was judged
+    stopped: str | None = None  # why the run ended early
+    waited_s: int = 0  # waiting for rate windows, in all
+    chats: list[Entry] = field(default_factory=list)
+
+    @property
+    def exit(self) -> int:
+        acts = [c for c in self.chats if c.tool]
+        if self.complete and not acts:
+            return NOTHING
+        if not self.complete or any(c.outcome not in SETTLED for c in acts):
+            return PARTLY
+        return DONE
+
+    def as_json(self) -> dict[str, Any]:
+        counts = Counter(c.outcome for c in self.chats)
+        status = STATUS[self.exit]
+        return {"status": status, "exit": self.exit, **asdict(self), "counts": dict(counts)}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Waits:
+    """Our own pacing refused a request: wait for the window, within the policy's max_wait_minutes in all."""
+
+    def __init__(self, report: Report, policy: Policy, sleep: Callable[[float], Awaitable[None]], say: Say):
+        self.report, self.most, self.sleep, self.say = report, policy.limits.max_wait_minutes * 60, sleep, say
+
+    async def wait(self, exc: Throttled) -> bool:
+        """True after waiting out ``exc``'s window; False when it is Cliq's own throttle or waiting is spent."""
+        if exc.status != 0 or exc.retry_after is None:
+            return False
+        wait = ceil(exc.retry_after)
+        if self.report.waited_s + wait > self.most:
+            return False
+        self.say(f"waiting {wait} s for the rate limit ({clean(exc.message, 120)})")
+        await self.sleep(wait)
+        self.report.waited_s += wait
+        return True
+
+
+async def run(
+    policy: Policy,
+    settings: Settings,
+    report: Report,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    say: Say = lambda line: None,
+) -> None:
+    """Plan, and with ``report.applied`` act, filling ``report`` as it goes (it stays true if cancelled).
+    ``sleep``, ``clock`` and ``wall_clock`` as for server.build_server (tests: one fake clock for all)."""
+    parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, policy=policy)
+    try:
+        waits = _Waits(report, policy, sleep, say)
+        if await _plan(policy, parts, report, waits, say) and report.applied:
+            await _apply(parts, report, waits, say)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await parts.aclose()
+            report.finished = _now()
+
+
+async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, say: Say) -> bool:
+    """Judge every chat into ``report``; False if nothing could be planned at all."""
+    cursor: Cursor | None = None
+    while True:
+        try:
+            now = datetime.fromtimestamp(parts.wall_clock(), timezone.utc)
+            walked = await plan(policy, parts.client, BY_NAME, start=cursor, tool="tidy", now=now)
+        except CliqError as exc:
+            report.stopped = f"planning failed: {clean(exc, 300)}"
+            return bool(report.chats)
+        report.chats += [Entry.of(j) for j in walked.judged]
+        if walked.cursor is None:
+            report.complete = True
+            return True
+        cursor = walked.cursor
+        if walked.throttle is None or not await waits.wait(walked.throttle):
+            throttle = walked.throttle
+            report.stopped = "planning stopped: " + (clean(throttle, 300) if throttle else walked.stopped or "")
+            say(report.stopped)
+            return True
+
+
+async def _apply(parts: Runtime, report: Report, waits: _Waits, say: Say) -> None:
+    acts = [c for c in report.chats if c.tool]
+    for number, entry in enumerate(acts):
+        assert entry.tool is not None and entry.arguments is not None
+        op = BY_NAME[entry.tool]
+        request = parse(op.arguments, entry.arguments)
+        sent: list[str] = []
+        WRITES_SENT.set(sent)
+        entry.outcome, entry.detail = "not_sent", "interrupted before it was sent"
+        while True:
+            try:
+                await parts.guard.run(op, request, None, partial(perform, op, request, parts.client, _silent))
+                entry.outcome, entry.detail = "done", None
+            except NotConfirmed as exc:
+                entry.outcome = "skipped" if exc.outcome == "skipped" else "refused"
+                entry.detail = clean(exc.message, 300)
+            except Throttled as exc:
+                if await waits.wait(exc):
+                    continue
+                entry.outcome = "failed" if exc.status else "not_sent"
+                entry.detail = clean(exc, 300)
+                report.stopped = f"stopped by a throttle: {clean(exc, 200)}"
+                say(report.stopped)
+                for rest in acts[number + 1 :]:
+                    rest.outcome, rest.detail = "not_sent", "not sent: the run stopped at a throttle"
+                return
+            except CliqError as exc:
+                entry.outcome, entry.detail = outcome_of(exc)
+            except BaseException:  # cancelled (SIGINT, SIGTERM): the act in flight may have reached Cliq
+                if sent:
+                    entry.outcome, entry.detail = "may_have_been_applied", "interrupted after the request was sent"
+                for rest in acts[number + 1 :]:
+                    rest.outcome, rest.detail = "not_sent", "interrupted before it was sent"
+                report.stopped = "interrupted"
+                raise
+            break
+
+
+async def _silent(progress: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    tidy = sub.add_parser(
+        "tidy",
+        help="housekeeping by a policy file: plan (default) or --apply; for cron and systemd timers",
+        description="Judge every chat by the policy file and print what it would do; --apply does it. Exit "
+        "status: 0 done, 1 partly done, 2 refused (policy or settings), 3 nothing to do, 4 failed.",
+    )
+    tidy.add_argument("--policy", required=True, help="the policy file (TOML); see examples/tidy-policy.toml")
+    tidy.add_argument("--apply", action="store_true", help="act on the plan (default: only print it)")
+    tidy.add_argument("--json", action="store_true", help="the report as JSON on stdout (a summary on stderr)")
+    tidy.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS, help="as cliq-mcp --sandbox")
+    tidy.set_defaults(tidy=main)
+
+
+def main(
+    args: argparse.Namespace,
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+) -> int:
+    """The command: ``args`` from add_parser's arguments; the rest as for ``run``."""
+    from cliq_mcp.tidy_policy import PolicyError, load
+
+    try:
+        policy = load(args.policy)
+    except PolicyError as exc:
+        print(f"cliq-mcp tidy: refused: {exc}", file=sys.stderr)
+        return REFUSED
+    if settings.auth_mode == "none":
+        print("cliq-mcp tidy: refused: no Cliq credentials are set (see cliq-mcp auth).", file=sys.stderr)
+        return REFUSED
+    report = Report(policy.name, policy.sha256, applied=args.apply, started=_now())
+
+    def say(line: str) -> None:
+        print(f"cliq-mcp tidy: {line}", file=sys.stderr, flush=True)
+
+    async def until_signal(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                say("interrupted: reporting what was done")
+                scope.cancel()
+                return
+
+    async def whole() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(until_signal, group.cancel_scope)
+            await run(policy, settings, report, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock,
+                      say=say)  # fmt: skip
+            group.cancel_scope.cancel()
+
+    anyio.run(whole)
+    if not report.chats and report.stopped:
+        say(report.stopped)
+        code = FAILED
+    else:
+        code = report.exit
+    output = report.as_json() | {"exit": code, "status": STATUS[code]}
+    sys.stdout.write(json.dumps(output, ensure_ascii=False, indent=2) + "\n" if args.json else _table(report))
+    sys.stdout.flush()
+    say(_summary(report, code))
+    return code
+
+
+def _table(report: Report) -> str:
+    rows = [c for c in report.chats if c.tool or c.outcome == "over_limit"]
+    head = ("outcome", "action", "chat id", "type", "name", "why")
+    lines = [(c.outcome, c.action or "", c.chat_id, c.chat_type, c.name[:40], c.detail or c.reason) for c in rows]
+    widths = [max(len(str(row[i])) for row in [head, *lines]) for i in range(5)]
+    text = ["  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
+            for row in [head, *lines]]  # fmt: skip
+    return "\n".join(text) + "\n" if lines else "No chat is due for any action of the policy.\n"
+
+
+def _summary(report: Report, code: int) -> str:
+    counts = Counter(c.outcome for c in report.chats)
+    done = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(counts.items()))
+    state = "every chat" if report.complete else "NOT every chat (the plan is incomplete)"
+    mode = "applied" if report.applied else "dry run, nothing sent"
+    waited = f"; waited {report.waited_s} s for rate limits" if report.waited_s else ""
+    stopped = f"; {report.stopped}" if report.stopped else ""
+    return (f"{STATUS[code].replace('_', ' ')} ({mode}): {report.policy} sha256:{report.sha256[:16]} judged {state}: "
+            f"{len(report.chats)} chats; {done or 'none'}{waited}{stopped}")  # fmt: skip

@@ -1,0 +1,343 @@
+"""A housekeeping policy: the TOML file that says what an unattended ``cliq-mcp tidy`` run may do.
+
+    [limits]                       # optional
+    max_acts = 50                  # most acts in one run, every action together (default 50)
+    max_wait_minutes = 30          # longest a run waits for Cliq's rate limits, in all (default 30)
+
+    [exclude]                      # never touched, whatever an action says
+    pinned = true                  # default true: pinned chats are left alone
+    muted = false                  # default false
+    names = ["leadership*"]        # glob patterns on the chat's name, case-insensitive
+    chat_ids = ["2890538000000012345"]
+
+    [close]                        # one table per action: close, leave, mark_read, clear_unread
+    chat_types = ["group_chat", "direct_message"]
+    inactive_days = 90             # no activity for more than this many days
+    unread = true                  # only chats with (true) or without (false) unread messages
+    names = ["proj-*"]             # only chats whose name matches one of these
+    min_members = 2
+    max_members = 10
+    max_acts = 50                  # most acts of this action in one run
+
+An action happens only if the file names it; close and leave (destructive) need at least one condition.
+A chat gets the first action, in the order leave, close, mark_read, clear_unread, whose conditions it
+meets. Unknown keys, wrong types and contradictions are refused with the line and the reason.
+
+This module is pure: it reads text and judges chats from ``Facts``; the walk is in housekeeping.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+
+from cliq_mcp.errors import InvalidArguments
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with tomli, the same parser
+    import tomli as tomllib
+
+Action = Literal["leave", "close", "mark_read", "clear_unread"]
+ACTIONS: tuple[Action, ...] = ("leave", "close", "mark_read", "clear_unread")  # a chat gets the first that applies
+TOOLS: dict[Action, str] = {
+    "leave": "leave_chat",
+    "close": "close_chat",
+    "mark_read": "mark_chat_read",
+    "clear_unread": "clear_unread_counts",
+}
+DESTRUCTIVE: frozenset[Action] = frozenset({"leave", "close"})
+CHAT_TYPES = ("direct_message", "group_chat", "channel", "bot", "thread")
+# Cliq refuses leaving a direct chat; a bot chat is one person and a bot (as operations.NOT_DIRECT).
+CANNOT: dict[Action, frozenset[str]] = {"leave": frozenset({"direct_message", "bot"})}
+MAX_TEXT = 64_000  # a policy is a page of TOML, not a data file
+ChatTypeName = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
+
+
+class PolicyError(InvalidArguments):
+    """A policy file that cannot be used: the message names the file, the line and the reason."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Table):
+    max_acts: StrictInt = Field(50, ge=1, le=1000)
+    max_wait_minutes: StrictInt = Field(30, ge=0, le=240)
+
+
+class Exclude(_Table):
+    pinned: StrictBool = True
+    muted: StrictBool = False
+    names: list[str] = Field(default_factory=list, max_length=200)
+    chat_ids: list[str] = Field(default_factory=list, max_length=5000)
+
+    @model_validator(mode="after")
+    def _strings(self) -> Exclude:
+        for key in ("names", "chat_ids"):
+            for value in getattr(self, key):
+                if not value.strip() or len(value) > 200:
+                    raise ValueError(f"{key} holds an empty or overlong entry")
+        return self
+
+
+class Rule(_Table):
+    chat_types: list[ChatTypeName] | None = Field(None, min_length=1)
+    inactive_days: StrictInt | None = Field(None, ge=1, le=3650)
+    unread: StrictBool | None = None
+    names: list[str] | None = Field(None, min_length=1, max_length=200)
+    min_members: StrictInt | None = Field(None, ge=0, le=100_000)
+    max_members: StrictInt | None = Field(None, ge=0, le=100_000)
+    max_acts: StrictInt | None = Field(None, ge=1, le=1000)
+
+    def conditions(self) -> list[str]:
+        keys = ("chat_types", "inactive_days", "unread", "names", "min_members", "max_members")
+        return [k for k in keys if getattr(self, k) is not None]
+
+
+class _File(_Table):
+    version: Literal[1] = 1
+    limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
+    exclude: Exclude = Field(default_factory=lambda: Exclude.model_validate({}))
+    leave: Rule | None = None
+    close: Rule | None = None
+    mark_read: Rule | None = None
+    clear_unread: Rule | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the policy looks at in one chat, from Cliq's chat object (None: Cliq did not say)."""
+
+    chat_id: str
+    name: str
+    chat_type: str
+    members: int
+    last_active: datetime | None
+    pinned: bool | None
+    muted: bool | None
+    unread: int | None = None
+    last_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A chat's judgement: the action due (None: left alone), and why, in a few words."""
+
+    action: Action | None
+    reason: str
+    needs_detail: bool = False  # the unread count or last message is needed to decide: ask for the chat
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str  # the file's name, as shown in reports and the audit log
+    sha256: str  # of the file's bytes: which version of the policy acted
+    limits: Limits
+    exclude: Exclude
+    rules: dict[Action, Rule] = field(default_factory=dict)  # in ACTIONS order, only those the file names
+
+    @property
+    def label(self) -> str:
+        return f"policy {self.name} sha256:{self.sha256[:16]}"
+
+    def judge(self, chat: Facts, now: datetime) -> Verdict:
+        """The first action whose conditions the chat meets, or why none applies."""
+        excluded = self._excluded(chat)
+        if excluded:
+            return Verdict(None, f"excluded: {excluded}")
+        misses: list[str] = []
+        for action, rule in self.rules.items():
+            miss = _miss(action, rule, chat, now)
+            if miss is None:
+                return Verdict(action, _why(action, rule, chat, now))
+            if miss == NEED_DETAIL:
+                return Verdict(None, "the unread count or last message is needed", needs_detail=True)
+            misses.append(f"{action}: {miss}")
+        return Verdict(None, "; ".join(misses) or "no action")
+
+    def _excluded(self, chat: Facts) -> str:
+        ex = self.exclude
+        if chat.chat_id in ex.chat_ids:
+            return "its id is listed"
+        lowered = chat.name.casefold()
+        for pattern in ex.names:
+            if fnmatchcase(lowered, pattern.casefold()):
+                return f"name matches {pattern!r}"
+        if ex.pinned and chat.pinned is not False:
+            return "pinned" if chat.pinned else "Cliq did not say whether it is pinned"
+        if ex.muted and chat.muted is not False:
+            return "muted" if chat.muted else "Cliq did not say whether it is muted"
+        return ""
+
+
+NEED_DETAIL = "\x00detail"
+
+
+def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
+    """The first condition of ``rule`` the chat does not meet (None: it meets them all)."""
+    if action in CANNOT and chat.chat_type in CANNOT[action]:
+        return f"Cliq cannot {action} a {chat.chat_type}"
+    if rule.chat_types is not None and chat.chat_type not in rule.chat_types:
+        return f"a {chat.chat_type}"
+    if rule.names is not None and not any(fnmatchcase(chat.name.casefold(), p.casefold()) for p in rule.names):
+        return "name does not match"
+    if rule.min_members is not None and chat.members < rule.min_members:
+        return f"{chat.members} members"
+    if rule.max_members is not None and chat.members > rule.max_members:
+        return f"{chat.members} members"
+    if rule.inactive_days is not None:
+        if chat.last_active is None:
+            return "no readable time of last activity"
+        if now - chat.last_active <= timedelta(days=rule.inactive_days):
+            return f"active {_days(now - chat.last_active)} ago"
+    marking = action in ("mark_read", "clear_unread")
+    wants_unread = rule.unread if rule.unread is not None else (True if marking else None)
+    if wants_unread is not None:
+        if chat.unread is None:
+            return NEED_DETAIL
+        if (chat.unread > 0) != wants_unread:
+            return "no unread messages" if wants_unread else f"{chat.unread} unread"
+    if action == "mark_read" and chat.last_message_id is None:
+        return NEED_DETAIL if chat.unread is None or chat.unread > 0 else "no messages"
+    return None
+
+
+def _why(action: Action, rule: Rule, chat: Facts, now: datetime) -> str:
+    parts = [chat.chat_type]
+    if rule.inactive_days is not None and chat.last_active is not None:
+        parts.append(f"inactive {_days(now - chat.last_active)} (> {rule.inactive_days} days)")
+    if chat.unread:
+        parts.append(f"{chat.unread} unread")
+    if rule.names is not None:
+        parts.append("name matches")
+    if rule.min_members is not None or rule.max_members is not None:
+        parts.append(f"{chat.members} members")
+    return ", ".join(parts)
+
+
+def _days(age: timedelta) -> str:
+    days = age.days
+    return f"{days} days" if days >= 2 else f"{int(age.total_seconds() // 3600)} hours"
+
+
+def load(path: str | Path) -> Policy:
+    """Read and check a policy file; ``PolicyError`` names the line of anything wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"Cannot read the policy file {path.name}: {exc.strerror or exc}.", "") from None
+    return parse(raw, path.name)
+
+
+def parse(raw: bytes, name: str) -> Policy:
+    if len(raw) > MAX_TEXT:
+        raise PolicyError(f"{name}: the policy file is larger than {MAX_TEXT // 1000} KB.", "")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{name}: not UTF-8 text (at byte {exc.start}).", "") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{name}: not valid TOML: {exc}.", "") from None
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = tuple(str(p) for p in error["loc"] if not isinstance(p, int))
+        raise PolicyError(f"{name}, line {_line(text, where)}: {_message(where, error)}", _HINT) from None
+    rules = {a: r for a in ACTIONS if (r := getattr(parsed, a)) is not None}
+    problem = _contradiction(parsed, rules)
+    if problem:
+        where, reason = problem
+        raise PolicyError(f"{name}, line {_line(text, where)}: {reason}", _HINT)
+    return Policy(name, hashlib.sha256(raw).hexdigest(), parsed.limits, parsed.exclude, rules)
+
+
+_HINT = "See examples/tidy-policy.toml for every key."
+
+
+def _message(where: tuple[str, ...], error: Any) -> str:
+    key = ".".join(where) or "the file"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known(where[:-1])
+        return f"unknown key {key!r}" + (f" (known here: {', '.join(known)})" if known else "") + "."
+    if kind == "literal_error" and where == ("version",):
+        return "version must be 1."
+    if kind == "literal_error":
+        return f"{key} holds an unknown chat type (known: {', '.join(CHAT_TYPES)})."
+    if kind in ("int_type", "bool_type", "list_type", "string_type", "model_type", "dict_type"):
+        wanted = {"int_type": "a whole number", "bool_type": "true or false", "list_type": "a list",
+                  "string_type": "text in quotes", "model_type": "a table", "dict_type": "a table"}[kind]  # fmt: skip
+        return f"{key} must be {wanted}."
+    return f"{key}: {error['msg']}."
+
+
+def _known(table: tuple[str, ...]) -> list[str]:
+    model: Any = {(): _File, ("limits",): Limits, ("exclude",): Exclude}.get(table)
+    if model is None and len(table) == 1 and table[0] in ACTIONS:
+        model = Rule
+    return list(model.model_fields) if model is not None else []
+
+
+def _contradiction(parsed: _File, rules: dict[Action, Rule]) -> tuple[tuple[str, ...], str] | None:
+    if not rules:
+        return (), "the policy names no action: add a [close], [leave], [mark_read] or [clear_unread] table."
+    for action, rule in rules.items():
+        at = (action,)
+        if action in DESTRUCTIVE and not rule.conditions():
+            return at, f"[{action}] has no condition, so it would {action} every chat: give at least one."
+        if rule.min_members is not None and rule.max_members is not None and rule.min_members > rule.max_members:
+            return (action, "min_members"), f"{action}.min_members is more than max_members: no chat can match."
+        if action in ("mark_read", "clear_unread") and rule.unread is False:
+            return (action, "unread"), f"{action}.unread = false: a chat without unread messages has nothing to mark."
+        cannot = CANNOT.get(action, frozenset())
+        if rule.chat_types is not None and set(rule.chat_types) <= cannot:
+            return (action, "chat_types"), f"Cliq cannot {action} a {' or '.join(sorted(cannot))}."
+        if rule.max_acts is not None and rule.max_acts > parsed.limits.max_acts:
+            return (action, "max_acts"), (
+                f"{action}.max_acts ({rule.max_acts}) is more than limits.max_acts ({parsed.limits.max_acts})."
+            )
+        both = set(rule.names or ()) & set(parsed.exclude.names)
+        if both:
+            return (action, "names"), f"{action}.names and exclude.names both hold {sorted(both)[0]!r}."
+    return None
+
+
+_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*(?:\"([^\"]+)\"|'([^']+)'|([A-Za-z0-9_-]+))\s*=")
+
+
+def _line(text: str, where: tuple[str, ...]) -> int:
+    """The line of ``where`` (table, then key) in the file: the key's line, else its table's, else 1.
+    Plain TOML only (tables as [headers], keys one per line), which is how policies are written."""
+    table: tuple[str, ...] = ()
+    table_line: dict[tuple[str, ...], int] = {}
+    key_line: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = tuple(part.strip().strip("\"'") for part in header[1].split("."))
+            table_line.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            name = key[1] or key[2] or key[3]
+            key_line.setdefault((*table, *name.split(".")), number)
+    for depth in range(len(where), 0, -1):
+        found = key_line.get(where[:depth]) or table_line.get(where[:depth])
+        if found:
+            return found
+    return 1

@@ -1,0 +1,270 @@
+"""`cliq-mcp tidy --policy FILE`: housekeeping by a policy file against the simulated workspace, which knows
+every chat's state. What counts is what reached the simulated Cliq, the workspace afterwards, the report
+and the exit status."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Cliq, api_calls, audit_lines, guarded, writes
+from simulated_cliq import FakeTime, Fault, Workspace
+
+from cliq_mcp import cli
+from cliq_mcp import tidy as tidy_command
+from cliq_mcp.sandbox.state import Chat
+
+pytestmark = pytest.mark.era_independent  # no MCP session: the command line and the guard only
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """From the real time now, as the chats' ages are: the simulated Cliq's rate windows run on it too."""
+    return FakeTime(time.time())
+
+
+@pytest.fixture
+def workspace(fake_time: FakeTime) -> Workspace:
+    return Workspace(clock=fake_time)
+
+
+NIGHTLY = """\
+# close group chats and direct messages nobody has written in for 90 days; never a pinned one
+[limits]
+max_acts = {most}
+
+[exclude]
+pinned = true
+names = ["*leadership*", "payroll*"]
+
+[close]
+chat_types = ["group_chat", "direct_message"]
+inactive_days = 90
+"""
+
+
+def policy_file(tmp_path: Path, text: str, name: str = "nightly.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def stale(chat: Chat, days: int) -> bool:
+    return datetime.fromtimestamp(chat.modified_ms / 1000, timezone.utc) < datetime.now(timezone.utc) - timedelta(
+        days=days
+    )
+
+
+def shown(name: str) -> str:
+    """A name as a person reads it: invisible and control characters do not count (nor dodge a pattern)."""
+    return "".join(ch for ch in name if ch.isprintable()).lower()
+
+
+def selected(workspace: Workspace, most: int) -> list[str]:
+    """What NIGHTLY selects, read from the workspace's own state (list order: most recent first)."""
+    due = [
+        c.chat_id
+        for c in workspace.my_chats()
+        if c.chat_type in ("group_chat", "direct_message")
+        and not c.pinned
+        and "leadership" not in shown(c.name)
+        and not shown(c.name).startswith("payroll")
+        and stale(c, 90)
+    ]
+    return due[:most]
+
+
+def tidy(cliq: Cliq, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+    """`cliq-mcp tidy ... --json` in this process against the simulated Cliq, on the test's fake clock (rate
+    windows are waited out at once): exit status, report, stderr."""
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", *args, "--json"])
+    settings = guarded(cliq, tmp_path)
+    time = cliq.time
+    code = tidy_command.main(parsed, settings, cliq.transport, sleep=time.sleep, clock=time, wall_clock=time)
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None, err
+
+
+def closes(workspace: Workspace) -> list[str]:
+    return [
+        r.path.rsplit("/", 1)[1]
+        for r in writes(workspace)
+        if r.method == "PUT" and (r.json or {}).get("operation") == "close_chat"
+    ]
+
+
+def test_a_dry_run_sends_no_write_and_lists_exactly_what_the_policy_selects(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=20))
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
+    assert code == 0 and report["status"] == "done" and report["applied"] is False
+    assert writes(workspace) == []
+    planned = [c["chat_id"] for c in report["chats"] if c["outcome"] == "planned"]
+    assert planned == selected(workspace, 20)
+    assert all(c["tool"] == "close_chat" and c["arguments"] == {"chat_id": c["chat_id"]} for c in report["chats"]
+               if c["outcome"] == "planned")  # fmt: skip
+    # Every chat considered is in the report, with what the policy says of it.
+    assert {c["chat_id"] for c in report["chats"]} == {c.chat_id for c in workspace.my_chats()}
+    pinned = {c.chat_id for c in workspace.my_chats() if c.pinned}
+    assert {c["chat_id"]: c["reason"] for c in report["chats"] if c["chat_id"] in pinned} == dict.fromkeys(
+        pinned, "excluded: pinned"
+    )
+    due = len(selected(workspace, 10_000))
+    assert report["counts"]["over_limit"] == due - 20
+    # "Pay\u200broll…": a zero-width space does not slip a chat past an exclusion.
+    disguised = [c for c in workspace.my_chats() if c.name.startswith("Pay\u200broll")]
+    assert disguised and all(
+        c["reason"] == "excluded: name matches 'payroll*'"
+        for c in report["chats"]
+        if c["chat_id"] == disguised[0].chat_id
+    )
+    assert "dry run, nothing sent" in err and f"sha256:{report['sha256'][:16]}" in err
+
+
+def test_apply_closes_exactly_those_and_a_second_run_has_nothing_to_do(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=200))
+    expected = selected(workspace, 200)
+    assert 20 < len(expected) < 200  # the whole due set fits this run's limit
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 0 and report["status"] == "done" and report["complete"] is True
+    assert closes(workspace) == expected
+    # More acts than Cliq allows a minute: the run waited for the windows instead of stopping, and says so.
+    assert report["waited_s"] > 0 and f"waited {report['waited_s']} s for rate limits" in err
+    assert {c.chat_id for c in workspace.chats.values() if c.closed} >= set(expected)
+    assert not any(workspace.chats[c].pinned for c in expected)
+    assert [c["chat_id"] for c in report["chats"] if c["outcome"] == "done"] == expected
+    # Each act is audited with the policy file's name and hash as the confirmation.
+    acted = [line for line in audit_lines(tmp_path) if line.get("outcome") == "acted"]
+    assert [line["chats"] for line in acted] == [[c] for c in expected]
+    assert {line["confirmed_by"] for line in acted} == {f"policy nightly.toml sha256:{report['sha256'][:16]}"}
+
+    before = len(writes(workspace))
+    code, again, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 3 and again["status"] == "nothing_to_do" and len(writes(workspace)) == before
+    assert "nothing to do" in err
+
+
+def test_at_most_the_limit_a_run_and_the_next_run_takes_the_rest(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=7))
+    due = selected(workspace, 10_000)
+    tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert closes(workspace) == due[:7]
+    tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert closes(workspace) == due[:14]
+
+
+def test_a_chat_pinned_between_plan_and_act_is_skipped_and_reported(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=3))
+    first, second, third = selected(workspace, 3)
+
+    def someone_pins_the_second() -> None:
+        workspace.chats[second].pinned = True
+
+    workspace.inject(Fault("PUT", f"/api/v3/chats/{first}", "hook", then=someone_pins_the_second))
+    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert closes(workspace) == [first, third]
+    outcome = {c["chat_id"]: c for c in report["chats"]}
+    assert outcome[second]["outcome"] == "skipped" and "pinned" in outcome[second]["detail"]
+    assert [outcome[c]["outcome"] for c in (first, third)] == ["done", "done"]
+    assert code == 0  # skipping a chat the policy no longer selects is the policy working
+    skipped = [line for line in audit_lines(tmp_path) if line.get("outcome") == "skipped"]
+    assert [line["chats"] for line in skipped] == [[second]]
+
+
+def test_a_run_stopped_by_cliqs_throttle_reports_the_rest_and_the_next_run_resumes(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=6))
+    every = selected(workspace, 10_000)
+    due = every[:6]
+    throttle = {"code": "rate_limit_exceeded", "message": "Too many requests"}
+    workspace.inject(Fault("PUT", f"/api/v3/chats/{due[2]}", "status", status=429, body=throttle))
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 1 and report["status"] == "partly_done" and "throttle" in err
+    outcome = {c["chat_id"]: c["outcome"] for c in report["chats"]}
+    assert [outcome[c] for c in due] == ["done", "done", "failed", "not_sent", "not_sent", "not_sent"]
+    assert closes(workspace) == due[:3]  # nothing sent into Cliq's lock after the throttle
+    assert {c for c in every if workspace.chats[c].closed} == set(due[:2])
+
+    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 0
+    assert closes(workspace) == [*due[:3], *every[2:8]]  # picks up at the throttled chat; none closed twice
+    assert {c for c in every if workspace.chats[c].closed} == set(every[:8])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("[close]\ninactive_days = 90\nmax_act = 5\n", 3, "unknown key 'close.max_act'"),
+        ("[close]\nchat_types = ['group_chat']\ninactive_days = '90'\n", 3, "close.inactive_days must be a whole"),
+        ("[limits]\nmax_acts = 5\n\n[close]\n", 4, "[close] has no condition"),
+        ("[mark_read]\nchat_types = ['bot']\nunread = false\n", 3, "nothing to mark"),
+        ("[leave]\nchat_types = ['direct_message']\n", 2, "Cliq cannot leave"),
+        ("[close]\ninactive_days = 9\nmin_members = 5\nmax_members = 2\n", 3, "no chat can match"),
+        ("[close]\ninactive_days = 9\nchat_types = ['group']\n", 3, "unknown chat type"),
+        ("[exclude]\npinned = 1\n[close]\ninactive_days = 9\n", 2, "exclude.pinned must be true or false"),
+        ("[limits]\nmax_acts = 5\n[close]\ninactive_days = 9\nmax_acts = 10\n", 5, "more than limits.max_acts"),
+        ("[close\ninactive_days = 9\n", 1, "not valid TOML"),
+        ("# nothing but a comment\n", 1, "names no action"),
+        ("[purge]\ninactive_days = 9\n", 1, "unknown key 'purge'"),
+    ],
+)
+def test_malformed_or_contradictory_policies_are_refused_with_the_line(
+    cliq: Cliq,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    words: str,
+) -> None:
+    path = policy_file(tmp_path, text, "bad.toml")
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 2 and report is None
+    assert f"bad.toml, line {line}" in err or (f"line {line}" in err and "not valid TOML" in err), err
+    assert words in err, err
+    assert api_calls(workspace) == []
+
+
+def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, tmp_path: Path) -> None:
+    import anyio
+
+    from cliq_mcp.models import parse
+    from cliq_mcp.operations import BY_NAME
+    from cliq_mcp.server import perform, runtime
+    from cliq_mcp.tidy_policy import parse as parse_policy
+
+    policy = parse_policy(b"[mark_read]\nchat_types = ['bot']\n", "reading.toml")
+    settings = guarded(cliq, tmp_path)
+    workspace_chat = "2890538000000012345"
+
+    async def attempt() -> str:
+        parts = runtime(settings, transport=cliq.transport, policy=policy)
+        op = BY_NAME["close_chat"]
+        request = parse(op.arguments, {"chat_id": workspace_chat})
+        try:
+            await parts.guard.run(op, request, None, lambda: perform(op, request, parts.client, _quiet))
+        except Exception as exc:
+            return str(exc)
+        finally:
+            await parts.aclose()
+        return "acted"
+
+    refused = anyio.run(attempt)
+    assert "not an action the policy reading.toml" in refused
+    assert [line["outcome"] for line in audit_lines(tmp_path)] == ["refused"]
+
+
+async def _quiet(progress: float, total: float | None, message: str | None) -> None:
+    return None
