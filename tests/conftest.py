@@ -79,6 +79,7 @@ EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
     ("close_chat", {"chat_id": ALICE}),
     ("leave_chat", {"chat_id": Q2}),
     ("plan_tidy", {"inactive_days": 30, "max_chats": 5}),
+    ("preview_policy", {"policy": "[limits]\nmax_acts = 5\n[close]\ninactive_days = 365\n"}),
     ("close_chats", {"chat_ids": ["2890538000000067890"]}),
     ("find_people", {"query": "alice"}),
 ]

@@ -248,6 +248,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
         "get_chat",
         "list_chat_members",
         "plan_tidy",
+        "preview_policy",
         "find_people",
     ]  # read-only beats --tools
     assert writes(workspace) == []
@@ -257,7 +258,19 @@ async def test_read_only_lists_and_serves_only_read_tools(
 @pytest.mark.parametrize(
     ("tools", "exclude", "expected"),
     [
-        ("read", "", {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy", "find_people"}),
+        (
+            "read",
+            "",
+            {
+                "list_chats",
+                "search_chats",
+                "get_chat",
+                "list_chat_members",
+                "plan_tidy",
+                "preview_policy",
+                "find_people",
+            },
+        ),
         (
             "destructive,get_chat",
             "",
@@ -266,7 +279,15 @@ async def test_read_only_lists_and_serves_only_read_tools(
         (
             "",
             "destructive,write",
-            {"list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy", "find_people"},
+            {
+                "list_chats",
+                "search_chats",
+                "get_chat",
+                "list_chat_members",
+                "plan_tidy",
+                "preview_policy",
+                "find_people",
+            },
         ),
         ("close_chat,rename_chat", "close_chat", {"rename_chat"}),  # exclusion beats inclusion
     ],

@@ -96,5 +96,13 @@ async def test_stdio_read_only(era: str) -> None:
     async with Client(params("--sandbox", "--read-only"), mode=era) as client:
         names = [t.name for t in (await client.list_tools()).tools]
         refused = await client.call_tool("close_chat", {"chat_id": Q2})
-    assert names == ["list_chats", "search_chats", "get_chat", "list_chat_members", "plan_tidy", "find_people"]
+    assert names == [
+        "list_chats",
+        "search_chats",
+        "get_chat",
+        "list_chat_members",
+        "plan_tidy",
+        "preview_policy",
+        "find_people",
+    ]
     assert refused.is_error is True
