@@ -222,7 +222,9 @@ def add_parser(sub: Any) -> None:
         description="Judge every chat by the policy file and print what it would do; --apply does it. Exit "
         "status: 0 done, 1 partly done, 2 refused (policy or settings), 3 nothing to do, 4 failed.",
     )
-    tidy.add_argument("--policy", required=True, help="the policy file (TOML); see examples/tidy-policy.toml")
+    what = tidy.add_mutually_exclusive_group(required=True)
+    what.add_argument("--policy", help="the policy file (TOML)")
+    what.add_argument("--example", action="store_true", help="print a commented example policy and exit")
     tidy.add_argument("--apply", action="store_true", help="act on the plan (default: only print it)")
     tidy.add_argument("--json", action="store_true", help="the report as JSON on stdout (a summary on stderr)")
     tidy.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS, help="as cliq-mcp --sandbox")
@@ -239,8 +241,11 @@ def main(
     wall_clock: Callable[[], float] = time.time,
 ) -> int:
     """The command: ``args`` from add_parser's arguments; the rest as for ``run``."""
-    from cliq_mcp.tidy_policy import PolicyError, load
+    from cliq_mcp.tidy_policy import PolicyError, example, load
 
+    if args.example:
+        sys.stdout.write(example())
+        return DONE
     try:
         policy = load(args.policy)
     except PolicyError as exc:
@@ -275,20 +280,29 @@ def main(
     else:
         code = report.exit
     output = report.as_json() | {"exit": code, "status": STATUS[code]}
-    sys.stdout.write(json.dumps(output, ensure_ascii=False, indent=2) + "\n" if args.json else _table(report))
+    # --json: one line a run, so that a schedule can append its reports to one JSON-lines file.
+    sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n" if args.json else _table(report))
     sys.stdout.flush()
     say(_summary(report, code))
     return code
 
 
 def _table(report: Report) -> str:
-    rows = [c for c in report.chats if c.tool or c.outcome == "over_limit"]
+    """The acts of the run (planned, or what became of them), one row each, and what was left for later."""
+    rows = [c for c in report.chats if c.tool]
     head = ("outcome", "action", "chat id", "type", "name", "why")
     lines = [(c.outcome, c.action or "", c.chat_id, c.chat_type, c.name[:40], c.detail or c.reason) for c in rows]
     widths = [max(len(str(row[i])) for row in [head, *lines]) for i in range(5)]
     text = ["  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
             for row in [head, *lines]]  # fmt: skip
-    return "\n".join(text) + "\n" if lines else "No chat is due for any action of the policy.\n"
+    if not lines:
+        text = ["No chat is due for any action of the policy."]
+    later = sum(c.outcome == "over_limit" for c in report.chats)
+    if later:
+        text.append(f"{later} more chat(s) are due beyond this run's limits (max_acts): a later run takes them.")
+    if not report.complete:
+        text.append(f"Not every chat was judged ({report.stopped}): the next run starts over and judges them all.")
+    return "\n".join(text) + "\n"
 
 
 def _summary(report: Report, code: int) -> str:

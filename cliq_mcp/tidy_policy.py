@@ -230,6 +230,13 @@ def _days(age: timedelta) -> str:
     return f"{days} days" if days >= 2 else f"{int(age.total_seconds() // 3600)} hours"
 
 
+def example() -> str:
+    """The commented example policy shipped with the package (tidy-policy.example.toml)."""
+    from importlib.resources import files
+
+    return files("cliq_mcp").joinpath("tidy-policy.example.toml").read_text(encoding="utf-8")
+
+
 def load(path: str | Path) -> Policy:
     """Read and check a policy file; ``PolicyError`` names the line of anything wrong."""
     path = Path(path)
@@ -265,7 +272,7 @@ def parse(raw: bytes, name: str) -> Policy:
     return Policy(name, hashlib.sha256(raw).hexdigest(), parsed.limits, parsed.exclude, rules)
 
 
-_HINT = "See examples/tidy-policy.toml for every key."
+_HINT = "`cliq-mcp tidy --example` prints a commented policy with every key."
 
 
 def _message(where: tuple[str, ...], error: Any) -> str:

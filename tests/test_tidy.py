@@ -5,13 +5,16 @@ and the exit status."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cliq, api_calls, audit_lines, guarded, writes
+from conftest import Cliq, api_calls, audit_lines, env_for, guarded, outside_env, writes
 from simulated_cliq import FakeTime, Fault, Workspace
 
 from cliq_mcp import cli
@@ -268,3 +271,64 @@ def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, 
 
 async def _quiet(progress: float, total: float | None, message: str | None) -> None:
     return None
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_block(kind: str, after: str) -> str:
+    text = README.read_text()
+    found = re.search(rf"```{kind}\n(.*?)```", text[text.index(after) :], re.S)
+    assert found, f"no {kind} block after {after!r} in the README"
+    return found.group(1)
+
+
+def test_the_readmes_cron_line_tidies_the_sandbox_as_its_policy_says(
+    cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """The README's cron line, run twice by a shell as cron would, with the README's policy, against the
+    simulated workspace on a loopback socket: each run does what the policy says and nothing else, and its
+    report says what happened to every chat it considered."""
+    section = "## Housekeeping by a policy file"
+    cron = readme_block("cron", section).strip()
+    command = cron.split(None, 5)[5]  # after minute, hour, day, month, weekday
+    home = tmp_path / "home"
+    checkout = home / "cliq-mcp"
+    checkout.mkdir(parents=True)
+    (checkout / ".venv").symlink_to(Path(sys.prefix))  # the venv this suite runs in
+    (checkout / "nightly.toml").write_text(readme_block("toml", section))
+    env = outside_env() | env_for(cliq_socket.url, HOME=str(home), XDG_STATE_HOME=str(home / "state"))
+    before = {c.chat_id: c for c in workspace.my_chats()}
+    week = {c.chat_id for c in before.values() if c.chat_type == "bot" and c.unread and stale(c, 7)}
+    due = [
+        c.chat_id
+        for c in before.values()
+        if c.chat_type in ("group_chat", "direct_message")
+        and not c.pinned
+        and "leadership" not in shown(c.name)
+        and stale(c, 90)
+    ]
+    assert len(due) > 50  # more than one run's limit
+
+    for run in (1, 2):
+        if run == 2:  # the next night: Cliq's rate windows and ours (a fresh state directory) long expired
+            cliq_socket.time.advance(86_400)
+            env["XDG_STATE_HOME"] = str(home / "state-next-night")
+        done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        reports = [json.loads(line) for line in (checkout / "tidy-reports.jsonl").read_text().splitlines()]
+        assert len(reports) == run
+        report = reports[-1]
+        acted = [c for c in report["chats"] if c["outcome"] == "done"]
+        assert len(acted) == 50 and report["status"] == "done"
+        # Every chat it considered is in the report; the first run considered the whole workspace.
+        if run == 1:
+            assert {c["chat_id"] for c in report["chats"]} == set(before)
+        assert all(c["outcome"] in ("done", "left_alone", "over_limit") for c in report["chats"])
+    # What reached Cliq: closes of chats the policy selects, mark-reads of week-old bot chats, nothing else.
+    for request in writes(workspace):
+        chat = request.path.rsplit("/", 1)[1]
+        operation = (request.json or {}).get("operation")
+        assert (operation == "close_chat" and chat in due) or (operation == "mark_as_read" and chat in week), request
+    assert len(writes(workspace)) == 100
+    assert "done (applied)" in (checkout / "tidy.log").read_text()
