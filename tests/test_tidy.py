@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -332,3 +333,107 @@ def test_the_readmes_cron_line_tidies_the_sandbox_as_its_policy_says(
         assert (operation == "close_chat" and chat in due) or (operation == "mark_as_read" and chat in week), request
     assert len(writes(workspace)) == 100
     assert "done (applied)" in (checkout / "tidy.log").read_text()
+
+
+def test_an_interrupted_run_reports_every_chat_and_the_act_in_flight(
+    cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """SIGTERM (a systemd stop, a cron timeout) while an act's request is at Cliq: the report is still whole,
+    written once, and says the act in flight may have been applied and the rest were not sent."""
+    path = policy_file(tmp_path, NIGHTLY.format(most=5))
+    due = selected(workspace, 5)
+    stall = workspace.inject(Fault("PUT", f"/api/v3/chats/{due[1]}", "stall"))
+    env = outside_env() | env_for(cliq_socket.url, XDG_STATE_HOME=str(tmp_path), HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cliq_mcp", "tidy", "--policy", str(path), "--apply", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60  # a safety net only
+        while stall.taken == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    lines = out.splitlines()
+    assert len(lines) == 1  # one report, whole
+    report = json.loads(lines[0])
+    outcome = {c["chat_id"]: c["outcome"] for c in report["chats"]}
+    assert [outcome[c] for c in due] == ["done", "may_have_been_applied", "not_sent", "not_sent", "not_sent"]
+    assert report["status"] == "partly_done" and report["stopped"] == "interrupted"
+    assert set(outcome) == {c.chat_id for c in workspace.my_chats()} | set(due[:1])
+    assert closes(workspace) == due[:2]
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_leave_mark_read_and_clear_unread_send_what_cliq_expects(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = """\
+[leave]
+chat_types = ["channel"]
+inactive_days = 365
+max_acts = 2
+
+[mark_read]
+chat_types = ["direct_message"]
+inactive_days = 30
+max_acts = 3
+
+[clear_unread]
+chat_types = ["group_chat"]
+max_acts = 2
+"""
+    mine = [c for c in workspace.my_chats() if not c.pinned]
+    leave = [c.chat_id for c in mine if c.chat_type == "channel" and stale(c, 365)][:2]
+    read = [c.chat_id for c in mine if c.chat_type == "direct_message" and c.unread and stale(c, 30)][:3]
+    clear = [c.chat_id for c in mine if c.chat_type == "group_chat" and c.unread][:2]
+    last = {c: workspace.chats[c].visible_messages[-1].message_id for c in read}
+    assert len(leave) == 2 and len(read) == 3 and len(clear) == 2
+    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, policy)), "--apply")
+    assert code == 0, report["stopped"]
+    sent = [(r.method, r.path, r.json) for r in writes(workspace)]
+    expected = (
+        [("POST", f"/api/v3/chats/{c}/leave", None) for c in leave]
+        + [("PUT", f"/api/v3/chats/{c}", {"operation": "mark_as_read", "last_message_id": last[c]}) for c in read]
+        + [("PUT", "/api/v3/chats", {"operation": "clear_unread", "chat_ids": [c]}) for c in clear]
+    )
+    assert sorted(sent, key=str) == sorted(expected, key=str)
+    assert not any(workspace.is_member(workspace.chats[c]) for c in leave)
+    assert all(workspace.chats[c].unread == 0 for c in read + clear)
+
+
+def test_planning_waits_out_our_rate_window_and_says_how_long(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=5))
+    pages = -(-len(workspace.my_chats()) // 100)
+    runs = 27 // pages  # 27 list requests a minute: 90 % of Cliq's 30, for the whole account
+    for _ in range(runs):
+        code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(path))
+        assert code == 0 and report["waited_s"] == 0
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
+    assert code == 0 and report["complete"] is True and report["waited_s"] > 0
+    assert f"waited {report['waited_s']} s for rate limits" in err and "chat-list" in err
+    lists = [r for r in api_calls(workspace) if r.path == "/api/v3/chats"]
+    assert len(lists) == (runs + 1) * pages  # none refused by Cliq, none repeated
+
+
+def test_planning_stopped_by_cliqs_throttle_acts_on_what_it_judged_and_says_the_plan_is_partial(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    throttle = {"code": "rate_limit_exceeded", "message": "Too many requests"}
+    refused = Fault("GET", "/api/v3/chats", "status", status=429, body=throttle)
+    workspace.inject(Fault("GET", "/api/v3/chats", "hook", then=lambda: workspace.inject(refused)))
+    path = policy_file(tmp_path, NIGHTLY.format(most=500))
+    page = [c.chat_id for c in workspace.my_chats()][:100]  # what the one answered list request holds
+    expected = [c for c in selected(workspace, 10_000) if c in page]
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 1 and report["complete"] is False and "planning stopped" in report["stopped"]
+    assert [c["chat_id"] for c in report["chats"]] == page
+    assert closes(workspace) == expected and expected
+    assert [c["chat_id"] for c in report["chats"] if c["outcome"] == "done"] == expected
+    assert "not every chat" in err.lower()
