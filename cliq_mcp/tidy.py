@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
@@ -39,6 +40,7 @@ from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
 from cliq_mcp.housekeeping import Cursor, Judged, plan
+from cliq_mcp.logs import Redactor
 from cliq_mcp.models import parse
 from cliq_mcp.multi_request import outcome_of
 from cliq_mcp.operations import BY_NAME
@@ -198,12 +200,15 @@ async def _apply(parts: Runtime, report: Report, waits: _Waits, say: Say) -> Non
                 return
             except CliqError as exc:
                 entry.outcome, entry.detail = outcome_of(exc)
-            except BaseException:  # cancelled (SIGINT, SIGTERM): the act in flight may have reached Cliq
+            except BaseException as exc:  # cancelled (SIGINT, SIGTERM) or a bug: the act in flight may have left
+                why = f"failed unexpectedly ({type(exc).__name__})" if isinstance(exc, Exception) else "interrupted"
                 if sent:
-                    entry.outcome, entry.detail = "may_have_been_applied", "interrupted after the request was sent"
+                    entry.outcome, entry.detail = "may_have_been_applied", f"{why} after the request was sent"
+                else:
+                    entry.detail = f"{why} before it was sent"
                 for rest in acts[number + 1 :]:
-                    rest.outcome, rest.detail = "not_sent", "interrupted before it was sent"
-                report.stopped = "interrupted"
+                    rest.outcome, rest.detail = "not_sent", f"{why} before it was sent"
+                report.stopped = why
                 raise
             break
 
@@ -255,9 +260,10 @@ def main(
         print("cliq-mcp tidy: refused: no Cliq credentials are set (see cliq-mcp auth).", file=sys.stderr)
         return REFUSED
     report = Report(policy.name, policy.sha256, applied=args.apply, started=_now())
+    redactor = Redactor(settings.secrets())  # no secret in anything shown, even one Cliq echoed back
 
     def say(line: str) -> None:
-        print(f"cliq-mcp tidy: {line}", file=sys.stderr, flush=True)
+        print(f"cliq-mcp tidy: {redactor.redact(line)}", file=sys.stderr, flush=True)
 
     async def until_signal(scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -273,15 +279,19 @@ def main(
                       say=say)  # fmt: skip
             group.cancel_scope.cancel()
 
-    anyio.run(whole)
+    try:
+        anyio.run(whole)
+    except Exception:  # a bug: the report still says what became of every chat (see _apply)
+        logging.getLogger(__name__).exception("cliq-mcp tidy failed unexpectedly")
+        report.stopped = report.stopped or "failed unexpectedly (the log above has details)"
     if not report.chats and report.stopped:
         say(report.stopped)
         code = FAILED
     else:
         code = report.exit
-    output = report.as_json() | {"exit": code, "status": STATUS[code]}
+    output = redactor.redact_all(report.as_json() | {"exit": code, "status": STATUS[code]})
     # --json: one line a run, so that a schedule can append its reports to one JSON-lines file.
-    sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n" if args.json else _table(report))
+    sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n" if args.json else redactor.redact(_table(report)))
     sys.stdout.flush()
     say(_summary(report, code))
     return code

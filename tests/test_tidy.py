@@ -20,6 +20,7 @@ from simulated_cliq import FakeTime, Fault, Workspace
 
 from cliq_mcp import cli
 from cliq_mcp import tidy as tidy_command
+from cliq_mcp.config import Settings
 from cliq_mcp.sandbox.state import Chat
 
 pytestmark = pytest.mark.era_independent  # no MCP session: the command line and the guard only
@@ -437,3 +438,21 @@ def test_planning_stopped_by_cliqs_throttle_acts_on_what_it_judged_and_says_the_
     assert closes(workspace) == expected and expected
     assert [c["chat_id"] for c in report["chats"] if c["outcome"] == "done"] == expected
     assert "not every chat" in err.lower()
+
+
+def test_without_credentials_refused_and_with_rejected_ones_failed(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = policy_file(tmp_path, NIGHTLY.format(most=5))
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    bare = {"CLIQ_API_BASE_URL": f"{cliq.url}/api/v3", "XDG_STATE_HOME": str(tmp_path)}
+    assert tidy_command.main(parsed, Settings.from_env(bare), cliq.transport) == 2
+    assert "no Cliq credentials" in capsys.readouterr().err and api_calls(workspace) == []
+
+    rejected = Settings.from_env(bare | {"CLIQ_ACCESS_TOKEN": "not-a-token-1234"})
+    assert tidy_command.main(parsed, rejected, cliq.transport) == 4
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["status"] == "failed" and report["chats"] == [] and "planning failed" in report["stopped"]
+    assert "not-a-token-1234" not in out + err
+    assert writes(workspace) == [] and len(api_calls(workspace)) == 1
