@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from conftest import (
 )
 from simulated_cliq import Workspace
 
+from cliq_mcp.http_app import HTTP_PROTOCOL
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
@@ -208,3 +211,37 @@ async def test_two_workers_share_confirmations_and_one_pacing_budget(cliq_socket
     assert "Not sent" in two[-1].content[0].text
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
     assert len([r for r in workspace.requests if r.path == "/api/v3/chats"]) == 27
+
+
+def test_connections_to_a_socket_made_as_for_workers_get_tcp_nodelay() -> None:
+    # uvicorn makes the --workers socket with proto 0, and asyncio then leaves Nagle on for the connections it
+    # accepts (with http="h11" this reads 0, uvicorn 0.54): each answer (headers, event, end of stream) waited
+    # ~40 ms for the client's delayed ACK.
+    import uvicorn
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn's Config.bind_socket
+    listening.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=HTTP_PROTOCOL, lifespan="off", log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):  # bounded: up within milliseconds
+            if server.started:
+                break
+            time.sleep(0.01)
+        with socket.create_connection(listening.getsockname(), timeout=5):
+            for _ in range(500):  # bounded: accepted within milliseconds
+                if server.server_state.connections:
+                    break
+                time.sleep(0.01)
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")
+            nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listening.close()
+    assert nodelay
