@@ -53,15 +53,15 @@ class Plan:
     calls: int  # measured get_chat calls per server per era
     warmup: int
     starts: int  # cold starts per server per era
-    http_requests: int = 2000  # HTTP load: requests per worker count
-    http_concurrency: int = 16  # HTTP load: requests in flight at once
+    http_connections: int = 32  # HTTP load: persistent connections, one request in flight on each
+    http_warmup: float = 2.0  # HTTP load: seconds of load before each measured window
+    http_seconds: float = 8.0  # HTTP load: the measured window, per run
+    http_rounds: int = 2  # HTTP load: rounds of HTTP_RUNS (one worker, two, two), in alternation
 
 
 FULL = Plan(calls=1000, warmup=100, starts=15)
-QUICK = Plan(calls=40, warmup=5, starts=2, http_requests=100, http_concurrency=8)
+QUICK = Plan(calls=40, warmup=5, starts=2, http_connections=8, http_warmup=0.5, http_seconds=1.5, http_rounds=1)
 HTTP_WORKERS = (1, 2)
-# The simulated Cliq for the HTTP load, in its own process: the load generator then has this process to itself.
-SIM = "import sys; from cliq_mcp.sandbox import serve; serve(port=int(sys.argv[1]), rate_limits=False)"
 
 
 @dataclass
@@ -152,18 +152,8 @@ def cpu_ms(pid: int) -> float:
 
 def tree_rss_kb(root: int) -> int:
     """VmRSS of ``root`` and all its descendants (a uvicorn parent and its workers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, parent in parents.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
     total = 0
-    for pid in tree:
+    for pid in tree_pids(root):
         with contextlib.suppress(OSError, RuntimeError):
             total += memory_kb(pid)
     return total
@@ -543,79 +533,289 @@ GET_CHAT_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                  "params": {"name": "get_chat", "arguments": {"chat_id": CHAT}}}  # fmt: skip
 
 
-async def load(url: str, pid: int, plan: Plan) -> list[str]:
-    """A warm-up, then ``plan.http_requests`` stateless ``tools/call get_chat`` POSTs with
-    ``plan.http_concurrency`` in flight; one row of results (RSS of the server's process tree around it)."""
-    latencies: list[float] = []
-    errors = 0
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=plan.http_concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as http:
+def http_request(port: int) -> bytes:
+    """The one request the load sends, as bytes: a stateless JSON-RPC ``tools/call`` POST, HTTP/1.1 keep-alive."""
+    body = json.dumps(GET_CHAT_CALL, separators=(",", ":")).encode()
+    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json, text/event-stream\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    return head.encode() + body
 
-        async def calls(count: int, measured: bool) -> None:
-            nonlocal errors
-            for _ in range(count):
-                started = time.perf_counter()
-                try:
-                    answer = await http.post("/mcp", json=GET_CHAT_CALL)
-                    ok = answer.status_code == 200 and '"isError":false' in answer.text
-                except httpx.HTTPError:
-                    ok = False
-                if measured:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    errors += not ok
 
-        # Warm every worker's imports and connections first, so that "before" is the steady state.
-        warm = max(2, plan.http_requests // 20 // plan.http_concurrency)
-        await asyncio.gather(*(calls(warm, False) for _ in range(plan.http_concurrency)))
-        rss_before = tree_rss_kb(pid)
-        started = time.perf_counter()
-        each = plan.http_requests // plan.http_concurrency
-        await asyncio.gather(*(calls(each, True) for _ in range(plan.http_concurrency)))
-        seconds = time.perf_counter() - started
-        rss_after = tree_rss_kb(pid)
-    p99 = statistics.quantiles(latencies, n=100, method="inclusive")[98]
-    return [str(len(latencies)), str(plan.http_concurrency), f"{len(latencies) / seconds:.0f}",
-            f"{median(latencies):.1f}", f"{p99:.1f}", str(errors), f"{rss_before / 1024:.1f}",
-            f"{rss_after / 1024:.1f}"]  # fmt: skip
+def http_response(buffer: bytearray) -> tuple[int, int, bytes] | None:
+    """The first whole response in ``buffer`` as (bytes it takes, status, body), or None while incomplete.
+    Only what the load needs: the status line and either Content-Length or a chunked body (no trailers)."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head, start = bytes(buffer[:end]).lower(), end + 4
+    status = int(head[9:12])
+    at = head.find(b"\r\ncontent-length:")
+    if at >= 0:
+        stop = head.find(b"\r\n", at + 2)
+        total = start + int(head[at + 17 : stop if stop >= 0 else None])
+        return (total, status, bytes(buffer[start:total])) if len(buffer) >= total else None
+    if b"\r\ntransfer-encoding: chunked" not in head:
+        raise RuntimeError(f"an answer without a length: {head[:200]!r}")
+    chunks: list[bytes] = []
+    at = start
+    while True:
+        line = buffer.find(b"\r\n", at)
+        if line < 0:
+            return None
+        size = int(bytes(buffer[at:line]).split(b";")[0], 16)
+        if size == 0:
+            return (line + 4, status, b"".join(chunks)) if len(buffer) >= line + 4 else None
+        if len(buffer) < line + 2 + size + 2:
+            return None
+        chunks.append(bytes(buffer[line + 2 : line + 2 + size]))
+        at = line + 2 + size + 2
+
+
+def answered_ok(status: int, body: bytes) -> bool:
+    """HTTP 200 carrying a tool result that is not an error (no JSON-RPC ``"error"`` object either)."""
+    return status == 200 and b'"isError":false' in body and b'"error":{' not in body
+
+
+class HTTPLoad:
+    """A closed loop over persistent connections: each sends the same pre-built request bytes again as soon as
+    the last answer is whole. Counts and times the answers completed while ``measuring``; counts every bad
+    answer or lost connection, warm-up and drain included."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.running, self.measuring = True, False
+        self.latencies: list[float] = []
+        self.answers = self.errors = 0
+        self.open: set[HTTPConnection] = set()
+        self.closed = asyncio.Event()
+
+    def answered(self, ok: bool, started: float, now: float) -> None:
+        self.answers += 1
+        self.errors += not ok
+        if self.measuring:
+            self.latencies.append((now - started) * 1000)
+
+    def gone(self, connection: HTTPConnection, clean: bool) -> None:
+        self.errors += not clean
+        self.open.discard(connection)
+        if not self.open:
+            self.closed.set()
+
+
+class HTTPConnection(asyncio.Protocol):
+    def __init__(self, load: HTTPLoad) -> None:
+        self.load, self.buffer, self.started, self.closing = load, bytearray(), 0.0, False
+        self.transport: asyncio.Transport | None = None
+        self.first = asyncio.Event()  # set by the first whole answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.load.open.add(self)
+        self.send()
+
+    def send(self) -> None:
+        assert self.transport is not None
+        self.started = time.perf_counter()
+        self.transport.write(self.load.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (answer := http_response(self.buffer)) is not None:
+            now = time.perf_counter()
+            taken, status, body = answer
+            del self.buffer[:taken]
+            self.load.answered(answered_ok(status, body), self.started, now)
+            self.first.set()
+            if self.load.running:
+                self.send()
+            else:
+                self.closing = True
+                assert self.transport is not None
+                self.transport.close()
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.first.set()  # nothing more will come: whoever waits for the first answer goes on (an error counted)
+        self.load.gone(self, clean=self.closing)
+
+
+def tree_pids(root: int) -> set[int]:
+    """``root`` and all its descendants (a uvicorn supervisor and its workers), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+def tree_cpu_ms(root: int) -> float:
+    total = 0.0
+    for pid in tree_pids(root):
+        with contextlib.suppress(OSError):
+            total += cpu_ms(pid)
+    return total
+
+
+def machine_busy_ms() -> float:
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq: all processes), /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def connections_per_process(root: int, port: int) -> list[int]:
+    """How many established connections to ``port`` each process of ``root``'s tree holds (largest first):
+    the kernel hands each new connection to whichever worker accepts it first."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in tree_pids(root):
+        with contextlib.suppress(OSError):
+            held = 0
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    held += os.readlink(f"/proc/{pid}/fd/{fd}") in inodes
+            counts.append(held)
+    return sorted((c for c in counts if c), reverse=True)
+
+
+OPENINGS = {  # how the load generator opens its connections
+    "one by one": "each after the one before got its first answer, as clients arriving over time",
+    "all at once": "in one burst, as a single client with a connection pool might",
+}
+
+
+@dataclass
+class LoadRun:
+    workers: int
+    opening: str  # a key of OPENINGS
+    spread: list[int]  # connections held by each worker
+    answers: int  # completed in the measured window
+    seconds: float
+    p50: float
+    p99: float
+    errors: int  # bad answers and lost connections over the whole run (warm-up and drain included)
+    total: int  # answers over the whole run
+    server_cores: float  # CPU time of the server's process tree / wall time, over the window
+    client_cores: float  # the same for this (load-generating) process
+    machine_cores: float  # the same for the whole machine
+    rss_before: int
+    rss_after: int
+
+
+async def load_run(port: int, root: int, workers: int, opening: str, plan: Plan) -> LoadRun:
+    """Open ``plan.http_connections`` (as ``opening`` says), warm up, then measure ``plan.http_seconds``."""
+    load, loop = HTTPLoad(http_request(port)), asyncio.get_running_loop()
+
+    async def connect() -> HTTPConnection:
+        return (await loop.create_connection(lambda: HTTPConnection(load), "127.0.0.1", port))[1]
+
+    if opening == "all at once":
+        await asyncio.gather(*(connect() for _ in range(plan.http_connections)))
+    else:
+        for _ in range(plan.http_connections):
+            await asyncio.wait_for((await connect()).first.wait(), 30)
+    await asyncio.sleep(plan.http_warmup)
+    spread, rss_before = connections_per_process(root, port), tree_rss_kb(root)
+    cpu = (tree_cpu_ms(root), time.process_time() * 1000, machine_busy_ms())
+    started, load.measuring = time.perf_counter(), True
+    await asyncio.sleep(plan.http_seconds)
+    load.measuring, seconds = False, time.perf_counter() - started
+    used = (tree_cpu_ms(root) - cpu[0], time.process_time() * 1000 - cpu[1], machine_busy_ms() - cpu[2])
+    load.running = False
+    await asyncio.wait_for(load.closed.wait(), 30)  # every connection closes after its last answer
+    rss_after = tree_rss_kb(root)
+    lat = load.latencies
+    server, client, busy = (ms / 1000 / seconds for ms in used)
+    p99 = statistics.quantiles(lat, n=100, method="inclusive")[98]
+    return LoadRun(workers, opening, spread, len(lat), seconds, median(lat), p99, load.errors, load.answers,
+                   server, client, busy, rss_before, rss_after)  # fmt: skip
+
+
+@contextlib.contextmanager
+def http_server(workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`cliq-mcp --sandbox --transport http --workers N`: each worker embeds its own simulated Cliq, unthrottled."""
+    port, home = free_port(), tempfile.mkdtemp(prefix="cliq-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIQ_")}
+    env |= {"HOME": home, "XDG_STATE_HOME": f"{home}/state", "CLIQ_AUDIT_LOG": "off", "CLIQ_PACING": "off",
+            "CLIQ_SANDBOX_RATE_LIMITS": "off", "CLIQ_GUARD": "elicit"}  # fmt: skip
+    args = ["-m", "cliq_mcp", "--sandbox", "--transport", "http", "--port", str(port), "--workers", str(workers)]
+    server = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
+        yield port, server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+HTTP_RUNS = ((1, "one by one"), (2, "one by one"), (2, "all at once"))  # (workers, opening), each round
 
 
 async def http_load(plan: Plan, report: Report) -> None:
-    """`cliq-mcp --transport http --workers N` under a bounded loopback load, for N in ``HTTP_WORKERS``."""
-    sim_port = free_port()
-    sim = subprocess.Popen([sys.executable, "-c", SIM, str(sim_port)], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    rows: list[list[str]] = []
-    try:
-        wait_healthy(f"http://127.0.0.1:{sim_port}/api/v3/chats", sim)  # any answer (401: no token) will do
-        for workers in HTTP_WORKERS:
-            port, home = free_port(), tempfile.mkdtemp(prefix="cliq-bench-")
-            env = {**os.environ, "HOME": home, "XDG_STATE_HOME": f"{home}/state", "CLIQ_ACCESS_TOKEN": TOKEN,
-                   "CLIQ_API_BASE_URL": f"http://127.0.0.1:{sim_port}/api/v3", "CLIQ_AUDIT_LOG": "off",
-                   "CLIQ_PACING": "off", "CLIQ_GUARD": "elicit"}  # fmt: skip
-            args = ["-m", "cliq_mcp", "--transport", "http", "--port", str(port), "--workers", str(workers)]
-            server = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-            try:
-                wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
-                rows.append([str(workers), *await load(f"http://127.0.0.1:{port}", server.pid, plan)])
-                print(f"  workers {workers}: {rows[-1]}", flush=True)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+    """`cliq-mcp --transport http --workers N` for N in ``HTTP_WORKERS``, both started first, then measured in
+    alternation (``HTTP_RUNS``, ``plan.http_rounds`` times) so that drifting machine load hits both alike."""
+    load_average = os.getloadavg()[0]
+    runs: list[LoadRun] = []
+    with contextlib.ExitStack() as stack:
+        servers = {n: stack.enter_context(http_server(n)) for n in HTTP_WORKERS}
+        for _ in range(plan.http_rounds):
+            for n, opening in HTTP_RUNS:
+                port, server = servers[n]
+                runs.append(await load_run(port, server.pid, n, opening, plan))
+                print(f"  workers {n}, {opening}: {runs[-1]}", flush=True)
+    rows = [
+        [str(i), str(r.workers), r.opening, " + ".join(map(str, r.spread)), str(r.answers),
+         f"{r.answers / r.seconds:.0f}", f"{r.p50:.1f}", f"{r.p99:.1f}", f"{r.errors} of {r.total}",
+         f"{r.server_cores:.2f}", f"{r.client_cores:.2f}", f"{r.machine_cores:.2f}", f"{r.rss_before / 1024:.1f}",
+         f"{r.rss_after / 1024:.1f}"]
+        for i, r in enumerate(runs, 1)
+    ]  # fmt: skip
+
+    def rates(workers: int, opening: str) -> list[float]:
+        return [r.answers / r.seconds for r in runs if (r.workers, r.opening) == (workers, opening)]
+
+    one = rates(1, "one by one")
+    verdicts = []
+    for opening in OPENINGS:
+        two = rates(2, opening)
+        verdicts.append(
+            f"Two workers ÷ one, connections opened {opening}: {ratio(median(two), median(one))} (medians: "
+            f"{median(two):.0f} vs {median(one):.0f} requests/s; every such two-worker run above every one-worker "
+            f"run: {'yes' if min(two) > max(one) else 'no'})."
+        )
+        print(f"  {verdicts[-1]}", flush=True)
     report.section(
-        "HTTP transport under load: `cliq-mcp --transport http --workers N`",
-        ["workers", "requests", "in flight", "requests/s", "p50 ms", "p99 ms", "errors", "RSS before, MiB",
-         "RSS after, MiB"],
+        "HTTP transport under load: `cliq-mcp --sandbox --transport http --workers N`",
+        ["run", "workers", "connections opened", "connections per worker", "requests", "requests/s", "p50 ms",
+         "p99 ms", "errors (whole run)", "server CPU, cores", "load generator CPU, cores", "machine busy, cores",
+         "RSS before, MiB", "RSS after, MiB"],
         rows,
-        "Stateless `tools/call get_chat` POSTs (raw JSON-RPC over httpx with keep-alive) after a warm-up; the "
-        "simulated Cliq runs in its own process (`Workspace(rate_limits=False)`); `CLIQ_PACING=off`, "
-        "`CLIQ_GUARD=elicit`. RSS is the server's whole process tree (with 2 workers: uvicorn's supervisor, "
-        "multiprocessing's resource tracker and both workers). The load generator, the simulated Cliq and the "
-        "workers share the machine's cores.",
+        " ".join(verdicts) + f" A closed loop of {plan.http_connections} persistent HTTP/1.1 connections, each "
+        "sending the same pre-built stateless `tools/call get_chat` POST again as soon as the last answer is whole "
+        "(asyncio protocols, no HTTP client library). Connections opened "
+        + "; or ".join(f"{k}: {v}" for k, v in OPENINGS.items())
+        + " (the kernel gives each new connection to whichever worker accepts first, and a worker accepts all "
+        "that are waiting). Answers are counted and timed over "
+        f"{plan.http_seconds:g} s after a {plan.http_warmup:g} s warm-up; an error is anything but HTTP 200 with "
+        "`\"isError\":false` and no JSON-RPC error, or a lost connection. Both servers run throughout (the idle "
+        "one waits) and runs alternate. Each worker embeds its own simulated Cliq (`--sandbox`, "
+        "`CLIQ_SANDBOX_RATE_LIMITS=off`), so its CPU is in the server's; `CLIQ_PACING=off`, "
+        "`CLIQ_GUARD=elicit`. CPU columns: utime + stime over the measured window ÷ its length (server: the "
+        "whole process tree; machine: /proc/stat, every process, other work included). RSS: the server's whole "
+        "process tree before the window and after the drain (with 2 workers: uvicorn's supervisor, "
+        "multiprocessing's resource tracker and both workers). Load average (1 min) at the start of this "
+        f"section: {load_average:.2f}.",
     )  # fmt: skip
 
 

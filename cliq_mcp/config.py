@@ -182,6 +182,8 @@ class Settings:
     timeout: float = 15.0  # seconds to wait for Cliq's answer; well under clients' usual 30 s
     guard: GuardConfig = GuardConfig()
     pacing: bool = True  # keep below Cliq's per-minute thresholds (CLIQ_PACING=off for test servers)
+    # --sandbox: the simulated Cliq throttles as the real one does (CLIQ_SANDBOX_RATE_LIMITS=off: load tests)
+    sandbox_rate_limits: bool = True
     http_token: SecretStr | None = None  # bearer token HTTP clients must send (CLIQ_MCP_HTTP_TOKEN)
     allowed_hosts: frozenset[str] = frozenset()  # extra Host values the HTTP transport accepts
     allowed_origins: frozenset[str] = frozenset()  # Origin values the HTTP transport accepts
@@ -248,6 +250,7 @@ class Settings:
             timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
             guard=GuardConfig.from_env(get),
             pacing=_flag(get("CLIQ_PACING") or "on", "CLIQ_PACING"),
+            sandbox_rate_limits=_flag(get("CLIQ_SANDBOX_RATE_LIMITS") or "on", "CLIQ_SANDBOX_RATE_LIMITS"),
             http_token=secret("CLIQ_MCP_HTTP_TOKEN"),
             allowed_hosts=_csv(get("CLIQ_MCP_ALLOWED_HOSTS")),
             allowed_origins=_csv(get("CLIQ_MCP_ALLOWED_ORIGINS")),

@@ -127,7 +127,7 @@ def runtime(
     if transport is None and settings.sandbox:
         from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
 
-        transport = httpx.ASGITransport(app=create_app(Workspace()))
+        transport = httpx.ASGITransport(app=create_app(Workspace(rate_limits=settings.sandbox_rate_limits)))
     config = settings.guard
     store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
     # One pacing budget per account, in the store shared by its processes and replicas.

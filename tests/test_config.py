@@ -70,6 +70,7 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [("CLIQ_READ_ONLY", "enabled"), ("CLIQ_PACING", "sometimes"),
+                                             ("CLIQ_SANDBOX_RATE_LIMITS", "later"),
                                              ("CLIQ_LOG_LEVEL", "TRACE")])  # fmt: skip
 def test_unclear_switches_are_refused_not_read_as_off(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name.removeprefix("CLIQ_").replace("_", " ").lower() + "|" + name):

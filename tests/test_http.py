@@ -3,10 +3,13 @@ client in both eras: stateless replicas, bearer token, Origin checks, health pro
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +32,7 @@ from conftest import (
 )
 from simulated_cliq import Workspace
 
+from cliq_mcp.http_app import HTTP_PROTOCOL
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
@@ -208,3 +212,60 @@ async def test_two_workers_share_confirmations_and_one_pacing_budget(cliq_socket
     assert "Not sent" in two[-1].content[0].text
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
     assert len([r for r in workspace.requests if r.path == "/api/v3/chats"]) == 27
+
+
+async def test_sandbox_workers_each_serve_their_own_workspace_unthrottled_when_told() -> None:
+    # The benchmark's load: `--sandbox --workers 2`, each worker with its own simulated Cliq in-process. By
+    # default that simulation throttles as Cliq does (get_chat: 60 a minute, then a 5-minute lock);
+    # CLIQ_SANDBOX_RATE_LIMITS=off lifts it, as `--no-rate-limits` does for `python -m cliq_mcp.sandbox`.
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_chat", "arguments": {"chat_id": Q2}},
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    answers: dict[str, list[list[bool]]] = {"on": [], "off": []}
+    for limits, seen in answers.items():
+        env = {"CLIQ_GUARD": "elicit", "CLIQ_PACING": "off", "CLIQ_SANDBOX_RATE_LIMITS": limits}
+        with http_process("--sandbox", "--workers", "2", **env) as (url, proc):
+            for serving, paused in itertools.permutations(worker_pids(proc.pid)):
+                with only(serving, paused=paused):
+                    async with httpx.AsyncClient(base_url=url, headers=headers) as http:  # TCP_NODELAY: no 40 ms waits
+                        seen.append(['"isError":false' in (await http.post("/mcp", json=call)).text for _ in range(61)])
+    assert answers["on"] == [[True] * 60 + [False]] * 2  # each worker's own workspace counted its own 60
+    assert answers["off"] == [[True] * 61] * 2
+
+
+def test_connections_to_a_socket_made_as_for_workers_get_tcp_nodelay() -> None:
+    # uvicorn makes the --workers socket with proto 0, and asyncio then leaves Nagle on for the connections it
+    # accepts (with http="h11" this reads 0, uvicorn 0.54): each answer (headers, event, end of stream) waited
+    # ~40 ms for the client's delayed ACK.
+    import uvicorn
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn's Config.bind_socket
+    listening.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=HTTP_PROTOCOL, lifespan="off", log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):  # bounded: up within milliseconds
+            if server.started:
+                break
+            time.sleep(0.01)
+        with socket.create_connection(listening.getsockname(), timeout=5):
+            for _ in range(500):  # bounded: accepted within milliseconds
+                if server.server_state.connections:
+                    break
+                time.sleep(0.01)
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")
+            nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listening.close()
+    assert nodelay
