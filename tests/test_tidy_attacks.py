@@ -113,3 +113,130 @@ def test_an_excluded_chat_id_with_stray_spaces_excludes_or_is_refused(
     code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
     assert chat not in closes(workspace), "an excluded chat id was closed"
     assert code == 2 or {c["chat_id"]: c for c in report["chats"]}[chat]["reason"].startswith("excluded")
+
+
+# --- The report when the run is interrupted -----------------------------------------------------------------
+
+
+def run_tidy(
+    cliq: Cliq,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    sleep: Any = None,
+    transport: Any = None,
+) -> tuple[int, Any, str]:
+    """As test_tidy.tidy, with a sleep and a transport of the test's own (by default the fake clock's and the
+    simulated Cliq's)."""
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", *args, "--json"])
+    clock = cliq.time
+    code = tidy_command.main(
+        parsed, guarded(cliq, tmp_path), transport or cliq.transport, sleep=sleep or clock.sleep, clock=clock, wall_clock=clock
+    )
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None, err
+
+
+def test_sigterm_while_waiting_for_a_rate_window_reports_the_acts_not_reached_as_not_sent(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM arrives while an --apply run waits out a rate window between two acts (the wait is inside the
+    `except Throttled` handler, outside the `except BaseException` that fixes up the report): the acts never
+    reached stay "planned" in an applied report, and the report does not say it was interrupted."""
+    import os
+    import signal
+
+    import anyio
+
+    async def sleep(seconds: float) -> None:
+        if writes(workspace) and seconds > 10:  # the run's own wait for a rate window, while applying
+            os.kill(os.getpid(), signal.SIGTERM)
+            await anyio.sleep(5)  # cancelled by the signal long before
+        await cliq.time.sleep(seconds)
+
+    path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
+    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply", sleep=sleep)
+    assert "interrupted" in err
+    sent = set(closes(workspace))
+    acts = [c for c in report["chats"] if c["tool"]]
+    assert 0 < len(sent) < len(acts)
+    assert code == 1
+    outcome = {c["chat_id"]: c["outcome"] for c in acts}
+    assert all(outcome[c] == "done" for c in sent)
+    never = {c: o for c, o in outcome.items() if c not in sent}
+    assert set(never.values()) == {"not_sent"}, f"acts never sent reported as {set(never.values())}"
+    assert report["stopped"] == "interrupted"
+
+
+def lists_without_unread(fake_time: FakeTime) -> tuple[Cliq, Workspace]:
+    """A Cliq whose lists leave out unread counts: the plan reads chats alone, and waits for rate windows."""
+    import httpx
+    from simulated_cliq import observed
+
+    workspace = Workspace(clock=fake_time, unread_in_lists=False)
+    return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time), workspace
+
+
+def test_sigterm_while_planning_an_apply_run_says_interrupted_and_leaves_nothing_planned(
+    fake_time: FakeTime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM during the plan of an --apply run (waiting for get_chat's window): the report neither says it
+    was interrupted (stopped is None: "Not every chat was judged (None)") nor that nothing was sent: the
+    chats planned so far stay "planned" in a report whose `applied` is true."""
+    import os
+    import signal
+
+    import anyio
+
+    cliq, workspace = lists_without_unread(fake_time)
+
+    async def sleep(seconds: float) -> None:
+        if seconds > 10:  # the run's own wait for a rate window (planning: nothing is written yet)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await anyio.sleep(5)
+        await fake_time.sleep(seconds)
+
+    path = policy_file(tmp_path, "[mark_read]\nchat_types = [\"group_chat\", \"direct_message\"]\n")
+    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply", sleep=sleep)
+    assert writes(workspace) == [] and code == 1
+    assert "interrupted" in (report["stopped"] or ""), report["stopped"]
+    assert not [c for c in report["chats"] if c["outcome"] == "planned"], "an applied report says 'planned'"
+
+
+# --- Strict input: the policy means what it reads, and errors name the right line ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # TOML dotted keys: the same table written as `close.key = …` (the error names line 1)
+        ('# nightly\n\nclose.chat_types = ["group_chat"]\nclose.inactive_days = "90"\n', 4),
+        # an array of tables (`[[close]]` is a list, not a table): the error names line 1
+        ("[limits]\nmax_acts = 5\n\n[[close]]\ninactive_days = 90\n", 4),
+        # an invalid exclude entry: the error names the [exclude] header, not the entry's line
+        ('[exclude]\npinned = true\nmuted = false\nnames = ["ok", " "]\n\n[close]\ninactive_days = 9\n', 4),
+        # a multi-line string that holds a "[exclude]" line moves the key after it to the wrong table
+        ('[close]\ninactive_days = 9\nnames = ["""\n[exclude]\n"""]\nmax_act = 2\n', 6),
+    ],
+)
+def test_the_line_named_in_a_refusal_is_the_line_of_the_mistake(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int
+) -> None:
+    path = policy_file(tmp_path, text, "bad.toml")
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert code == 2 and api_calls(workspace) == []
+    assert f"bad.toml, line {line}:" in err, err
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_version_is_the_whole_number_1_and_nothing_that_equals_it(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], version: str
+) -> None:
+    """`version = true` and `version = 1.0` are accepted as version 1 (bools as ints, floats as ints), where
+    every other key is strict (`pinned = 1` and `inactive_days = 90.0` are refused)."""
+    path = policy_file(tmp_path, f"version = {version}\n[close]\ninactive_days = 90\n", "bad.toml")
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
+    assert code == 2 and "bad.toml, line 1: version must be 1" in err, err
