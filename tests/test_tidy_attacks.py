@@ -240,3 +240,34 @@ def test_version_is_the_whole_number_1_and_nothing_that_equals_it(
     path = policy_file(tmp_path, f"version = {version}\n[close]\ninactive_days = 90\n", "bad.toml")
     code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
     assert code == 2 and "bad.toml, line 1: version must be 1" in err, err
+
+
+# --- The plan: every chat once ------------------------------------------------------------------------------
+
+
+def test_a_chat_closed_while_the_plan_waits_does_not_make_the_plan_judge_its_page_twice(
+    fake_time: FakeTime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan waits for get_chat's window mid-page; meanwhile the person closes the last chat judged. The
+    walk resumes "after" that chat, does not find it on the page, and judges the whole page again: every chat
+    before it is in the report twice and planned twice (two acts on one chat, each counted against max_acts)."""
+    import re
+
+    cliq, workspace = lists_without_unread(fake_time)
+    waits: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        if seconds > 10 and not waits:  # the plan's first wait for get_chat's window
+            last = [r.path for r in workspace.requests if re.fullmatch(r"/api/v3/chats/\d+", r.path)][-1]
+            waits.append(last.rsplit("/", 1)[1])
+            workspace.chats[waits[0]].closed = True  # the person closes it in Cliq meanwhile
+        await fake_time.sleep(seconds)
+
+    path = policy_file(tmp_path, "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n")
+    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), sleep=sleep)
+    assert waits, "the plan never waited"
+    ids = [c["chat_id"] for c in report["chats"]]
+    twice = sorted({c for c in ids if ids.count(c) > 1})
+    assert not twice, f"{len(twice)} chats judged twice"
+    planned = [c["arguments"]["chat_id"] for c in report["chats"] if c["tool"]]
+    assert len(planned) == len(set(planned)), "a chat planned twice"
