@@ -271,3 +271,30 @@ def test_a_chat_closed_while_the_plan_waits_does_not_make_the_plan_judge_its_pag
     assert not twice, f"{len(twice)} chats judged twice"
     planned = [c["arguments"]["chat_id"] for c in report["chats"] if c["tool"]]
     assert len(planned) == len(set(planned)), "a chat planned twice"
+
+
+# --- The server's own settings: what may never be written ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"CLIQ_READ_ONLY": "1"}, {"CLIQ_EXCLUDE_TOOLS": "destructive"}, {"CLIQ_TOOLS": "read"}],
+    ids=["read-only", "destructive-excluded", "only-read-tools"],
+)
+def test_apply_writes_nothing_the_servers_settings_rule_out(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+) -> None:
+    """`cliq-mcp --read-only tidy --policy … --apply` (or CLIQ_READ_ONLY=1, or destructive tools excluded):
+    `cliq-mcp call close_chat` is refused under these settings, but tidy closes chats all the same."""
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+
+    path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    clock = cliq.time
+    code = tidy_command.main(
+        parsed, guarded(cliq, tmp_path, **env), cliq.transport, sleep=clock.sleep, clock=clock, wall_clock=clock
+    )
+    capsys.readouterr()
+    assert writes(workspace) == [], f"{len(writes(workspace))} writes under {env}"
+    assert code in (1, 2)
