@@ -298,3 +298,29 @@ def test_apply_writes_nothing_the_servers_settings_rule_out(
     capsys.readouterr()
     assert writes(workspace) == [], f"{len(writes(workspace))} writes under {env}"
     assert code in (1, 2)
+
+
+# --- Cliq's rate limits: a throttle from Cliq stops the run -------------------------------------------------
+
+
+def test_cliqs_throttle_while_planning_stops_the_run_instead_of_sending_into_the_lock(
+    fake_time: FakeTime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cliq throttles get_chat while the plan reads a chat alone (lists without unread counts). The plan stops,
+    but --apply then acts on the partial plan, and each act's re-check is a get_chat: requests sent straight
+    into the operation Cliq has just locked (the README: "A throttle from Cliq stops the run")."""
+    import re
+
+    cliq, workspace = lists_without_unread(fake_time)
+    throttle = {"code": "rate_limit_exceeded", "message": "Too many requests"}
+    alone = re.compile(r"/api/v3/chats/\d+")
+    victim = [c.chat_id for c in workspace.my_chats()][10]
+    fault = workspace.inject(Fault("GET", f"/api/v3/chats/{victim}", "status", status=429, body=throttle))
+    path = policy_file(tmp_path, "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n")
+    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    assert fault.taken == 1 and report["complete"] is False and code == 1
+    reads = [r for r in workspace.requests if r.method == "GET" and alone.fullmatch(r.path)]
+    throttled_at = next(i for i, r in enumerate(reads) if r.path.endswith(victim))
+    after = reads[throttled_at + 1 :]
+    assert after == [], f"{len(after)} get_chat requests sent after Cliq throttled get_chat"
+    assert writes(workspace) == []
