@@ -324,3 +324,26 @@ def test_cliqs_throttle_while_planning_stops_the_run_instead_of_sending_into_the
     after = reads[throttled_at + 1 :]
     assert after == [], f"{len(after)} get_chat requests sent after Cliq throttled get_chat"
     assert writes(workspace) == []
+
+
+# --- preview_policy (reachable by a model) ------------------------------------------------------------------
+
+
+async def test_a_forged_next_token_cannot_make_the_preview_hide_the_acts(client: Any, workspace: Workspace) -> None:
+    """The cursor is plain base64 JSON checked only against the policy's hash (which the model knows): a
+    token the server never gave, saying 50 closes are already planned, makes the preview answer "complete,
+    0 acts planned" for a policy that closes 50 chats tonight. (Negative counts plan past max_acts.)"""
+    import base64
+    import hashlib
+
+    policy = CLOSE_GROUPS.format(names="").replace("max_acts = 1000", "max_acts = 50")
+    honest = await client.call_tool("preview_policy", {"policy": policy})
+    assert honest.structured_content["planned"] == 50
+    sha = hashlib.sha256(policy.encode()).hexdigest()
+    raw = {"t": None, "a": None, "l": 0, "n": {"close": 50}, "p": sha[:16]}
+    forged = base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+    result = await client.call_tool("preview_policy", {"policy": policy, "next_token": forged})
+    said = result.structured_content or {}
+    assert result.is_error is True or said.get("planned") == 50, (
+        f"forged cursor accepted: {said.get('planned')} planned, complete={said.get('complete')}: {text(result)[:200]}"
+    )
