@@ -347,3 +347,21 @@ async def test_a_forged_next_token_cannot_make_the_preview_hide_the_acts(client:
     assert result.is_error is True or said.get("planned") == 50, (
         f"forged cursor accepted: {said.get('planned')} planned, complete={said.get('complete')}: {text(result)[:200]}"
     )
+
+
+def test_one_chat_cliq_refuses_to_show_does_not_sink_the_whole_run(
+    fake_time: FakeTime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan reads a chat alone and Cliq answers 403 for that one chat: the whole run fails with exit 4
+    ("Cliq could not be reached or refused the credentials"), a report of 0 chats (those judged before it are
+    dropped), and nothing is done, every night, for as long as that one chat is there."""
+    cliq, workspace = lists_without_unread(fake_time)
+    chats = [c.chat_id for c in workspace.my_chats()]
+    victim = chats[5]
+    refused = {"code": "no_access", "message": "You are not a member of this chat"}
+    workspace.inject(Fault("GET", f"/api/v3/chats/{victim}", "status", status=403, body=refused, times=10))
+    path = policy_file(tmp_path, "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n")
+    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path))
+    assert code != 4, err
+    assert {c["chat_id"] for c in report["chats"]} == set(chats), f"{len(report['chats'])} of {len(chats)} reported"
+    assert {c["chat_id"]: c for c in report["chats"]}[victim]["tool"] is None
