@@ -365,3 +365,28 @@ def test_one_chat_cliq_refuses_to_show_does_not_sink_the_whole_run(
     assert code != 4, err
     assert {c["chat_id"] for c in report["chats"]} == set(chats), f"{len(report['chats'])} of {len(chats)} reported"
     assert {c["chat_id"]: c for c in report["chats"]}[victim]["tool"] is None
+
+
+# --- The report is written, whatever Cliq says --------------------------------------------------------------
+
+
+def test_an_act_whose_arguments_our_own_models_refuse_does_not_crash_the_run_unreported(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cliq's answers take any id (responses.Id); the act's arguments are checked by the request models
+    (MessageId: digits[_digits]). A last message id in another form is planned, then refused by
+    `parse(op.arguments, …)` in _apply, outside its try: the run dies with a traceback, after acting on the
+    chats before it, and no report is written at all."""
+    from dataclasses import replace
+
+    due = [c for c in workspace.my_chats() if c.unread and len(c.messages) and stale(c, 1) and not c.pinned]
+    assert len(due) >= 3
+    odd = due[1]
+    odd.messages[-1] = replace(odd.messages[-1], message_id="1773813859592-51531973059")
+    path = policy_file(tmp_path, "[limits]\nmax_acts = 3\n[mark_read]\ninactive_days = 1\n")
+    try:
+        code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"the run crashed without a report after {len(writes(workspace))} write(s): {exc!r}")
+    outcome = {c["chat_id"]: c["outcome"] for c in report["chats"] if c["tool"]}
+    assert outcome[due[0].chat_id] == "done" and outcome[odd.chat_id] in ("failed", "refused") and code == 1
