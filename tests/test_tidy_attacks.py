@@ -390,3 +390,30 @@ def test_an_act_whose_arguments_our_own_models_refuse_does_not_crash_the_run_unr
         pytest.fail(f"the run crashed without a report after {len(writes(workspace))} write(s): {exc!r}")
     outcome = {c["chat_id"]: c["outcome"] for c in report["chats"] if c["tool"]}
     assert outcome[due[0].chat_id] == "done" and outcome[odd.chat_id] in ("failed", "refused") and code == 1
+
+
+def test_an_unattended_apply_does_not_act_unaudited(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The policy's confirmation of each act is its audit line. With an audit log that cannot be written, an
+    --apply run closes every chat it planned, unaudited, and its report and exit status do not say so (the
+    error is logged once, at the log level)."""
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    clock = cliq.time
+    from conftest import env_for
+
+    from cliq_mcp.config import Settings
+
+    settings = Settings.from_env(
+        env_for(cliq.url, CLIQ_AUDIT_LOG=str(blocker / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path))
+    )
+    code = tidy_command.main(parsed, settings, cliq.transport, sleep=clock.sleep, clock=clock, wall_clock=clock)
+    out, err = capsys.readouterr()
+    acted = len(closes(workspace))
+    assert acted == 0 or (code != 0 and "audit" in err), f"{acted} chats closed with no audit line, exit {code}"
