@@ -3,6 +3,23 @@ branch, `preview_policy`). Each test is a hole found: it fails now and passes on
 
 What counts is observable: the requests that reached the simulated Cliq, the report, the exit status, the
 tool's answer.
+
+- Exclusions that do not exclude: an exclude entry that is the chat's exact name with [brackets] (a glob
+  set), copied with a double space or an invisible character (the name is cleaned, the pattern is not), a
+  name longer than 200 characters (cut before matching), fullwidth letters (no NFKC), a chat id with a
+  stray space (accepted, matches nothing).
+- The report: SIGTERM while the run waits for a rate window (between acts, or while planning) leaves acts
+  "planned" in an applied report that does not say it was interrupted; an act whose arguments our request
+  models refuse (an unexpected message id) crashes the run after acting, with no report; one chat Cliq
+  refuses to show sinks the whole run (exit 4, a report of 0 chats).
+- The plan: a chat closed while the plan waits makes it judge its page again (chats twice, planned twice).
+- Settings: --apply writes under CLIQ_READ_ONLY / CLIQ_EXCLUDE_TOOLS=destructive / CLIQ_TOOLS=read, and acts
+  with an audit log it cannot write, exit 0.
+- Rate limits: Cliq's throttle while planning does not stop an --apply run (its re-checks go into the lock).
+- Strict input: refusals name the wrong line (dotted keys, [[close]], an exclude entry, a header inside a
+  string); `version = true` and `version = 1.0` are accepted.
+- preview_policy: a forged next_token (plain base64, checked only against the policy's hash) makes the
+  preview answer "complete, 0 acts planned" for a policy that closes 50 chats.
 """
 
 from __future__ import annotations
@@ -12,11 +29,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cliq, api_calls, audit_lines, guarded, text, writes
+from conftest import Cliq, api_calls, env_for, guarded, text, writes
 from simulated_cliq import FakeTime, Fault, Workspace
-from test_tidy import closes, fake_time, policy_file, stale, tidy, workspace  # noqa: F401 (fixtures)
+from test_tidy import closes, policy_file, stale, tidy
+
+from cliq_mcp.config import Settings
 
 pytestmark = pytest.mark.era_independent
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """From the real time now, as the chats' ages are (as test_tidy's)."""
+    import time
+
+    return FakeTime(time.time())
+
+
+@pytest.fixture
+def workspace(fake_time: FakeTime) -> Workspace:
+    return Workspace(clock=fake_time)
 
 
 def stale_groups(workspace: Workspace, days: int = 90) -> list[str]:
@@ -55,7 +87,7 @@ def test_an_excluded_name_with_brackets_is_excluded_as_written(
     chat named exactly that is not excluded and is closed."""
     chat = named(workspace, "Q&A [internal]")
     path = policy_file(tmp_path, CLOSE_GROUPS.format(names='"Q&A [internal]"'))
-    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    _code, _report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
     assert chat not in closes(workspace), "a chat whose name is exactly an exclude entry was closed"
 
 
@@ -95,7 +127,7 @@ def test_a_long_name_does_not_slip_past_an_exclusion(
 def test_a_fullwidth_name_does_not_slip_past_an_exclusion(
     cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """"ＬＥＡＤＥＲＳＨＩＰ" (fullwidth, NFKC "LEADERSHIP") reads as Leadership to a person; the pattern is
+    """ "ＬＥＡＤＥＲＳＨＩＰ" (fullwidth, NFKC "LEADERSHIP") reads as Leadership to a person; the pattern is
     matched without compatibility normalisation."""
     chat = named(workspace, "ＬＥＡＤＥＲＳＨＩＰ offsite")
     path = policy_file(tmp_path, CLOSE_GROUPS.format(names='"*leadership*"'))
@@ -110,7 +142,7 @@ def test_an_excluded_chat_id_with_stray_spaces_excludes_or_is_refused(
     chat = stale_groups(workspace)[0]
     text_ = CLOSE_GROUPS.replace("names = [{names}]", f'chat_ids = [" {chat}"]')
     path = policy_file(tmp_path, text_)
-    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    code, report, _err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
     assert chat not in closes(workspace), "an excluded chat id was closed"
     assert code == 2 or {c["chat_id"]: c for c in report["chats"]}[chat]["reason"].startswith("excluded")
 
@@ -133,9 +165,8 @@ def run_tidy(
 
     parsed = cli._parser({"tidy"}).parse_args(["tidy", *args, "--json"])
     clock = cliq.time
-    code = tidy_command.main(
-        parsed, guarded(cliq, tmp_path), transport or cliq.transport, sleep=sleep or clock.sleep, clock=clock, wall_clock=clock
-    )
+    settings, transport = guarded(cliq, tmp_path), transport or cliq.transport
+    code = tidy_command.main(parsed, settings, transport, sleep=sleep or clock.sleep, clock=clock, wall_clock=clock)
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
 
@@ -199,8 +230,8 @@ def test_sigterm_while_planning_an_apply_run_says_interrupted_and_leaves_nothing
             await anyio.sleep(5)
         await fake_time.sleep(seconds)
 
-    path = policy_file(tmp_path, "[mark_read]\nchat_types = [\"group_chat\", \"direct_message\"]\n")
-    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply", sleep=sleep)
+    path = policy_file(tmp_path, '[mark_read]\nchat_types = ["group_chat", "direct_message"]\n')
+    code, report, _err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply", sleep=sleep)
     assert writes(workspace) == [] and code == 1
     assert "interrupted" in (report["stopped"] or ""), report["stopped"]
     assert not [c for c in report["chats"] if c["outcome"] == "planned"], "an applied report says 'planned'"
@@ -221,12 +252,13 @@ def test_sigterm_while_planning_an_apply_run_says_interrupted_and_leaves_nothing
         # a multi-line string that holds a "[exclude]" line moves the key after it to the wrong table
         ('[close]\ninactive_days = 9\nnames = ["""\n[exclude]\n"""]\nmax_act = 2\n', 6),
     ],
+    ids=["dotted-keys", "array-of-tables", "exclude-entry", "header-in-a-string"],
 )
 def test_the_line_named_in_a_refusal_is_the_line_of_the_mistake(
     cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int
 ) -> None:
     path = policy_file(tmp_path, text, "bad.toml")
-    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    code, _report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
     assert code == 2 and api_calls(workspace) == []
     assert f"bad.toml, line {line}:" in err, err
 
@@ -238,7 +270,7 @@ def test_version_is_the_whole_number_1_and_nothing_that_equals_it(
     """`version = true` and `version = 1.0` are accepted as version 1 (bools as ints, floats as ints), where
     every other key is strict (`pinned = 1` and `inactive_days = 90.0` are refused)."""
     path = policy_file(tmp_path, f"version = {version}\n[close]\ninactive_days = 90\n", "bad.toml")
-    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
+    code, _report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path))
     assert code == 2 and "bad.toml, line 1: version must be 1" in err, err
 
 
@@ -264,7 +296,7 @@ def test_a_chat_closed_while_the_plan_waits_does_not_make_the_plan_judge_its_pag
         await fake_time.sleep(seconds)
 
     path = policy_file(tmp_path, "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n")
-    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), sleep=sleep)
+    _code, report, _err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), sleep=sleep)
     assert waits, "the plan never waited"
     ids = [c["chat_id"] for c in report["chats"]]
     twice = sorted({c for c in ids if ids.count(c) > 1})
@@ -317,7 +349,7 @@ def test_cliqs_throttle_while_planning_stops_the_run_instead_of_sending_into_the
     victim = [c.chat_id for c in workspace.my_chats()][10]
     fault = workspace.inject(Fault("GET", f"/api/v3/chats/{victim}", "status", status=429, body=throttle))
     path = policy_file(tmp_path, "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n")
-    code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    code, report, _err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
     assert fault.taken == 1 and report["complete"] is False and code == 1
     reads = [r for r in workspace.requests if r.method == "GET" and alone.fullmatch(r.path)]
     throttled_at = next(i for i, r in enumerate(reads) if r.path.endswith(victim))
@@ -385,8 +417,8 @@ def test_an_act_whose_arguments_our_own_models_refuse_does_not_crash_the_run_unr
     odd.messages[-1] = replace(odd.messages[-1], message_id="1773813859592-51531973059")
     path = policy_file(tmp_path, "[limits]\nmax_acts = 3\n[mark_read]\ninactive_days = 1\n")
     try:
-        code, report, err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
-    except Exception as exc:  # noqa: BLE001
+        code, report, _err = run_tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
+    except Exception as exc:
         pytest.fail(f"the run crashed without a report after {len(writes(workspace))} write(s): {exc!r}")
     outcome = {c["chat_id"]: c["outcome"] for c in report["chats"] if c["tool"]}
     assert outcome[due[0].chat_id] == "done" and outcome[odd.chat_id] in ("failed", "refused") and code == 1
@@ -406,14 +438,10 @@ def test_an_unattended_apply_does_not_act_unaudited(
     path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
     parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
     clock = cliq.time
-    from conftest import env_for
-
-    from cliq_mcp.config import Settings
-
     settings = Settings.from_env(
         env_for(cliq.url, CLIQ_AUDIT_LOG=str(blocker / "audit.jsonl"), XDG_STATE_HOME=str(tmp_path))
     )
     code = tidy_command.main(parsed, settings, cliq.transport, sleep=clock.sleep, clock=clock, wall_clock=clock)
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     acted = len(closes(workspace))
     assert acted == 0 or (code != 0 and "audit" in err), f"{acted} chats closed with no audit line, exit {code}"
