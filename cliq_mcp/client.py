@@ -6,8 +6,10 @@ the tests' loopback server all go through this same code.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -151,6 +153,10 @@ class CliqClient:
         # What this process learned about the account that is worth not asking again (e.g. that the Users
         # API is refused to this token: a 401 there would cost a token refresh on every call).
         self.memo: dict[str, Any] = {}
+        # Signs the cursors a walk hands out (housekeeping.Cursor): the same for every process and replica of
+        # these credentials, unknown to the model.
+        held = "\0".join(sorted(settings.secrets()))
+        self.cursor_key = hashlib.sha256(f"cursor|{held}".encode()).digest() if held else secrets.token_bytes(32)
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from math import ceil
 from typing import Any
 
 from cliq_mcp import responses as r
-from cliq_mcp.errors import CliqError, InvalidArguments, NotFound, Throttled
+from cliq_mcp.errors import ApiError, AuthenticationError, CliqError, InvalidArguments, NotFound, Throttled
 from cliq_mcp.models import GetChat, ListChats, PreviewPolicy, Request, parse
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, parse_time
@@ -56,18 +59,24 @@ class Cursor:
     listed: int = 0
     planned: dict[str, int] = field(default_factory=dict)
 
-    def encode(self, sha256: str) -> str:
+    def encode(self, sha256: str, key: bytes) -> str:
         raw = {"t": self.token, "a": self.after, "l": self.listed, "n": self.planned, "p": sha256[:16]}
-        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+        body = json.dumps(raw, separators=(",", ":")).encode()
+        return _b64(hmac.new(key, body, hashlib.sha256).digest()[:16] + body)
 
     @classmethod
-    def decode(cls, text: str, sha256: str) -> Cursor:
+    def decode(cls, text: str, sha256: str, key: bytes) -> Cursor:
+        """A cursor this server signed, for this policy; anything else (forged counts too) is refused."""
         bad = InvalidArguments(
             "Invalid next_token: it is not one preview_policy gave for this policy. Nothing was sent.",
             "Pass the next_token of the last answer for the same policy text, or leave it out to start over.",
         )
         try:
-            raw = json.loads(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True))
+            signed = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+            mac, body = signed[:16], signed[16:]
+            if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()[:16]):
+                raise bad
+            raw = json.loads(body)
         except (binascii.Error, ValueError):
             raise bad from None
         if not (
@@ -77,10 +86,14 @@ class Cursor:
             and isinstance(raw.get("t"), str | None)
             and isinstance(raw.get("a"), str | None)
             and isinstance(raw.get("n"), dict)
-            and all(k in TOOLS and isinstance(v, int) for k, v in raw["n"].items())
+            and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
         ):
             raise bad
         return cls(raw["t"], raw["a"], raw["l"], raw["n"])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 @dataclass
@@ -89,9 +102,10 @@ class Walked:
 
     judged: list[Judged]
     listed: int  # chats listed by this walk so far (this call and the calls it continues)
-    stopped: str | None = None  # why it stopped early: "throttled", "time budget", "answer size"
+    stopped: str | None = None  # why it stopped early: "throttled", "time budget", "answer size", "failed"
     throttle: Throttled | None = None
     cursor: Cursor | None = None  # to continue (None: complete)
+    error: CliqError | None = None  # what failed, when stopped is "failed"
 
 
 def facts(chat: r.ChatObject, details: r.ChatObject | None = None) -> Facts:
@@ -101,7 +115,7 @@ def facts(chat: r.ChatObject, details: r.ChatObject | None = None) -> Facts:
     unread = best.unread_message_count if best.unread_message_count is not None else chat.unread_message_count
     return Facts(
         chat_id=chat.chat_id,
-        name=clean(best.name, 200),
+        name=best.name,  # as Cliq has it: matched whole (tidy_policy.normal), cleaned only to be shown
         chat_type=best.chat_type,
         members=best.participant_count,
         last_active=parse_time(best.last_modified_time),
@@ -129,6 +143,11 @@ async def judge(
             seen = facts(chat, await details(client, catalogue, chat.chat_id, tool))
         except (NotFound, InvalidArguments):
             return seen, Verdict(None, "gone since it was listed")
+        except ApiError as exc:
+            if isinstance(exc, Throttled | AuthenticationError):
+                raise
+            # Cliq will not show this one chat (403, an error of its own): it is left alone, not the run.
+            return seen, Verdict(None, f"Cliq would not show it alone: {clean(exc.message, 100)}")
         verdict = policy.judge(seen, now)
         if verdict.needs_detail:
             verdict = Verdict(None, "Cliq gave no unread count or last message for it")
@@ -143,6 +162,9 @@ def _arguments(action: Action, seen: Facts) -> dict[str, Any]:
     return {"chat_id": seen.chat_id}
 
 
+Wait = Callable[[Throttled], Awaitable[bool]]
+
+
 async def plan(
     policy: Policy,
     client: Sender,
@@ -154,35 +176,57 @@ async def plan(
     progress: Progress | None = None,
     tool: str = "preview_policy",
     now: datetime | None = None,
+    wait: Wait | None = None,
+    into: list[Judged] | None = None,
 ) -> Walked:
-    """Judge every chat from ``start`` on, in list order, until the end, a throttle, ``client.now()`` passing
-    ``deadline``, or ``most`` chats judged. Acts are planned in order until the policy's limits are reached;
-    chats due after that are marked ``over_limit``. Ages are counted from ``now`` (default: the time now)."""
+    """Judge every chat from ``start`` on, in list order, until the end, a throttle, an error, ``client.now()``
+    passing ``deadline``, or ``most`` chats judged. Acts are planned in order until the policy's limits are
+    reached; chats due after that are marked ``over_limit``. Ages are counted from ``now`` (default: the time
+    now). ``wait`` (an unattended run) may wait out a throttle and return True: the same request is then sent
+    again, so the walk never leaves its page and judges every chat once. ``into``: the list judged chats are
+    appended to as they are judged (what a cancelled walk had judged stays there)."""
     now = now or datetime.now(timezone.utc)
     cursor = start or Cursor()
     planned = dict(cursor.planned)
     lister = catalogue["list_chats"]
     token, after, listed = cursor.token, cursor.after, cursor.listed
-    judged: list[Judged] = []
+    judged: list[Judged] = into if into is not None else []
     seen_tokens: set[str] = set()
+
+    def stop(why: str, shown: int, exc: CliqError | None = None) -> Walked:
+        throttle = exc if isinstance(exc, Throttled) else None
+        error = None if throttle else exc
+        return Walked(judged, shown, why, throttle, Cursor(token, after, listed, dict(planned)), error)
+
     while True:
         try:
             page = parse(ListChats, {"limit": 100, "next_token": token})
             answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
         except Throttled as exc:
-            return Walked(judged, listed, "throttled", exc, Cursor(token, after, listed, planned))
+            if wait is not None and await wait(exc):
+                continue
+            return stop("throttled", listed, exc)
+        except CliqError as exc:
+            if not judged and start is None:
+                raise  # nothing to show for it: the caller's error
+            return stop("failed", listed, exc)
         ids = [c.chat_id for c in answer.chats]
         begin = ids.index(after) + 1 if after in ids else 0  # gone from the page: judge the page again
         for chat in answer.chats[begin:]:
             out_of_time = deadline is not None and client.now() > deadline
             if out_of_time or (most is not None and len(judged) >= most):
-                why = "time budget" if out_of_time else "answer size"
-                return Walked(judged, listed + len(ids), why, None, Cursor(token, after, listed, planned))
-            try:
-                seen, verdict = await judge(policy, chat, now, client, catalogue, tool)
-            except Throttled as exc:
-                return Walked(judged, listed + len(ids), "throttled", exc, Cursor(token, after, listed, planned))
-            item = Judged(seen.chat_id, seen.name, seen.chat_type, verdict.action, verdict.reason)
+                return stop("time budget" if out_of_time else "answer size", listed + len(ids))
+            while True:
+                try:
+                    seen, verdict = await judge(policy, chat, now, client, catalogue, tool)
+                    break
+                except Throttled as exc:
+                    if wait is not None and await wait(exc):
+                        continue
+                    return stop("throttled", listed + len(ids), exc)
+                except CliqError as exc:
+                    return stop("failed", listed + len(ids), exc)
+            item = Judged(seen.chat_id, clean(seen.name, 200), seen.chat_type, verdict.action, verdict.reason)
             if verdict.action is not None:
                 rule = policy.rules[verdict.action]
                 total = sum(planned.values())
@@ -228,22 +272,23 @@ async def preview_policy(
         policy = parse_policy(request.policy.encode(), "the policy")
     except CliqError as exc:
         raise InvalidArguments(exc.message, exc.hint) from None
-    start = Cursor.decode(request.next_token, policy.sha256) if request.next_token else None
+    start = Cursor.decode(request.next_token, policy.sha256, client.cursor_key) if request.next_token else None
     walked = await plan(
         policy, client, catalogue, start=start, deadline=client.now() + TIME_BUDGET_S, most=ANSWER_CHATS,
         progress=progress, tool=op.name,
     )  # fmt: skip
     throttle = walked.throttle
+    problem = throttle or walked.error
+    why = f"{walked.stopped}: {clean(problem.message, 120)}" if problem else walked.stopped
     wait = ceil(throttle.retry_after) if throttle is not None and throttle.retry_after is not None else None
     shown = walked.judged if request.every_chat else [j for j in walked.judged if j.action]
     again: dict[str, Any] | None = None
     if walked.cursor is not None:
-        again = {"next_token": walked.cursor.encode(policy.sha256)}
+        again = {"next_token": walked.cursor.encode(policy.sha256, client.cursor_key)}
         again |= {"every_chat": True} if request.every_chat else {}
     return {
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown], "complete": walked.cursor is None,
-        "why": (f"throttled: {clean(throttle.message, 120)}" if throttle else walked.stopped),
-        "retry_after_s": wait, "continue_with": again,
+        "why": why, "retry_after_s": wait, "continue_with": again,
     }  # fmt: skip

@@ -22,6 +22,7 @@ class Sender(Protocol):
     """What a runner needs of the HTTP client (``client.CliqClient``)."""
 
     memo: dict[str, Any]
+    cursor_key: bytes  # signs the cursors a walk hands out
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
 

@@ -39,20 +39,21 @@ import httpx
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
-from cliq_mcp.housekeeping import Cursor, Judged, plan
+from cliq_mcp.housekeeping import Judged, plan
 from cliq_mcp.logs import Redactor
 from cliq_mcp.models import parse
 from cliq_mcp.multi_request import outcome_of
 from cliq_mcp.operations import BY_NAME
 from cliq_mcp.server import Runtime, perform, runtime
 from cliq_mcp.summaries import clean
-from cliq_mcp.tidy_policy import Policy
+from cliq_mcp.tidy_policy import TOOLS, Policy
 
 DONE, PARTLY, REFUSED, NOTHING, FAILED = 0, 1, 2, 3, 4
 STATUS = {DONE: "done", PARTLY: "partly_done", REFUSED: "refused", NOTHING: "nothing_to_do", FAILED: "failed"}
 # Outcomes that leave a chat as the policy wants it for this run (skipped: the policy no longer selects it).
 SETTLED = frozenset({"done", "skipped", "planned", "left_alone", "over_limit"})
 Say = Callable[[str], None]
+FAILED_TO_PLAN = "planning failed"
 
 
 @dataclass
@@ -142,75 +143,86 @@ async def run(
     parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, policy=policy)
     try:
         waits = _Waits(report, policy, sleep, say)
-        if await _plan(policy, parts, report, waits, say) and report.applied:
-            await _apply(parts, report, waits, say)
+        await _plan(policy, parts, report, waits, say)
+        if report.applied and report.complete:
+            await _apply(parts, report, say, waits)
+    except BaseException as exc:  # cancelled (SIGINT, SIGTERM) or a bug: the report still tells the truth
+        report.stopped = report.stopped or _why(exc)
+        raise
     finally:
+        if report.applied:  # an applied report never says "planned": each act was done or it was not
+            why = f"not sent: {report.stopped}" if report.stopped else "not sent"
+            for entry in report.chats:
+                if entry.outcome == "planned":
+                    entry.outcome, entry.detail = "not_sent", why
         with anyio.CancelScope(shield=True):
             await parts.aclose()
             report.finished = _now()
 
 
-async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, say: Say) -> bool:
-    """Judge every chat into ``report``; False if nothing could be planned at all."""
-    cursor: Cursor | None = None
-    while True:
-        try:
-            now = datetime.fromtimestamp(parts.wall_clock(), timezone.utc)
-            walked = await plan(policy, parts.client, BY_NAME, start=cursor, tool="tidy", now=now)
-        except CliqError as exc:
-            report.stopped = f"planning failed: {clean(exc, 300)}"
-            return bool(report.chats)
-        report.chats += [Entry.of(j) for j in walked.judged]
-        if walked.cursor is None:
-            report.complete = True
-            return True
-        cursor = walked.cursor
-        if walked.throttle is None or not await waits.wait(walked.throttle):
-            throttle = walked.throttle
-            report.stopped = "planning stopped: " + (clean(throttle, 300) if throttle else walked.stopped or "")
-            say(report.stopped)
-            return True
+def _why(exc: BaseException) -> str:
+    return f"failed unexpectedly ({type(exc).__name__})" if isinstance(exc, Exception) else "interrupted"
 
 
-async def _apply(parts: Runtime, report: Report, waits: _Waits, say: Say) -> None:
-    acts = [c for c in report.chats if c.tool]
-    for number, entry in enumerate(acts):
+async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, say: Say) -> None:
+    """Judge every chat into ``report``, waiting out our own rate windows. A plan stopped early (Cliq's
+    throttle, an error, the wait spent) is reported as it is, and nothing is done on it: a partial plan is
+    acted on by no run (the next one starts over)."""
+    now = datetime.fromtimestamp(parts.wall_clock(), timezone.utc)
+    judged: list[Judged] = []
+    try:
+        walked = await plan(policy, parts.client, BY_NAME, tool="tidy", now=now, wait=waits.wait, into=judged)
+    except CliqError as exc:  # not even the first page
+        report.stopped = f"{FAILED_TO_PLAN}: {clean(exc, 300)}"
+        return
+    finally:  # also when cancelled: what was judged is reported
+        report.chats += [Entry.of(j) for j in judged]
+    if walked.cursor is None:
+        report.complete = True
+        return
+    problem = walked.throttle or walked.error
+    report.stopped = "planning stopped: " + (clean(problem, 300) if problem else walked.stopped or "")
+    if report.applied:
+        report.stopped += "; nothing was done on the partial plan"
+    say(report.stopped)
+
+
+async def _apply(parts: Runtime, report: Report, say: Say, waits: _Waits) -> None:
+    """Each planned act through the guard (built with the policy), one chat at a time. A throttle from Cliq
+    stops the run: the acts not reached are not sent."""
+    for entry in [c for c in report.chats if c.tool]:
         assert entry.tool is not None and entry.arguments is not None
         op = BY_NAME[entry.tool]
-        request = parse(op.arguments, entry.arguments)
         sent: list[str] = []
         WRITES_SENT.set(sent)
-        entry.outcome, entry.detail = "not_sent", "interrupted before it was sent"
-        while True:
-            try:
-                await parts.guard.run(op, request, None, partial(perform, op, request, parts.client, _silent))
-                entry.outcome, entry.detail = "done", None
-            except NotConfirmed as exc:
-                entry.outcome = "skipped" if exc.outcome == "skipped" else "refused"
-                entry.detail = clean(exc.message, 300)
-            except Throttled as exc:
-                if await waits.wait(exc):
-                    continue
-                entry.outcome = "failed" if exc.status else "not_sent"
-                entry.detail = clean(exc, 300)
-                report.stopped = f"stopped by a throttle: {clean(exc, 200)}"
-                say(report.stopped)
-                for rest in acts[number + 1 :]:
-                    rest.outcome, rest.detail = "not_sent", "not sent: the run stopped at a throttle"
-                return
-            except CliqError as exc:
-                entry.outcome, entry.detail = outcome_of(exc)
-            except BaseException as exc:  # cancelled (SIGINT, SIGTERM) or a bug: the act in flight may have left
-                why = f"failed unexpectedly ({type(exc).__name__})" if isinstance(exc, Exception) else "interrupted"
-                if sent:
-                    entry.outcome, entry.detail = "may_have_been_applied", f"{why} after the request was sent"
-                else:
-                    entry.detail = f"{why} before it was sent"
-                for rest in acts[number + 1 :]:
-                    rest.outcome, rest.detail = "not_sent", f"{why} before it was sent"
-                report.stopped = why
-                raise
-            break
+        try:
+            request = parse(op.arguments, entry.arguments)
+            while True:
+                try:
+                    await parts.guard.run(op, request, None, partial(perform, op, request, parts.client, _silent))
+                    entry.outcome, entry.detail = "done", None
+                except Throttled as exc:
+                    if await waits.wait(exc):
+                        continue
+                    raise
+                break
+        except NotConfirmed as exc:
+            entry.outcome = "skipped" if exc.outcome == "skipped" else "refused"
+            entry.detail = clean(exc.message, 300)
+        except Throttled as exc:
+            entry.outcome = "failed" if exc.status else "not_sent"
+            entry.detail = clean(exc, 300)
+            report.stopped = f"stopped by a throttle: {clean(exc, 200)}"
+            say(report.stopped)
+            return  # the rest: not sent (run)
+        except CliqError as exc:
+            entry.outcome, entry.detail = outcome_of(exc)
+        except BaseException as exc:  # cancelled or a bug, with this act's request perhaps at Cliq
+            why = _why(exc)
+            entry.outcome = "may_have_been_applied" if sent else "not_sent"
+            entry.detail = f"{why} {'after' if sent else 'before'} the request was sent"
+            report.stopped = why
+            raise
 
 
 async def _silent(progress: float, total: float | None, message: str | None) -> None:
@@ -259,6 +271,10 @@ def main(
     if settings.auth_mode == "none":
         print("cliq-mcp tidy: refused: no Cliq credentials are set (see cliq-mcp auth).", file=sys.stderr)
         return REFUSED
+    barred = _barred(policy, settings) if args.apply else ""
+    if barred:
+        print(f"cliq-mcp tidy: refused: {barred} Nothing was sent.", file=sys.stderr)
+        return REFUSED
     report = Report(policy.name, policy.sha256, applied=args.apply, started=_now())
     redactor = Redactor(settings.secrets())  # no secret in anything shown, even one Cliq echoed back
 
@@ -284,8 +300,8 @@ def main(
     except Exception:  # a bug: the report still says what became of every chat (see _apply)
         logging.getLogger(__name__).exception("cliq-mcp tidy failed unexpectedly")
         report.stopped = report.stopped or "failed unexpectedly (the log above has details)"
-    if not report.chats and report.stopped:
-        say(report.stopped)
+    if not report.chats and (report.stopped or "").startswith(FAILED_TO_PLAN):
+        say(report.stopped or "")
         code = FAILED
     else:
         code = report.exit
@@ -295,6 +311,24 @@ def main(
     sys.stdout.flush()
     say(_summary(report, code))
     return code
+
+
+def _barred(policy: Policy, settings: Settings) -> str:
+    """Why this server's own settings rule out acting on this policy, if they do: what `cliq-mcp call` would
+    refuse (read-only, tools not served) tidy does not do either, and every act must be audited."""
+    from cliq_mcp.guard.audit import Audit
+    from cliq_mcp.operations import select
+
+    config = settings.guard
+    served = {op.name for op in select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)}
+    barred = [f"{action} ({TOOLS[action]})" for action in policy.rules if TOOLS[action] not in served]
+    if barred:
+        return (f"the policy names {', '.join(barred)}, which this server's settings do not serve "
+                "(--read-only, CLIQ_READ_ONLY, CLIQ_TOOLS or CLIQ_EXCLUDE_TOOLS).")  # fmt: skip
+    if not Audit(config.audit_log).writable():
+        where = config.audit_log or "off (CLIQ_AUDIT_LOG=off)"
+        return f"--apply audits every act, and the audit log cannot be written: {where}."
+    return ""
 
 
 def _table(report: Report) -> str:

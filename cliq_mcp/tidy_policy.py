@@ -31,13 +31,14 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from cliq_mcp.errors import InvalidArguments
 
@@ -75,26 +76,34 @@ class Limits(_Table):
     max_wait_minutes: StrictInt = Field(30, ge=0, le=240)
 
 
+def _pattern(value: str) -> str:
+    if not normal(value):
+        raise ValueError("holds an empty pattern")
+    return value
+
+
+def _chat_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise ValueError('holds an entry that is not a chat id (digits, like "2890538000000012345", no spaces)')
+    return value
+
+
+Patterns = list[Annotated[str, Field(max_length=300), AfterValidator(_pattern)]]
+ChatIds = list[Annotated[str, AfterValidator(_chat_id)]]
+
+
 class Exclude(_Table):
     pinned: StrictBool = True
     muted: StrictBool = False
-    names: list[str] = Field(default_factory=list, max_length=200)
-    chat_ids: list[str] = Field(default_factory=list, max_length=5000)
-
-    @model_validator(mode="after")
-    def _strings(self) -> Exclude:
-        for key in ("names", "chat_ids"):
-            for value in getattr(self, key):
-                if not value.strip() or len(value) > 200:
-                    raise ValueError(f"{key} holds an empty or overlong entry")
-        return self
+    names: Patterns = Field(default_factory=list, max_length=200)
+    chat_ids: ChatIds = Field(default_factory=list, max_length=5000)
 
 
 class Rule(_Table):
     chat_types: list[ChatTypeName] | None = Field(None, min_length=1)
     inactive_days: StrictInt | None = Field(None, ge=1, le=3650)
     unread: StrictBool | None = None
-    names: list[str] | None = Field(None, min_length=1, max_length=200)
+    names: Patterns | None = Field(None, min_length=1, max_length=200)
     min_members: StrictInt | None = Field(None, ge=0, le=100_000)
     max_members: StrictInt | None = Field(None, ge=0, le=100_000)
     max_acts: StrictInt | None = Field(None, ge=1, le=1000)
@@ -105,7 +114,7 @@ class Rule(_Table):
 
 
 class _File(_Table):
-    version: Literal[1] = 1
+    version: StrictInt = Field(1, ge=1, le=1)
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
     exclude: Exclude = Field(default_factory=lambda: Exclude.model_validate({}))
     leave: Rule | None = None
@@ -169,9 +178,8 @@ class Policy:
         ex = self.exclude
         if chat.chat_id in ex.chat_ids:
             return "its id is listed"
-        lowered = chat.name.casefold()
         for pattern in ex.names:
-            if fnmatchcase(lowered, pattern.casefold()):
+            if matches(chat.name, pattern):
                 return f"name matches {pattern!r}"
         if ex.pinned and chat.pinned is not False:
             return "pinned" if chat.pinned else "Cliq did not say whether it is pinned"
@@ -181,6 +189,22 @@ class Policy:
 
 
 NEED_DETAIL = "\x00detail"
+NAME_LIMIT = 1000  # longer than any chat name Cliq allows (255): matched whole, never cut
+
+
+def normal(text: str) -> str:
+    """A name (or pattern) as a person reads it: compatibility forms folded (fullwidth letters), invisible
+    and control characters dropped, runs of spaces as one, case folded. Names and patterns both pass
+    through it, so a name copied from Cliq matches, and an invisible character cannot slip a name past."""
+    text = unicodedata.normalize("NFKC", text[:NAME_LIMIT])
+    text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"})
+    return " ".join(text.split()).casefold()
+
+
+def matches(name: str, pattern: str) -> bool:
+    """The name is the pattern as written, or matches it as a glob (* ? [abc])."""
+    name, pattern = normal(name), normal(pattern)
+    return name == pattern or fnmatchcase(name, pattern)
 
 
 def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
@@ -189,7 +213,7 @@ def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
         return f"Cliq cannot {action} a {chat.chat_type}"
     if rule.chat_types is not None and chat.chat_type not in rule.chat_types:
         return f"a {chat.chat_type}"
-    if rule.names is not None and not any(fnmatchcase(chat.name.casefold(), p.casefold()) for p in rule.names):
+    if rule.names is not None and not any(matches(chat.name, p) for p in rule.names):
         return "name does not match"
     if rule.min_members is not None and chat.members < rule.min_members:
         return f"{chat.members} members"
@@ -241,7 +265,8 @@ def load(path: str | Path) -> Policy:
     """Read and check a policy file; ``PolicyError`` names the line of anything wrong."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_TEXT + 1)  # never more: a policy is a page of TOML (not /dev/zero)
     except OSError as exc:
         raise PolicyError(f"Cannot read the policy file {path.name}: {exc.strerror or exc}.", "") from None
     return parse(raw, path.name)
@@ -281,10 +306,12 @@ def _message(where: tuple[str, ...], error: Any) -> str:
     if kind == "extra_forbidden":
         known = _known(where[:-1])
         return f"unknown key {key!r}" + (f" (known here: {', '.join(known)})" if known else "") + "."
-    if kind == "literal_error" and where == ("version",):
+    if where == ("version",):
         return "version must be 1."
     if kind == "literal_error":
         return f"{key} holds an unknown chat type (known: {', '.join(CHAT_TYPES)})."
+    if kind == "value_error":
+        return f"{key} {str(error['msg']).removeprefix('Value error, ')}."
     if kind in ("int_type", "bool_type", "list_type", "string_type", "model_type", "dict_type"):
         wanted = {"int_type": "a whole number", "bool_type": "true or false", "list_type": "a list",
                   "string_type": "text in quotes", "model_type": "a table", "dict_type": "a table"}[kind]  # fmt: skip
@@ -323,26 +350,40 @@ def _contradiction(parsed: _File, rules: dict[Action, Rule]) -> tuple[tuple[str,
     return None
 
 
-_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
-_KEY = re.compile(r"^\s*(?:\"([^\"]+)\"|'([^']+)'|([A-Za-z0-9_-]+))\s*=")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*((?:\"[^\"]+\"|'[^']+'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:\"[^\"]+\"|'[^']+'|[A-Za-z0-9_-]+))*)\s*=")
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in re.findall(r"\"[^\"]+\"|'[^']+'|[^.]+", dotted))
 
 
 def _line(text: str, where: tuple[str, ...]) -> int:
     """The line of ``where`` (table, then key) in the file: the key's line, else its table's, else 1.
-    Plain TOML only (tables as [headers], keys one per line), which is how policies are written."""
+    Tables as [headers] or [[headers]], keys plain or dotted; lines inside multi-line strings are skipped."""
     table: tuple[str, ...] = ()
     table_line: dict[tuple[str, ...], int] = {}
     key_line: dict[tuple[str, ...], int] = {}
+    inside: str | None = None  # the quotes of a multi-line string this line is in
     for number, line in enumerate(text.splitlines(), start=1):
+        if inside is not None:
+            if line.count(inside) % 2 == 1:
+                inside = None
+            continue
         header = _HEADER.match(line)
         if header:
-            table = tuple(part.strip().strip("\"'") for part in header[1].split("."))
+            table = _parts(header[1])
             table_line.setdefault(table, number)
             continue
         key = _KEY.match(line)
         if key:
-            name = key[1] or key[2] or key[3]
-            key_line.setdefault((*table, *name.split(".")), number)
+            full = (*table, *_parts(key[1]))
+            for depth in range(len(table) + 1, len(full) + 1):  # a.b.c = 1 also places a.b
+                key_line.setdefault(full[:depth], number)
+        for quotes in ('"""', "'''"):
+            if line.count(quotes) % 2 == 1:
+                inside = quotes
+                break
     for depth in range(len(where), 0, -1):
         found = key_line.get(where[:depth]) or table_line.get(where[:depth])
         if found:

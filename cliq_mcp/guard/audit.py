@@ -21,6 +21,16 @@ class Audit:
         self.path = Path(path).expanduser() if path else None
         self._warned = False
 
+    def writable(self) -> bool:
+        """Whether a line can be appended now (an unattended act is audited or not done)."""
+        if self.path is None:
+            return False
+        try:
+            with open_private_append(self.path):
+                return True
+        except OSError:
+            return False
+
     def record(self, **fields: Any) -> None:
         if self.path is None:
             return

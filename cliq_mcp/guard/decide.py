@@ -279,6 +279,12 @@ class Guard:
             )
         if len(chats) != 1:
             raise NotConfirmed(f"Not done: a housekeeping act is on exactly one chat, not {len(chats)}.", "")
+        if not self.audit.writable():  # the audit line is the policy's confirmation of the act
+            raise NotConfirmed(
+                f"Not done: the audit log {self.audit.path or '(off)'} cannot be written, and an unattended act "
+                "is audited or not done. Nothing was changed.",
+                "Fix CLIQ_AUDIT_LOG.",
+            )
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
         why_not = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
         if why_not:
