@@ -20,7 +20,20 @@ from typing import Any
 from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ConfigurationError
 
-OUTCOMES = ("acted", "preview", "dry_run", "refused", "declined", "cancelled", "failed", "error", "invalid")
+OUTCOMES = (
+    "acted",
+    "preview",
+    "dry_run",
+    "refused",
+    "declined",
+    "cancelled",
+    "failed",
+    "error",
+    "invalid",
+    "skipped",
+    "paced",
+    "nothing_to_do",
+)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SHOWN_CHATS = 3  # per row in the table; the rest are counted
 

@@ -106,6 +106,7 @@ class Walked:
     throttle: Throttled | None = None
     cursor: Cursor | None = None  # to continue (None: complete)
     error: CliqError | None = None  # what failed, when stopped is "failed"
+    limit_reached: bool = False  # ``until_limit``: the run's acts are all planned; later chats were not judged
 
 
 def facts(chat: r.ChatObject, details: r.ChatObject | None = None) -> Facts:
@@ -178,13 +179,17 @@ async def plan(
     now: datetime | None = None,
     wait: Wait | None = None,
     into: list[Judged] | None = None,
+    barred: Callable[[str], str] | None = None,
+    until_limit: bool = False,
 ) -> Walked:
     """Judge every chat from ``start`` on, in list order, until the end, a throttle, an error, ``client.now()``
     passing ``deadline``, or ``most`` chats judged. Acts are planned in order until the policy's limits are
     reached; chats due after that are marked ``over_limit``. Ages are counted from ``now`` (default: the time
     now). ``wait`` (an unattended run) may wait out a throttle and return True: the same request is then sent
     again, so the walk never leaves its page and judges every chat once. ``into``: the list judged chats are
-    appended to as they are judged (what a cancelled walk had judged stays there)."""
+    appended to as they are judged (what a cancelled walk had judged stays there). ``barred(chat_id)``: why
+    this server may not write to a chat (its allow/deny lists), or "". ``until_limit``: stop, complete, once
+    the run's limit is planned (a preview: the acts a run would do; the chats after them are not judged)."""
     now = now or datetime.now(timezone.utc)
     cursor = start or Cursor()
     planned = dict(cursor.planned)
@@ -226,6 +231,9 @@ async def plan(
                     return stop("throttled", listed + len(ids), exc)
                 except CliqError as exc:
                     return stop("failed", listed + len(ids), exc)
+            why_barred = barred(seen.chat_id) if barred is not None and verdict.action else ""
+            if why_barred:
+                verdict = Verdict(None, f"excluded: {why_barred}")
             item = Judged(seen.chat_id, clean(seen.name, 200), seen.chat_type, verdict.action, verdict.reason)
             if verdict.action is not None:
                 rule = policy.rules[verdict.action]
@@ -238,6 +246,8 @@ async def plan(
                     item.arguments = _arguments(verdict.action, seen)
             judged.append(item)
             after = chat.chat_id
+            if until_limit and sum(planned.values()) >= policy.limits.max_acts:
+                return Walked(judged, listed + len(ids), limit_reached=True)
         listed += len(ids)
         if progress is not None:
             await progress(listed, None, f"{listed} chats judged, {sum(planned.values())} acts planned")
@@ -250,17 +260,20 @@ async def plan(
 
 async def recheck(
     policy: Policy, action: Action, chat_id: str, client: Sender, catalogue: Catalogue, now: datetime
-) -> str:
-    """Right before an act: "" if the chat, read now, is still due for ``action`` under the policy; else why
-    not. Reads the chat alone (``GET /chats/{id}``, with its unread count and last message)."""
+) -> tuple[str, str | None]:
+    """Right before an act: ("", its name) if the chat, read now, is still due for ``action`` under the policy;
+    else (why not, its name). Reads the chat alone (``GET /chats/{id}``, with its unread count and last
+    message)."""
     try:
         now_seen = await details(client, catalogue, chat_id, TOOLS[action])
     except NotFound:
-        return "no longer among your chats"
+        return "no longer among your chats", None
+    name = clean(now_seen.name, 80)
     verdict = policy.judge(facts(now_seen), now)
     if verdict.action == action:
-        return ""
-    return f"now {verdict.reason}" if verdict.action is None else f"now due for {verdict.action}, not {action}"
+        return "", name
+    why = f"now {verdict.reason}" if verdict.action is None else f"now due for {verdict.action}, not {action}"
+    return why, name
 
 
 async def preview_policy(
@@ -269,19 +282,22 @@ async def preview_policy(
     """The ``preview_policy`` tool: what a policy would do, from its text; reads only."""
     assert isinstance(request, PreviewPolicy)
     try:
-        policy = parse_policy(request.policy.encode(), "the policy")
+        policy = parse_policy(request.policy.encode(), "")
     except CliqError as exc:
         raise InvalidArguments(exc.message, exc.hint) from None
     start = Cursor.decode(request.next_token, policy.sha256, client.cursor_key) if request.next_token else None
     walked = await plan(
         policy, client, catalogue, start=start, deadline=client.now() + TIME_BUDGET_S, most=ANSWER_CHATS,
-        progress=progress, tool=op.name,
+        progress=progress, tool=op.name, until_limit=True,
     )  # fmt: skip
     throttle = walked.throttle
     problem = throttle or walked.error
     why = f"{walked.stopped}: {clean(problem.message, 120)}" if problem else walked.stopped
     wait = ceil(throttle.retry_after) if throttle is not None and throttle.retry_after is not None else None
-    shown = walked.judged if request.every_chat else [j for j in walked.judged if j.action]
+    if throttle is not None and throttle.status and wait is None:
+        # Cliq's own throttle, no Retry-After: asking sooner extends its lock (the notes: up to 10 minutes).
+        why, wait = "Cliq throttled the chat list or a chat read; it may refuse them for up to 10 minutes", 600
+    shown = walked.judged if request.every_chat else [j for j in walked.judged if j.tool]
     again: dict[str, Any] | None = None
     if walked.cursor is not None:
         again = {"next_token": walked.cursor.encode(policy.sha256, client.cursor_key)}
@@ -290,5 +306,20 @@ async def preview_policy(
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown], "complete": walked.cursor is None,
-        "why": why, "retry_after_s": wait, "continue_with": again,
+        "why": why, "limit_reached": walked.limit_reached or None, "excluded": excluded(policy, walked.judged),
+        "retry_after_s": wait, "continue_with": again,
     }  # fmt: skip
+
+
+def excluded(policy: Policy, judged: list[Judged]) -> dict[str, Any]:
+    """What the exclusions kept out, by reason, and the exclusion entries that kept out no chat judged (a
+    pattern that never matches is a mistake a person should see before a night run proves it)."""
+    counts: dict[str, int] = {}
+    for item in judged:
+        if item.reason.startswith("excluded: "):
+            reason = item.reason.removeprefix("excluded: ")
+            counts[reason] = counts.get(reason, 0) + 1
+    unused = [f"names {p!r}" for p in policy.exclude.names if f"name matches {p!r}" not in counts]
+    seen = {item.chat_id for item in judged}
+    unused += [f"chat_ids {c!r}" for c in policy.exclude.chat_ids if c not in seen]
+    return {"counts": counts, "unused": unused}

@@ -30,6 +30,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from cliq_mcp.errors import InvalidArguments
+from cliq_mcp.tidy_policy import FORMAT
 
 
 def _listish(value: Any) -> Any:
@@ -352,7 +353,7 @@ class PlanTidy(Request):
 class PreviewPolicy(Request):
     """Show what a housekeeping policy (the TOML file `cliq-mcp tidy` runs) would do now, and why. Reads only."""
 
-    policy: str = Field(min_length=1, max_length=20_000, description="the policy file's TOML text")
+    policy: str = Field(min_length=1, max_length=20_000, description="the policy's TOML text. " + FORMAT)
     every_chat: bool = Field(False, description="also list each chat left alone, and why")
     next_token: str | None = Field(None, max_length=2000, description="from an incomplete preview: continue it")
 

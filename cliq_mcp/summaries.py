@@ -222,7 +222,10 @@ class PolicyPlan(Completeness):
     listed: int  # chats listed by this walk so far (this call and the calls it continues)
     planned: int  # acts planned by this call
     over_limit: int | None = None  # chats due beyond the run's limits: a later run takes them
-    chats: list[PolicyChat]  # the planned and due chats (every chat judged, with every_chat)
+    limit_reached: bool | None = None  # the run's limit is planned: the chats after the last act were not judged
+    excluded: dict[str, int] | None = None  # chats the [exclude] table kept out, by reason
+    unused_exclusions: list[Reason] | None = None  # exclude entries that kept out no chat judged
+    chats: list[PolicyChat]  # the acts planned (every chat judged, with every_chat)
 
 
 class Member(Output):
@@ -588,14 +591,26 @@ def plan(request: Request, response: Any) -> Answer:
 def policy_plan(request: Request, response: Any) -> Answer:
     chats = [PolicyChat(**c) for c in response["chats"]]
     counts = {k: response[k] for k in ("policy", "judged", "listed", "planned")}
-    answer = PolicyPlan(**counts, over_limit=response["over_limit"] or None, chats=chats)
+    kept_out = response["excluded"]
+    answer = PolicyPlan(**counts, over_limit=response["over_limit"] or None, chats=chats,
+                        limit_reached=response["limit_reached"], excluded=kept_out["counts"] or None,
+                        unused_exclusions=kept_out["unused"] or None)  # fmt: skip
     end = _walk_end(answer, response, "preview_policy")
-    state = "complete" if answer.complete else "NOT complete"
-    lines = [f"Judged {answer.judged} chats by the policy ({state}; {answer.policy}): {answer.planned} acts planned "
-             "(act · chat id · name · why)."]  # fmt: skip
+    so_far = "" if answer.complete else " so far (NOT complete: see the end)"
+    lines = [f"{answer.planned} acts planned{so_far} by {answer.policy} (act · chat id · name · why):"]
     lines += [f"- {c.tool} · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in chats if c.tool]
+    if answer.limit_reached:
+        lines.append(f"That is the run's limit (max_acts), reached after judging {answer.judged} chats: these are "
+                     "all the acts a run would do now (complete); later chats wait for later runs.")  # fmt: skip
+    elif answer.complete:
+        lines.append(f"Every chat judged ({answer.judged} in this answer): this is all a run would do now (complete).")
     if answer.over_limit:
         lines.append(f"{answer.over_limit} more chat(s) are due but over the run's limits (max_acts): a later run.")
+    if answer.excluded:
+        lines.append("Kept out by [exclude]: " + "; ".join(f"{n} {why}" for why, n in answer.excluded.items()) + ".")
+    if answer.unused_exclusions:
+        lines.append("These [exclude] entries kept out no chat judged (check them): "
+                     + ", ".join(answer.unused_exclusions) + ".")  # fmt: skip
     alone = [c for c in chats if not c.tool and not c.over_limit]
     lines += [f"- left alone · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in alone]
     lines.append("Nothing was changed: `cliq-mcp tidy --policy FILE --apply` acts, re-checking each chat first.")

@@ -20,17 +20,21 @@ unreachable, or it refused the credentials).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from math import ceil
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -39,7 +43,7 @@ import httpx
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
-from cliq_mcp.housekeeping import Judged, plan
+from cliq_mcp.housekeeping import Judged, excluded, plan
 from cliq_mcp.logs import Redactor
 from cliq_mcp.models import parse
 from cliq_mcp.multi_request import outcome_of
@@ -87,6 +91,7 @@ class Report:
     complete: bool = False  # every chat was judged
     stopped: str | None = None  # why the run ended early
     waited_s: int = 0  # waiting for rate windows, in all
+    excluded: dict[str, Any] = field(default_factory=dict)  # kept out by [exclude], by reason; entries unused
     chats: list[Entry] = field(default_factory=list)
 
     @property
@@ -168,15 +173,25 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, s
     """Judge every chat into ``report``, waiting out our own rate windows. A plan stopped early (Cliq's
     throttle, an error, the wait spent) is reported as it is, and nothing is done on it: a partial plan is
     acted on by no run (the next one starts over)."""
+    config = parts.guard.config
+
+    def barred(chat_id: str) -> str:  # the guard would refuse it: planned as left alone, not as an act
+        if chat_id in config.write_deny or (config.write_allow and chat_id not in config.write_allow):
+            return "this server may not write to it (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS)"
+        return ""
+
     now = datetime.fromtimestamp(parts.wall_clock(), timezone.utc)
     judged: list[Judged] = []
     try:
-        walked = await plan(policy, parts.client, BY_NAME, tool="tidy", now=now, wait=waits.wait, into=judged)
+        walked = await plan(
+            policy, parts.client, BY_NAME, tool="tidy", now=now, wait=waits.wait, into=judged, barred=barred
+        )
     except CliqError as exc:  # not even the first page
         report.stopped = f"{FAILED_TO_PLAN}: {clean(exc, 300)}"
         return
     finally:  # also when cancelled: what was judged is reported
         report.chats += [Entry.of(j) for j in judged]
+        report.excluded = excluded(policy, judged)
     if walked.cursor is None:
         report.complete = True
         return
@@ -263,23 +278,69 @@ def main(
     if args.example:
         sys.stdout.write(example())
         return DONE
-    try:
-        policy = load(args.policy)
-    except PolicyError as exc:
-        print(f"cliq-mcp tidy: refused: {exc}", file=sys.stderr)
-        return REFUSED
-    if settings.auth_mode == "none":
-        print("cliq-mcp tidy: refused: no Cliq credentials are set (see cliq-mcp auth).", file=sys.stderr)
-        return REFUSED
-    barred = _barred(policy, settings) if args.apply else ""
-    if barred:
-        print(f"cliq-mcp tidy: refused: {barred} Nothing was sent.", file=sys.stderr)
-        return REFUSED
-    report = Report(policy.name, policy.sha256, applied=args.apply, started=_now())
     redactor = Redactor(settings.secrets())  # no secret in anything shown, even one Cliq echoed back
 
     def say(line: str) -> None:
-        print(f"cliq-mcp tidy: {redactor.redact(line)}", file=sys.stderr, flush=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # a log a person matches to a night
+        print(f"cliq-mcp tidy {stamp}: {redactor.redact(line)}", file=sys.stderr, flush=True)
+
+    def refused(why: str, policy: Policy | None = None) -> int:
+        """Refused before anything was sent: said on stderr and, with --json, as a report line too."""
+        say(f"refused: {why} Nothing was sent.")
+        if args.json:
+            line = {
+                "status": STATUS[REFUSED], "exit": REFUSED, "policy": Path(args.policy).name,
+                "sha256": policy.sha256 if policy else None, "applied": args.apply, "started": _now(),
+                "stopped": f"refused: {why}", "chats": [],
+            }  # fmt: skip
+            sys.stdout.write(json.dumps(redactor.redact_all(line), ensure_ascii=False) + "\n")
+        return REFUSED
+
+    try:
+        policy = load(args.policy)
+    except PolicyError as exc:
+        return refused(str(exc))
+    if settings.auth_mode == "none":
+        return refused("no Cliq credentials are set (see cliq-mcp auth).", policy)
+    barred = _barred(policy, settings) if args.apply else ""
+    if barred:
+        return refused(barred, policy)
+    with _one_run_at_a_time(settings) as alone:
+        if not alone:
+            return refused("another `cliq-mcp tidy` of this account is running on this machine.", policy)
+        return _main(args, settings, policy, say, redactor, transport, sleep, clock, wall_clock)
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(settings: Settings) -> Iterator[bool]:
+    """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts)."""
+    state = settings.guard.state_url
+    if not state or "://" in state:  # no local state directory (or Redis): nothing to lock with here
+        yield True
+        return
+    path = Path(state).with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+
+
+def _main(
+    args: argparse.Namespace,
+    settings: Settings,
+    policy: Policy,
+    say: Say,
+    redactor: Redactor,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
+    wall_clock: Callable[[], float],
+) -> int:
+    report = Report(policy.name, policy.sha256, applied=args.apply, started=_now())
 
     async def until_signal(scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -335,7 +396,7 @@ def _table(report: Report) -> str:
     """The acts of the run (planned, or what became of them), one row each, and what was left for later."""
     rows = [c for c in report.chats if c.tool]
     head = ("outcome", "action", "chat id", "type", "name", "why")
-    lines = [(c.outcome, c.action or "", c.chat_id, c.chat_type, c.name[:40], c.detail or c.reason) for c in rows]
+    lines = [(c.outcome, c.action or "", c.chat_id, c.chat_type, _short(c.name), c.detail or c.reason) for c in rows]
     widths = [max(len(str(row[i])) for row in [head, *lines]) for i in range(5)]
     text = ["  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
             for row in [head, *lines]]  # fmt: skip
@@ -349,6 +410,10 @@ def _table(report: Report) -> str:
     return "\n".join(text) + "\n"
 
 
+def _short(name: str, most: int = 40) -> str:
+    return name if len(name) <= most else name[: most - 1] + "…"
+
+
 def _summary(report: Report, code: int) -> str:
     counts = Counter(c.outcome for c in report.chats)
     done = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(counts.items()))
@@ -356,5 +421,7 @@ def _summary(report: Report, code: int) -> str:
     mode = "applied" if report.applied else "dry run, nothing sent"
     waited = f"; waited {report.waited_s} s for rate limits" if report.waited_s else ""
     stopped = f"; {report.stopped}" if report.stopped else ""
+    unused = report.excluded.get("unused")
+    stopped += f"; [exclude] entries that kept out no chat (check them): {', '.join(unused)}" if unused else ""
     return (f"{STATUS[code].replace('_', ' ')} ({mode}): {report.policy} sha256:{report.sha256[:16]} judged {state}: "
             f"{len(report.chats)} chats; {done or 'none'}{waited}{stopped}")  # fmt: skip

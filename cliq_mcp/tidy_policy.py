@@ -19,7 +19,7 @@
     max_members = 10
     max_acts = 50                  # most acts of this action in one run
 
-An action happens only if the file names it; close and leave (destructive) need at least one condition.
+An action happens only if the file names it; close and leave (destructive) need inactive_days or names.
 A chat gets the first action, in the order leave, close, mark_read, clear_unread, whose conditions it
 meets. Unknown keys, wrong types and contradictions are refused with the line and the reason.
 
@@ -157,7 +157,8 @@ class Policy:
 
     @property
     def label(self) -> str:
-        return f"policy {self.name} sha256:{self.sha256[:16]}"
+        """How reports and the audit log name it: "policy nightly.toml sha256:…" (a file) or "policy sha256:…"."""
+        return " ".join(part for part in ("policy", self.name, f"sha256:{self.sha256[:16]}") if part)
 
     def judge(self, chat: Facts, now: datetime) -> Verdict:
         """The first action whose conditions the chat meets, or why none applies."""
@@ -194,9 +195,10 @@ NAME_LIMIT = 1000  # longer than any chat name Cliq allows (255): matched whole,
 
 def normal(text: str) -> str:
     """A name (or pattern) as a person reads it: compatibility forms folded (fullwidth letters), invisible
-    and control characters dropped, runs of spaces as one, case folded. Names and patterns both pass
+    and control characters dropped, runs of spaces as one, case folded, a leading "#" (as channels are
+    written) optional. Names and patterns both pass
     through it, so a name copied from Cliq matches, and an invisible character cannot slip a name past."""
-    text = unicodedata.normalize("NFKC", text[:NAME_LIMIT])
+    text = unicodedata.normalize("NFKC", text[:NAME_LIMIT]).strip().removeprefix("#")  # "#leadership": a channel
     text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"})
     return " ".join(text.split()).casefold()
 
@@ -273,36 +275,46 @@ def load(path: str | Path) -> Policy:
 
 
 def parse(raw: bytes, name: str) -> Policy:
+    """``name``: the file's (for messages and the label); "" for a policy given as text (preview_policy)."""
+    shown = name or "the policy"
     if len(raw) > MAX_TEXT:
-        raise PolicyError(f"{name}: the policy file is larger than {MAX_TEXT // 1000} KB.", "")
+        raise PolicyError(f"{shown}: the policy file is larger than {MAX_TEXT // 1000} KB.", "")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"{name}: not UTF-8 text (at byte {exc.start}).", "") from None
+        raise PolicyError(f"{shown}: not UTF-8 text (at byte {exc.start}).", "") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{name}: not valid TOML: {exc}.", "") from None
+        raise PolicyError(f"{shown}: not valid TOML: {exc}.", "") from None
     try:
         parsed = _File.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = tuple(str(p) for p in error["loc"] if not isinstance(p, int))
-        raise PolicyError(f"{name}, line {_line(text, where)}: {_message(where, error)}", _HINT) from None
+        raise PolicyError(f"{shown}, line {_line(text, where)}: {_message(where, error)}", _HINT) from None
     rules = {a: r for a in ACTIONS if (r := getattr(parsed, a)) is not None}
     problem = _contradiction(parsed, rules)
     if problem:
         where, reason = problem
-        raise PolicyError(f"{name}, line {_line(text, where)}: {reason}", _HINT)
+        raise PolicyError(f"{shown}, line {_line(text, where)}: {reason}", _HINT)
     return Policy(name, hashlib.sha256(raw).hexdigest(), parsed.limits, parsed.exclude, rules)
 
 
-_HINT = "`cliq-mcp tidy --example` prints a commented policy with every key."
+FORMAT = (
+    "A policy is TOML: [exclude] pinned (default true), muted, names (glob patterns), chat_ids; one table per "
+    "action, [close] [leave] [mark_read] [clear_unread], with chat_types, inactive_days, unread, names (only "
+    "these), min_members, max_members, max_acts; [limits] max_acts (default 50), max_wait_minutes."
+)
+_HINT = FORMAT + " `cliq-mcp tidy --example` prints a commented one."
 
 
 def _message(where: tuple[str, ...], error: Any) -> str:
     key = ".".join(where) or "the file"
     kind = error["type"]
+    if kind == "extra_forbidden" and len(where) == 2 and where[0] in ACTIONS and "exclu" in where[1]:
+        return (f"unknown key {key!r}: what no action may touch goes in the [exclude] table (names, chat_ids, "
+                f"pinned, muted); {where[0]}.names means the opposite, only chats with these names.")  # fmt: skip
     if kind == "extra_forbidden":
         known = _known(where[:-1])
         return f"unknown key {key!r}" + (f" (known here: {', '.join(known)})" if known else "") + "."
@@ -331,8 +343,11 @@ def _contradiction(parsed: _File, rules: dict[Action, Rule]) -> tuple[tuple[str,
         return (), "the policy names no action: add a [close], [leave], [mark_read] or [clear_unread] table."
     for action, rule in rules.items():
         at = (action,)
-        if action in DESTRUCTIVE and not rule.conditions():
-            return at, f"[{action}] has no condition, so it would {action} every chat: give at least one."
+        if action in DESTRUCTIVE and rule.inactive_days is None and rule.names is None:
+            return at, (
+                f"[{action}] has neither inactive_days nor names, so it would {action} chats in use "
+                "(chat types, members or unread alone say nothing of that): give inactive_days, or names."
+            )
         if rule.min_members is not None and rule.max_members is not None and rule.min_members > rule.max_members:
             return (action, "min_members"), f"{action}.min_members is more than max_members: no chat can match."
         if action in ("mark_read", "clear_unread") and rule.unread is False:

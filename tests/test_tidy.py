@@ -185,6 +185,7 @@ def test_a_chat_pinned_between_plan_and_act_is_skipped_and_reported(
     assert code == 0  # skipping a chat the policy no longer selects is the policy working
     skipped = [line for line in audit_lines(tmp_path) if line.get("outcome") == "skipped"]
     assert [line["chats"] for line in skipped] == [[second]]
+    assert skipped[0]["policy"] == f"policy nightly.toml sha256:{report['sha256'][:16]}"  # which rule skipped it
 
 
 def test_a_run_stopped_by_cliqs_throttle_reports_the_rest_and_the_next_run_resumes(
@@ -213,9 +214,10 @@ def test_a_run_stopped_by_cliqs_throttle_reports_the_rest_and_the_next_run_resum
     [
         ("[close]\ninactive_days = 90\nmax_act = 5\n", 3, "unknown key 'close.max_act'"),
         ("[close]\nchat_types = ['group_chat']\ninactive_days = '90'\n", 3, "close.inactive_days must be a whole"),
-        ("[limits]\nmax_acts = 5\n\n[close]\n", 4, "[close] has no condition"),
+        ("[limits]\nmax_acts = 5\n\n[close]\n", 4, "[close] has neither inactive_days nor names"),
+        ("[close]\nchat_types = ['group_chat']\n", 1, "[close] has neither inactive_days nor names"),
         ("[mark_read]\nchat_types = ['bot']\nunread = false\n", 3, "nothing to mark"),
-        ("[leave]\nchat_types = ['direct_message']\n", 2, "Cliq cannot leave"),
+        ("[leave]\ninactive_days = 9\nchat_types = ['direct_message']\n", 3, "Cliq cannot leave"),
         ("[close]\ninactive_days = 9\nmin_members = 5\nmax_members = 2\n", 3, "no chat can match"),
         ("[close]\ninactive_days = 9\nchat_types = ['group']\n", 3, "unknown chat type"),
         ("[exclude]\npinned = 1\n[close]\ninactive_days = 9\n", 2, "exclude.pinned must be true or false"),
@@ -223,6 +225,7 @@ def test_a_run_stopped_by_cliqs_throttle_reports_the_rest_and_the_next_run_resum
         ("[close\ninactive_days = 9\n", 1, "not valid TOML"),
         ("# nothing but a comment\n", 1, "names no action"),
         ("[purge]\ninactive_days = 9\n", 1, "unknown key 'purge'"),
+        ("[close]\ninactive_days = 9\nexclude_names = ['x']\n", 3, "goes in the [exclude] table"),
     ],
 )
 def test_malformed_or_contradictory_policies_are_refused_with_the_line(
@@ -236,7 +239,7 @@ def test_malformed_or_contradictory_policies_are_refused_with_the_line(
 ) -> None:
     path = policy_file(tmp_path, text, "bad.toml")
     code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(path), "--apply")
-    assert code == 2 and report is None
+    assert code == 2 and report["status"] == "refused" and report["chats"] == []  # the night's line says so
     assert f"bad.toml, line {line}" in err or (f"line {line}" in err and "not valid TOML" in err), err
     assert words in err, err
     assert api_calls(workspace) == []
@@ -457,3 +460,58 @@ def test_without_credentials_refused_and_with_rejected_ones_failed(
     assert report["status"] == "failed" and report["chats"] == [] and "planning failed" in report["stopped"]
     assert "not-a-token-1234" not in out + err
     assert writes(workspace) == [] and len(api_calls(workspace)) == 1
+
+
+def test_chats_this_server_may_not_write_are_planned_as_left_alone(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CLIQ_DENY_CHATS holds two chats the policy selects: the plan leaves them alone (not an act the guard
+    would then refuse every night), and the run is done."""
+    path = policy_file(tmp_path, NIGHTLY.format(most=5))
+    denied = selected(workspace, 2)
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    settings = guarded(cliq, tmp_path, CLIQ_DENY_CHATS=",".join(denied))
+    time_ = cliq.time
+    code = tidy_command.main(parsed, settings, cliq.transport, sleep=time_.sleep, clock=time_, wall_clock=time_)
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["counts"].get("refused") is None
+    reasons = {c["chat_id"]: c["reason"] for c in report["chats"]}
+    assert all("may not write to it" in reasons[c] for c in denied)
+    assert not set(closes(workspace)) & set(denied) and len(closes(workspace)) == 5
+
+
+def test_exclusions_are_counted_and_one_that_keeps_out_nothing_is_pointed_out(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "#leadership" keeps out the chat named "Leadership" (a leading # is how channels are written); an
+    entry that matches no chat is named in the report and on stderr, before a night run proves it wrong."""
+    chat = next(c for c in workspace.my_chats() if c.chat_type == "group_chat" and not c.pinned and stale(c, 90))
+    chat.name = "Leadership"
+    text_ = NIGHTLY.format(most=500).replace(
+        'names = ["*leadership*", "payroll*"]', 'names = ["#leadership", "#no-such"]'
+    )
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, text_)))
+    assert code == 0
+    assert {c["chat_id"]: c["reason"] for c in report["chats"]}[chat.chat_id] == "excluded: name matches '#leadership'"
+    assert report["excluded"]["counts"]["name matches '#leadership'"] == 1
+    assert report["excluded"]["unused"] == ["names '#no-such'"] and "names '#no-such'" in err
+
+
+def test_two_runs_of_one_account_do_not_overlap(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+    import hashlib
+
+    settings = guarded(cliq, tmp_path)
+    state = Path(settings.guard.state_url or "")
+    lock = state.with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other run
+        code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5))),
+                                 "--apply")  # fmt: skip
+    assert code == 2 and report["status"] == "refused" and "another `cliq-mcp tidy`" in err
+    assert api_calls(workspace) == []
+    code, _report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5))))
+    assert code == 0  # the lock goes with the run that held it

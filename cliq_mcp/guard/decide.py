@@ -41,7 +41,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import GuardConfig
-from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed
+from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, Throttled
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import PageFlow, ways_forward
@@ -128,6 +128,10 @@ class Guard:
         except NotConfirmed as exc:
             self.audit.record(**note, outcome=exc.outcome, detail=exc.message)
             raise
+        except Throttled as exc:  # status 0: our own pacing held it back, nothing was sent
+            self.audit.record(**note, outcome="paced" if exc.status == 0 else "failed", status=exc.status or None,
+                              detail=exc.message)  # fmt: skip
+            raise
         except ApiError as exc:
             self.audit.record(**note, outcome="failed", status=exc.status, detail=exc.message)
             raise
@@ -186,7 +190,9 @@ class Guard:
             lines = [f"Dry run, nothing was sent. {op.name} would send:", *(_line(w) for w in op.wires(request))]
             return result("\n".join(lines), Written(preview=Preview(would_send=_would_send(op, request))))
         if self.policy is not None:
-            await self._policy_allows(op, chats)
+            note["policy"] = self.policy.label  # on every line of a housekeeping run, skipped and failed too
+            title = await self._policy_allows(op, chats)
+            note["chat_titles"] = [title] if title else None
             note["confirmed_by"] = self.policy.label
             return await act()
         if op.effect is not Effect.DESTRUCTIVE:
@@ -267,8 +273,9 @@ class Guard:
         note["confirmed_by"] = how
         return await act()
 
-    async def _policy_allows(self, op: Operation, chats: list[str]) -> None:
-        """A housekeeping run: only acts the policy file names, on chats it still selects, read right now."""
+    async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
+        """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
+        NotConfirmed). Returns the chat's name as read."""
         assert self.policy is not None
         action = next((a for a, tool in TOOLS.items() if tool == op.name), None)
         if action is None or action not in self.policy.rules:
@@ -286,7 +293,7 @@ class Guard:
                 "Fix CLIQ_AUDIT_LOG.",
             )
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        why_not = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
+        why_not, title = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
         if why_not:
             raise NotConfirmed(
                 f"Not done: chat {chats[0]} changed since the plan and the policy no longer selects it for "
@@ -294,6 +301,7 @@ class Guard:
                 "",
                 outcome="skipped",
             )
+        return title
 
     def _preview(
         self, op: Operation, request: Request, question: str, canonical: str, note: dict[str, Any]
