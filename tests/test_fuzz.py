@@ -36,7 +36,8 @@ values = st.recursive(
 )
 
 
-@pytest.fixture(scope="module", params=ERAS)
+# Marked era_independent like the test: bad input is refused below the protocol, so once, in the 2026-07-28 era.
+@pytest.fixture(scope="module", params=ERAS[:1])
 def session(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Client, Workspace, str]]:
     workspace = Workspace(rate_limits=False)
     url, transport = "http://cliq.test", httpx.ASGITransport(app=observed(workspace))  # in-process

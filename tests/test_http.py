@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import (
+    ALICE,
     Q2,
     Cliq,
     answering,
@@ -38,25 +39,40 @@ from cliq_mcp.operations import CATALOGUE
 TOKEN = "http-token-0123456789abcdef"
 
 
-async def test_http_serves_the_tools_in_both_eras(era: str) -> None:
+# One server of each kind for the module (each start costs a second of CPU). Only the tests that confirm a
+# close change its sandbox, and each closes Q2 once, on a server of its own kind.
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
     with http_server("--sandbox") as url:
-        assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "sandbox": True}
-        async with connect(url, era) as client:
-            assert len((await client.list_tools()).tools) == len(CATALOGUE)
-            result = await client.call_tool("get_chat", {"chat_id": Q2})
+        yield url
+
+
+@pytest.fixture(scope="module")
+def token_url() -> Iterator[str]:
+    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
+        yield url
+
+
+async def test_http_serves_the_tools_in_both_eras(era: str, sandbox_url: str) -> None:
+    url = sandbox_url
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "sandbox": True}
+    async with connect(url, era) as client:
+        assert len((await client.list_tools()).tools) == len(CATALOGUE)
+        result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is False and "Q2 Product Review" in result.content[0].text
 
 
-async def test_http_confirmation_in_both_eras(era: str) -> None:
+async def test_http_confirmation_in_both_eras(era: str, sandbox_url: str) -> None:
     seen: list[object] = []
-    with http_server("--sandbox") as url:
-        async with connect(url, era, elicitation_callback=answering("accept", {"confirm": True}, seen)) as client:
-            result = await client.call_tool("close_chat", {"chat_id": Q2})
-            if era == "auto":  # 2026-07-28: asked inside the result, no back-channel needed
-                assert result.is_error is False and len(seen) == 1
-            else:  # stateless HTTP has no back-channel for handshake-era questions: nobody can be asked
-                assert result.is_error is True and "nobody can be asked" in result.content[0].text
-                assert seen == [] and "confirmation_token" not in result.content[0].text
+    url = sandbox_url
+    async with connect(url, era, elicitation_callback=answering("accept", {"confirm": True}, seen)) as client:
+        # Each era its own chat: the module's server is shared, and a closed chat is not asked about again.
+        result = await client.call_tool("close_chat", {"chat_id": Q2 if era == "auto" else ALICE})
+        if era == "auto":  # 2026-07-28: asked inside the result, no back-channel needed
+            assert result.is_error is False and len(seen) == 1
+        else:  # stateless HTTP has no back-channel for handshake-era questions: nobody can be asked
+            assert result.is_error is True and "nobody can be asked" in result.content[0].text
+            assert seen == [] and "confirmation_token" not in result.content[0].text
 
 
 @pytest.mark.era_independent
@@ -75,23 +91,23 @@ async def test_replicas_sharing_the_guard_secret_accept_each_others_tokens(
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
 
 
-async def test_bearer_token_is_required_when_configured(era: str) -> None:
-    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
-        assert httpx.get(f"{url}/healthz").status_code == 200  # probes need no token
-        missing = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-        wrong = httpx.post(f"{url}/mcp", json={}, headers={"Authorization": "Bearer nope"})
-        assert (missing.status_code, wrong.status_code) == (401, 401)
-        assert TOKEN not in missing.text + wrong.text
-        async with connect(url, era, {"Authorization": f"Bearer {TOKEN}"}) as client:
-            assert len((await client.list_tools()).tools) == len(CATALOGUE)
+async def test_bearer_token_is_required_when_configured(era: str, token_url: str) -> None:
+    url = token_url
+    assert httpx.get(f"{url}/healthz").status_code == 200  # probes need no token
+    missing = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    wrong = httpx.post(f"{url}/mcp", json={}, headers={"Authorization": "Bearer nope"})
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert TOKEN not in missing.text + wrong.text
+    async with connect(url, era, {"Authorization": f"Bearer {TOKEN}"}) as client:
+        assert len((await client.list_tools()).tools) == len(CATALOGUE)
 
 
-def test_a_foreign_origin_is_refused() -> None:
-    with http_server("--sandbox") as url:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-        headers = {"Origin": "http://evil.example", "Accept": "application/json, text/event-stream"}
-        refused = httpx.post(f"{url}/mcp", json=body, headers=headers)
-        rebound = httpx.post(f"{url}/mcp", json=body, headers={"Host": "evil.example", "Accept": headers["Accept"]})
+def test_a_foreign_origin_is_refused(sandbox_url: str) -> None:
+    url = sandbox_url
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Origin": "http://evil.example", "Accept": "application/json, text/event-stream"}
+    refused = httpx.post(f"{url}/mcp", json=body, headers=headers)
+    rebound = httpx.post(f"{url}/mcp", json=body, headers={"Host": "evil.example", "Accept": headers["Accept"]})
     assert refused.status_code == 403 and rebound.status_code in (403, 421)
 
 
@@ -105,7 +121,7 @@ def test_binding_beyond_loopback_without_a_token_is_refused(host: str) -> None:
     assert done.returncode == 2 and "CLIQ_MCP_HTTP_TOKEN" in done.stderr
 
 
-async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only_client: None) -> None:
+async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only_client: None, token_url: str) -> None:
     # A 2026-07-28 host with URL-mode elicitation only: the page is served under the HTTP app's own path.
     seen: list[Any] = []
 
@@ -117,39 +133,39 @@ async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only
             await approve_with(person, params.url)
         return ElicitResult(action="accept")
 
-    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with connect(url, "auto", headers=headers, elicitation_callback=host) as client:
-            result = await client.call_tool("close_chat", {"chat_id": Q2})
+    url = token_url
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with connect(url, "auto", headers=headers, elicitation_callback=host) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert result.is_error is False, result.content
     (page,) = seen
     assert page.startswith(f"{url}/approvals/")
 
 
-async def test_bearer_scheme_in_any_case_local_origins_with_a_token_and_405_for_a_stateless_get() -> None:
+async def test_bearer_scheme_in_any_case_local_origins_with_a_token_and_405_for_a_stateless_get(token_url: str) -> None:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     accept = {"Accept": "application/json, text/event-stream"}
-    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
-        port = url.rsplit(":", 1)[1]
-        for scheme in ("bearer", "BEARER", "BeArEr"):
-            async with connect(url, "auto", {"Authorization": f"{scheme} {TOKEN}"}) as client:
-                assert len((await client.list_tools()).tools) == len(CATALOGUE)
-        refused = [
-            httpx.post(f"{url}/mcp", json=body, headers={**accept, "Authorization": value}).status_code
-            for value in (f"Basic {TOKEN}", f"bearer{TOKEN}", f"bearer {TOKEN[:-1]}", "bearer")
-        ]
-        bearer = {**accept, "Authorization": f"Bearer {TOKEN}"}
-        local = [
-            httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
-            for origin in (f"http://localhost:{port}", f"http://127.0.0.1:{port}", "http://localhost:5173")
-        ]
-        foreign = [
-            httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
-            for origin in ("http://evil.example", f"http://localhost.evil.example:{port}", "http://localhost:1x")
-        ]
-        # Before, the SDK held an idle event stream open here forever; the timeout is only a safety net.
-        stream = httpx.get(f"{url}/mcp", headers={"Accept": "text/event-stream", **bearer}, timeout=10)
-        no_token = httpx.get(f"{url}/mcp", timeout=10)
+    url = token_url
+    port = url.rsplit(":", 1)[1]
+    for scheme in ("bearer", "BEARER", "BeArEr"):
+        async with connect(url, "auto", {"Authorization": f"{scheme} {TOKEN}"}) as client:
+            assert len((await client.list_tools()).tools) == len(CATALOGUE)
+    refused = [
+        httpx.post(f"{url}/mcp", json=body, headers={**accept, "Authorization": value}).status_code
+        for value in (f"Basic {TOKEN}", f"bearer{TOKEN}", f"bearer {TOKEN[:-1]}", "bearer")
+    ]
+    bearer = {**accept, "Authorization": f"Bearer {TOKEN}"}
+    local = [
+        httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
+        for origin in (f"http://localhost:{port}", f"http://127.0.0.1:{port}", "http://localhost:5173")
+    ]
+    foreign = [
+        httpx.post(f"{url}/mcp", json=body, headers={**bearer, "Origin": origin}).status_code
+        for origin in ("http://evil.example", f"http://localhost.evil.example:{port}", "http://localhost:1x")
+    ]
+    # Before, the SDK held an idle event stream open here forever; the timeout is only a safety net.
+    stream = httpx.get(f"{url}/mcp", headers={"Accept": "text/event-stream", **bearer}, timeout=10)
+    no_token = httpx.get(f"{url}/mcp", timeout=10)
     assert refused == [401, 401, 401, 401]
     assert local == [200, 200, 200] and foreign == [403, 403, 403]
     assert stream.status_code == 405 and stream.headers["allow"] == "POST"
