@@ -84,6 +84,17 @@ EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
     ("find_people", {"query": "alice"}),
 ]
 
+# The read tools, in the catalogue's order: what --read-only serves.
+READ_TOOLS = [
+    "list_chats",
+    "search_chats",
+    "get_chat",
+    "list_chat_members",
+    "plan_tidy",
+    "preview_policy",
+    "find_people",
+]
+
 ERAS = ["auto", "legacy"]  # 2026-07-28 clients, and handshake-era clients such as Claude Desktop
 
 

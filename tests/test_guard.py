@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, ALICE_LAST, EVERY_TOOL, Q2, Cliq, answering, api_calls, env_for, writes
+from conftest import ALICE, ALICE_LAST, EVERY_TOOL, Q2, READ_TOOLS, Cliq, answering, api_calls, env_for, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
 from simulated_cliq import Workspace
@@ -242,15 +242,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
         for tool, args in EVERY_TOOL:
             result = await c.call_tool(tool, args)
             assert result.is_error is (tool not in names), tool
-    assert names == [
-        "list_chats",
-        "search_chats",
-        "get_chat",
-        "list_chat_members",
-        "plan_tidy",
-        "preview_policy",
-        "find_people",
-    ]  # read-only beats --tools
+    assert names == READ_TOOLS  # read-only beats --tools
     assert writes(workspace) == []
 
 
@@ -261,15 +253,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
         (
             "read",
             "",
-            {
-                "list_chats",
-                "search_chats",
-                "get_chat",
-                "list_chat_members",
-                "plan_tidy",
-                "preview_policy",
-                "find_people",
-            },
+            set(READ_TOOLS),
         ),
         (
             "destructive,get_chat",
@@ -279,15 +263,7 @@ async def test_read_only_lists_and_serves_only_read_tools(
         (
             "",
             "destructive,write",
-            {
-                "list_chats",
-                "search_chats",
-                "get_chat",
-                "list_chat_members",
-                "plan_tidy",
-                "preview_policy",
-                "find_people",
-            },
+            set(READ_TOOLS),
         ),
         ("close_chat,rename_chat", "close_chat", {"rename_chat"}),  # exclusion beats inclusion
     ],

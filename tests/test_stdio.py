@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from conftest import EVERY_TOOL, Q2, Cliq, answering, api_calls, env_for, outside_env
+from conftest import EVERY_TOOL, Q2, READ_TOOLS, Cliq, answering, api_calls, env_for, outside_env
 from mcp import Client, StdioServerParameters
 from simulated_cliq import Workspace
 
@@ -96,13 +96,5 @@ async def test_stdio_read_only(era: str) -> None:
     async with Client(params("--sandbox", "--read-only"), mode=era) as client:
         names = [t.name for t in (await client.list_tools()).tools]
         refused = await client.call_tool("close_chat", {"chat_id": Q2})
-    assert names == [
-        "list_chats",
-        "search_chats",
-        "get_chat",
-        "list_chat_members",
-        "plan_tidy",
-        "preview_policy",
-        "find_people",
-    ]
+    assert names == READ_TOOLS
     assert refused.is_error is True
