@@ -311,6 +311,8 @@ _HINT = FORMAT + " `cliq-mcp tidy --example` prints a commented one."
 
 def _message(where: tuple[str, ...], error: Any) -> str:
     key = ".".join(where) or "the file"
+    if len(key) > 80:  # a key is the file's own text: shown bounded, never whole
+        key = key[:79] + "…"
     kind = error["type"]
     if kind == "extra_forbidden" and len(where) == 2 and where[0] in ACTIONS and "exclu" in where[1]:
         return (f"unknown key {key!r}: what no action may touch goes in the [exclude] table (names, chat_ids, "

@@ -43,6 +43,11 @@ async def test_a_bad_policy_is_an_error_naming_the_line(client: Client, workspac
     assert api_calls(workspace) == []
 
 
+async def test_an_error_about_a_huge_key_stays_short(client: Client, workspace: Workspace) -> None:
+    result = await client.call_tool("preview_policy", {"policy": f"[close]\ninactive_days = 9\n{'k' * 19_000} = 1\n"})
+    assert result.is_error is True and "line 3" in text(result) and len(text(result)) < 1000
+
+
 async def test_a_throttled_preview_says_so_and_continues_where_it_stopped(client: Client, workspace: Workspace) -> None:
     throttle = {"code": "rate_limit_exceeded", "message": "Too many requests"}
     policy = NIGHTLY.format(most=120)
