@@ -21,7 +21,15 @@ from math import ceil
 from typing import Any
 
 from cliq_mcp import responses as r
-from cliq_mcp.errors import ApiError, AuthenticationError, CliqError, InvalidArguments, NotFound, Throttled
+from cliq_mcp.errors import (
+    ApiError,
+    AuthenticationError,
+    CliqError,
+    InvalidArguments,
+    NotFound,
+    ServerError,
+    Throttled,
+)
 from cliq_mcp.models import GetChat, ListChats, PreviewPolicy, Request, parse
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, parse_time
@@ -252,8 +260,12 @@ async def plan(
         if progress is not None:
             await progress(listed, None, f"{listed} chats judged, {sum(planned.values())} acts planned")
         next_token = answer.next_token
-        if not next_token or next_token in seen_tokens:  # a repeated cursor would loop
+        if not next_token:
             return Walked(judged, listed)
+        if next_token in seen_tokens:  # Cliq gave a cursor again: following it would loop; the walk is not whole
+            failure = ServerError("Cliq repeated a list cursor, so the rest of the chats could not be listed.",
+                                  status=200)  # fmt: skip
+            return stop("failed", listed, failure)
         seen_tokens.add(next_token)
         token, after = next_token, None
 
@@ -288,8 +300,9 @@ async def preview_policy(
     start = Cursor.decode(request.next_token, policy.sha256, client.cursor_key) if request.next_token else None
     walked = await plan(
         policy, client, catalogue, start=start, deadline=client.now() + TIME_BUDGET_S, most=ANSWER_CHATS,
-        progress=progress, tool=op.name, until_limit=True,
+        progress=progress, tool=op.name, until_limit=True, barred=client.write_barred,
     )  # fmt: skip
+    whole = start is None and walked.cursor is None and not walked.limit_reached  # every chat, in this answer
     throttle = walked.throttle
     problem = throttle or walked.error
     why = f"{walked.stopped}: {clean(problem.message, 120)}" if problem else walked.stopped
@@ -306,14 +319,16 @@ async def preview_policy(
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown], "complete": walked.cursor is None,
-        "why": why, "limit_reached": walked.limit_reached or None, "excluded": excluded(policy, walked.judged),
+        "why": why, "limit_reached": walked.limit_reached or None,
+        "excluded": excluded(policy, walked.judged, whole=whole),
         "retry_after_s": wait, "continue_with": again,
     }  # fmt: skip
 
 
-def excluded(policy: Policy, judged: list[Judged]) -> dict[str, Any]:
-    """What the exclusions kept out, by reason, and the exclusion entries that kept out no chat judged (a
-    pattern that never matches is a mistake a person should see before a night run proves it)."""
+def excluded(policy: Policy, judged: list[Judged], *, whole: bool) -> dict[str, Any]:
+    """What the exclusions kept out, by reason, and (``whole``: ``judged`` is every chat) the exclusion entries
+    that kept out no chat (a pattern that never matches is a mistake a person should see before a night run
+    proves it; of part of the chats, that cannot be said)."""
     counts: dict[str, int] = {}
     for item in judged:
         if item.reason.startswith("excluded: "):
@@ -322,4 +337,4 @@ def excluded(policy: Policy, judged: list[Judged]) -> dict[str, Any]:
     unused = [f"names {p!r}" for p in policy.exclude.names if f"name matches {p!r}" not in counts]
     seen = {item.chat_id for item in judged}
     unused += [f"chat_ids {c!r}" for c in policy.exclude.chat_ids if c not in seen]
-    return {"counts": counts, "unused": unused}
+    return {"counts": counts, "unused": unused if whole else []}

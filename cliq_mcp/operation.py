@@ -26,6 +26,10 @@ class Sender(Protocol):
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
 
+    def write_barred(self, chat_id: str) -> str:
+        """Why this server may not write to the chat (its allow/deny lists), or ""."""
+        ...
+
     def now(self) -> float:
         """The client's clock (seconds), for a runner's time budget."""
         ...

@@ -173,27 +173,28 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, s
     """Judge every chat into ``report``, waiting out our own rate windows. A plan stopped early (Cliq's
     throttle, an error, the wait spent) is reported as it is, and nothing is done on it: a partial plan is
     acted on by no run (the next one starts over)."""
-    config = parts.guard.config
-
-    def barred(chat_id: str) -> str:  # the guard would refuse it: planned as left alone, not as an act
-        if chat_id in config.write_deny or (config.write_allow and chat_id not in config.write_allow):
-            return "this server may not write to it (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS)"
-        return ""
-
     now = datetime.fromtimestamp(parts.wall_clock(), timezone.utc)
     judged: list[Judged] = []
     try:
         walked = await plan(
-            policy, parts.client, BY_NAME, tool="tidy", now=now, wait=waits.wait, into=judged, barred=barred
+            policy,
+            parts.client,
+            BY_NAME,
+            tool="tidy",
+            now=now,
+            wait=waits.wait,
+            into=judged,
+            barred=parts.client.write_barred,
         )
     except CliqError as exc:  # not even the first page
         report.stopped = f"{FAILED_TO_PLAN}: {clean(exc, 300)}"
         return
     finally:  # also when cancelled: what was judged is reported
         report.chats += [Entry.of(j) for j in judged]
-        report.excluded = excluded(policy, judged)
+        report.excluded = excluded(policy, judged, whole=False)
     if walked.cursor is None:
         report.complete = True
+        report.excluded = excluded(policy, judged, whole=True)
         return
     problem = walked.throttle or walked.error
     report.stopped = "planning stopped: " + (clean(problem, 300) if problem else walked.stopped or "")
@@ -305,28 +306,34 @@ def main(
     barred = _barred(policy, settings) if args.apply else ""
     if barred:
         return refused(barred, policy)
-    with _one_run_at_a_time(settings) as alone:
-        if not alone:
-            return refused("another `cliq-mcp tidy` of this account is running on this machine.", policy)
+    with _one_run_at_a_time(settings) as busy:
+        if busy:
+            return refused(busy, policy)
         return _main(args, settings, policy, say, redactor, transport, sleep, clock, wall_clock)
 
 
 @contextlib.contextmanager
-def _one_run_at_a_time(settings: Settings) -> Iterator[bool]:
-    """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts)."""
+def _one_run_at_a_time(settings: Settings) -> Iterator[str]:
+    """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts): yields
+    "" when held, else why not."""
     state = settings.guard.state_url
     if not state or "://" in state:  # no local state directory (or Redis): nothing to lock with here
-        yield True
+        yield ""
         return
     path = Path(state).with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with path.open("a") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = path.open("a")
+    except OSError as exc:
+        yield f"the run lock cannot be made in {path.parent} ({exc.strerror or exc})."
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            yield False
+            yield "another `cliq-mcp tidy` of this account is running on this machine."
             return
-        yield True
+        yield ""
 
 
 def _main(

@@ -180,7 +180,7 @@ class Policy:
         if chat.chat_id in ex.chat_ids:
             return "its id is listed"
         for pattern in ex.names:
-            if matches(chat.name, pattern):
+            if matches(chat.name, pattern, widen=True):
                 return f"name matches {pattern!r}"
         if ex.pinned and chat.pinned is not False:
             return "pinned" if chat.pinned else "Cliq did not say whether it is pinned"
@@ -190,23 +190,41 @@ class Policy:
 
 
 NEED_DETAIL = "\x00detail"
-NAME_LIMIT = 1000  # longer than any chat name Cliq allows (255): matched whole, never cut
+NAME_LIMIT = 1000  # 4x the longest chat name Cliq allows (255): a real name is matched whole
 
 
-def normal(text: str) -> str:
-    """A name (or pattern) as a person reads it: compatibility forms folded (fullwidth letters), invisible
-    and control characters dropped, runs of spaces as one, case folded, a leading "#" (as channels are
-    written) optional. Names and patterns both pass
-    through it, so a name copied from Cliq matches, and an invisible character cannot slip a name past."""
-    text = unicodedata.normalize("NFKC", text[:NAME_LIMIT]).strip().removeprefix("#")  # "#leadership": a channel
+# Characters that show nothing (default-ignorable), beyond the categories dropped below: the combining
+# grapheme joiner, Hangul fillers, Mongolian and variation selectors, tags.
+_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U0001bca0-\U0001bca3\U000e0000-\U000e0fff]"
+)
+
+
+def normal(text: str, *, compatible: bool = True, hash_optional: bool = True) -> str:
+    """A name (or pattern) as a person reads it: invisible and control characters dropped, runs of spaces as
+    one, case folded; with ``compatible``, compatibility forms folded (fullwidth letters); with
+    ``hash_optional``, a leading "#" (as channels are written) dropped. Names and patterns both pass through
+    it, so a name copied from Cliq matches, and an invisible character cannot slip a name past."""
+    text = text[:NAME_LIMIT]
+    if compatible:
+        text = unicodedata.normalize("NFKC", text)
+    text = _IGNORABLE.sub("", text)
     text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"})
-    return " ".join(text.split()).casefold()
+    text = " ".join(text.split()).casefold()
+    return text.removeprefix("#").lstrip() if hash_optional else text
 
 
-def matches(name: str, pattern: str) -> bool:
-    """The name is the pattern as written, or matches it as a glob (* ? [abc])."""
-    name, pattern = normal(name), normal(pattern)
-    return name == pattern or fnmatchcase(name, pattern)
+def matches(name: str, pattern: str, *, widen: bool) -> bool:
+    """The name is the pattern as written, or matches it as a glob (* ? [abc]). ``widen`` (exclusions: keeping
+    out more is the safe side): fullwidth forms fold into their ASCII ones, wildcards too, and a leading "#"
+    is optional. Otherwise (an action's names: selecting more is not safe) the glob's wildcards are those the
+    person typed and "#" counts; only a name equal to the pattern as a person reads it matches without."""
+    if widen:
+        name, pattern = normal(name), normal(pattern)
+        return name == pattern or fnmatchcase(name, pattern)
+    if normal(name, hash_optional=False) == normal(pattern, hash_optional=False):
+        return True
+    return fnmatchcase(normal(name, hash_optional=False), normal(pattern, compatible=False, hash_optional=False))
 
 
 def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
@@ -215,7 +233,7 @@ def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
         return f"Cliq cannot {action} a {chat.chat_type}"
     if rule.chat_types is not None and chat.chat_type not in rule.chat_types:
         return f"a {chat.chat_type}"
-    if rule.names is not None and not any(matches(chat.name, p) for p in rule.names):
+    if rule.names is not None and not any(matches(chat.name, p, widen=False) for p in rule.names):
         return "name does not match"
     if rule.min_members is not None and chat.members < rule.min_members:
         return f"{chat.members} members"
