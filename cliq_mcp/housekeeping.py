@@ -59,16 +59,17 @@ class Judged:
 
 @dataclass
 class Cursor:
-    """Where a walk is: the page token, the last chat judged on that page, chats listed before it, and the
+    """Where a walk is: the page token, the chats already judged on that page (short hashes of their ids: a
+    chat that moved or went meanwhile cannot make the page be judged again), chats listed before it, and the
     acts planned so far (the run's limits count across calls)."""
 
     token: str | None = None
-    after: str | None = None
+    seen: list[str] = field(default_factory=list)
     listed: int = 0
     planned: dict[str, int] = field(default_factory=dict)
 
     def encode(self, sha256: str, key: bytes) -> str:
-        raw = {"t": self.token, "a": self.after, "l": self.listed, "n": self.planned, "p": sha256[:16]}
+        raw = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned, "p": sha256[:16]}
         body = json.dumps(raw, separators=(",", ":")).encode()
         return _b64(hmac.new(key, body, hashlib.sha256).digest()[:16] + body)
 
@@ -92,12 +93,17 @@ class Cursor:
             and raw.get("p") == sha256[:16]
             and isinstance(raw.get("l"), int)
             and isinstance(raw.get("t"), str | None)
-            and isinstance(raw.get("a"), str | None)
+            and isinstance(raw.get("s"), list)
+            and all(isinstance(h, str) and len(h) == 8 for h in raw["s"])
             and isinstance(raw.get("n"), dict)
             and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
         ):
             raise bad
-        return cls(raw["t"], raw["a"], raw["l"], raw["n"])
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"])
+
+
+def _short_hash(chat_id: str) -> str:
+    return hashlib.sha256(chat_id.encode()).hexdigest()[:8]
 
 
 def _b64(data: bytes) -> str:
@@ -202,14 +208,15 @@ async def plan(
     cursor = start or Cursor()
     planned = dict(cursor.planned)
     lister = catalogue["list_chats"]
-    token, after, listed = cursor.token, cursor.after, cursor.listed
+    token, listed = cursor.token, cursor.listed
+    page_seen = list(cursor.seen)  # hashes of the chats judged on the current page
     judged: list[Judged] = into if into is not None else []
     seen_tokens: set[str] = set()
 
     def stop(why: str, shown: int, exc: CliqError | None = None) -> Walked:
         throttle = exc if isinstance(exc, Throttled) else None
         error = None if throttle else exc
-        return Walked(judged, shown, why, throttle, Cursor(token, after, listed, dict(planned)), error)
+        return Walked(judged, shown, why, throttle, Cursor(token, list(page_seen), listed, dict(planned)), error)
 
     while True:
         try:
@@ -224,8 +231,10 @@ async def plan(
                 raise  # nothing to show for it: the caller's error
             return stop("failed", listed, exc)
         ids = [c.chat_id for c in answer.chats]
-        begin = ids.index(after) + 1 if after in ids else 0  # gone from the page: judge the page again
-        for chat in answer.chats[begin:]:
+        done_here = set(page_seen)
+        for chat in answer.chats:
+            if _short_hash(chat.chat_id) in done_here:
+                continue  # judged by the call this one continues
             out_of_time = deadline is not None and client.now() > deadline
             if out_of_time or (most is not None and len(judged) >= most):
                 return stop("time budget" if out_of_time else "answer size", listed + len(ids))
@@ -253,7 +262,7 @@ async def plan(
                     planned[verdict.action] = planned.get(verdict.action, 0) + 1
                     item.arguments = _arguments(verdict.action, seen)
             judged.append(item)
-            after = chat.chat_id
+            page_seen.append(_short_hash(chat.chat_id))
             if until_limit and sum(planned.values()) >= policy.limits.max_acts:
                 return Walked(judged, listed + len(ids), limit_reached=True)
         listed += len(ids)
@@ -267,7 +276,7 @@ async def plan(
                                   status=200)  # fmt: skip
             return stop("failed", listed, failure)
         seen_tokens.add(next_token)
-        token, after = next_token, None
+        token, page_seen = next_token, []
 
 
 async def recheck(

@@ -355,7 +355,7 @@ class PreviewPolicy(Request):
 
     policy: str = Field(min_length=1, max_length=20_000, description="the policy's TOML text. " + FORMAT)
     every_chat: bool = Field(False, description="also list each chat left alone, and why")
-    next_token: str | None = Field(None, max_length=2000, description="from an incomplete preview: continue it")
+    next_token: str | None = Field(None, max_length=4000, description="from an incomplete preview: continue it")
 
 
 class ListChatMembers(ChatTarget):

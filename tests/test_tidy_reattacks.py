@@ -15,8 +15,11 @@ tool's answer.
 - The walk: a next_token Cliq repeats ends the walk as "complete" with chats never judged.
 - The run lock: a state path whose directory cannot be made crashes the run with a traceback and no JSON line.
 
-Found too and left open (in the closing note): a preview continued after its last chat moved judges that
-page again; with CLIQ_STATE_URL=redis://… runs on different machines are not kept apart.
+- preview_policy again: a continuation whose last chat moved judged its page again (chats twice, planned
+  twice, the limit spent on them).
+
+Found too and left open (in the closing note): with CLIQ_STATE_URL=redis://… runs on different machines
+are not kept apart.
 """
 
 from __future__ import annotations
@@ -191,6 +194,29 @@ def lists_without_unread(fake_time: FakeTime) -> tuple[Cliq, Workspace]:
 
     workspace = Workspace(clock=fake_time, unread_in_lists=False)
     return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time), workspace
+
+
+async def test_a_preview_continued_after_its_last_chat_moved_does_not_judge_chats_twice(
+    fake_time: FakeTime, era: str
+) -> None:
+    """The preview stops mid-page (get_chat's rate window; lists without unread counts) with a cursor "after
+    chat X". Before it is continued, X is closed (or gets a message and moves up). The continuation does not
+    find X on the page and judges the whole page again: chats of the first answer come back, planned twice,
+    each spending the run's limit (which "counts across calls")."""
+    from mcp import Client
+
+    cliq, workspace = lists_without_unread(fake_time)
+    policy = "[limits]\nmax_acts = 1000\n[exclude]\npinned = false\n[mark_read]\n"
+    async with Client(cliq.server(cliq.settings()), mode=era) as client:
+        first = await client.call_tool("preview_policy", {"policy": policy, "every_chat": True})
+        data = first.structured_content
+        assert data["complete"] is False and 0 < data["judged"] < 100, text(first)[-300:]
+        last = data["chats"][-1]["chat_id"]
+        workspace.chats[last].closed = True  # the person closes it in Cliq meanwhile
+        fake_time.advance((data.get("retry_after_s") or 60) + 1)
+        rest = await client.call_tool("preview_policy", {"policy": policy, **data["continue_with"]})
+    again = {c["chat_id"] for c in data["chats"]} & {c["chat_id"] for c in rest.structured_content["chats"]}
+    assert again == set(), f"{len(again)} chats of the first answer judged (and planned) again"
 
 
 # --- The walk: "complete" only when every chat was judged -----------------------------------------------------
