@@ -45,6 +45,10 @@ class StateStore(Protocol):
         """One request in ``key``'s sliding window: 0 if admitted (and recorded), else seconds until a slot frees."""
         ...
 
+    async def release(self, key: str) -> None:
+        """Forget a claim before its time (a lease given back: a housekeeping run's lock)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -120,6 +124,9 @@ class SqliteStore:
     async def admit(self, key: str, limit: int, window_s: float) -> float:
         return await self._run(partial(self._admit, key=key, limit=limit, window_s=window_s))
 
+    async def release(self, key: str) -> None:
+        await self._run(lambda db, now: db.execute("DELETE FROM claims WHERE key = ?", (key,)))
+
     async def aclose(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
@@ -187,6 +194,12 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
         return int(wait_us) / 1_000_000
+
+    async def release(self, key: str) -> None:
+        try:
+            await self._connection().delete(f"cliq-mcp:{key}")
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
 
     async def aclose(self) -> None:
         if self._redis is not None:

@@ -90,6 +90,7 @@ class Report:
     finished: str = ""
     complete: bool = False  # every chat was judged
     stopped: str | None = None  # why the run ended early
+    refused: str = ""  # why the run did not start (another run holds the lease)
     waited_s: int = 0  # waiting for rate windows, in all
     excluded: dict[str, Any] = field(default_factory=dict)  # kept out by [exclude], by reason; entries unused
     chats: list[Entry] = field(default_factory=list)
@@ -146,7 +147,21 @@ async def run(
     """Plan, and with ``report.applied`` act, filling ``report`` as it goes (it stays true if cancelled).
     ``sleep``, ``clock`` and ``wall_clock`` as for server.build_server (tests: one fake clock for all)."""
     parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, policy=policy)
+    lease = f"{settings.account}:tidy-run"
+    held = False
     try:
+        if parts.store is not None and "://" in (settings.guard.state_url or ""):
+            # Replicas on several machines share a Redis store: the run's lock is a lease there (the file lock
+            # of _one_run_at_a_time covers one machine). It ends with the run, or after the longest a run takes.
+            longest = policy.limits.max_wait_minutes * 60 + 4 * 3600
+            try:
+                held = await parts.store.claim(lease, wall_clock() + longest)
+            except CliqError as exc:
+                report.refused = f"the run's lease cannot be taken: {clean(exc, 200)}"
+                return
+            if not held:
+                report.refused = "another `cliq-mcp tidy` of this account is running (the state store's lease)."
+                return
         waits = _Waits(report, policy, sleep, say)
         await _plan(policy, parts, report, waits, say)
         if report.applied and report.complete:
@@ -161,6 +176,9 @@ async def run(
                 if entry.outcome == "planned":
                     entry.outcome, entry.detail = "not_sent", why
         with anyio.CancelScope(shield=True):
+            if held and parts.store is not None:
+                with contextlib.suppress(CliqError):  # unreachable now: the lease ends by itself
+                    await parts.store.release(lease)
             await parts.aclose()
             report.finished = _now()
 
@@ -309,7 +327,7 @@ def main(
     with _one_run_at_a_time(settings) as busy:
         if busy:
             return refused(busy, policy)
-        return _main(args, settings, policy, say, redactor, transport, sleep, clock, wall_clock)
+        return _main(args, settings, policy, say, redactor, refused, transport, sleep, clock, wall_clock)
 
 
 @contextlib.contextmanager
@@ -342,6 +360,7 @@ def _main(
     policy: Policy,
     say: Say,
     redactor: Redactor,
+    refused: Callable[[str, Policy], int],
     transport: httpx.AsyncBaseTransport | None,
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float],
@@ -368,6 +387,8 @@ def _main(
     except Exception:  # a bug: the report still says what became of every chat (see _apply)
         logging.getLogger(__name__).exception("cliq-mcp tidy failed unexpectedly")
         report.stopped = report.stopped or "failed unexpectedly (the log above has details)"
+    if report.refused:
+        return refused(report.refused, policy)
     if not report.chats and (report.stopped or "").startswith(FAILED_TO_PLAN):
         say(report.stopped or "")
         code = FAILED

@@ -17,9 +17,7 @@ tool's answer.
 
 - preview_policy again: a continuation whose last chat moved judged its page again (chats twice, planned
   twice, the limit spent on them).
-
-Found too and left open (in the closing note): with CLIQ_STATE_URL=redis://… runs on different machines
-are not kept apart.
+- With CLIQ_STATE_URL=redis://… (replicas on several machines) there was no run lock at all.
 """
 
 from __future__ import annotations
@@ -241,6 +239,51 @@ def test_a_next_token_cliq_repeats_does_not_end_the_walk_as_complete(
 # --- One run per account at a time ------------------------------------------------------------------------------
 
 
+def test_runs_do_not_overlap_with_a_redis_state_store(
+    cliq_socket: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    """The README: "another run of the same account still going: runs never overlap" (exit 2). The lock is a
+    file next to the SQLite store; with CLIQ_STATE_URL=redis://… (the documented store for several machines)
+    there is no lock at all. A second run started while the first is held at its third act plans afresh and
+    closes three more: the two close more than max_acts chats between them, and the second exits 0."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import env_for, outside_env
+
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.config import Settings
+
+    path = policy_file(tmp_path, NIGHTLY.format(most=3))
+    due = selected(workspace, 3)
+    env = env_for(cliq_socket.url, CLIQ_STATE_URL=redis_url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
+                  XDG_STATE_HOME=str(tmp_path), HOME=str(tmp_path))  # fmt: skip
+    held = workspace.inject(Fault("PUT", f"/api/v3/chats/{due[2]}", "stall"))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "cliq_mcp", "tidy", "--policy", str(path), "--apply", "--json"],
+        env=outside_env() | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60  # a safety net only
+        while held.taken == 0:
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr and first.stderr.read()
+            time.sleep(0.02)
+        parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+        clock = cliq_socket.time
+        second = tidy_command.main(parsed, Settings.from_env(env), None, sleep=clock.sleep, clock=clock,
+                                   wall_clock=clock)  # fmt: skip
+        capsys.readouterr()
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    closed = set(closes(workspace))
+    assert second == 2 and len(closed) <= 3, (
+        f"a run started while another was acting exited {second}; together they closed {len(closed)}, max_acts 3"
+    )
+
+
 def test_a_state_directory_the_lock_cannot_be_made_in_is_a_refused_run_with_its_json_line(
     cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -267,3 +310,20 @@ def test_a_state_directory_the_lock_cannot_be_made_in_is_a_refused_run_with_its_
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and json.loads(out[0])["exit"] == code and code in (1, 2, 4)
     assert writes(workspace) == []
+
+
+def test_with_a_redis_store_a_finished_run_gives_its_lease_back(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+
+    path = policy_file(tmp_path, NIGHTLY.format(most=3))
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    clock = cliq.time
+    settings = guarded(cliq, tmp_path, CLIQ_STATE_URL=redis_url)
+    codes = [tidy_command.main(parsed, settings, cliq.transport, sleep=clock.sleep, clock=clock, wall_clock=clock)]
+    codes += [tidy_command.main(parsed, settings, cliq.transport, sleep=clock.sleep, clock=clock, wall_clock=clock)]
+    capsys.readouterr()
+    assert codes == [0, 0]  # the second run was not refused: the first gave its lease back
+    assert len(set(closes(workspace))) == 6  # and it closed the next three
