@@ -27,6 +27,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -335,10 +336,12 @@ def _one_run_at_a_time(settings: Settings) -> Iterator[str]:
     """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts): yields
     "" when held, else why not."""
     state = settings.guard.state_url
-    if not state or "://" in state:  # no local state directory (or Redis): nothing to lock with here
+    if state and "://" in state:  # Redis: the run's lease there does it (run)
         yield ""
         return
-    path = Path(state).with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
+    # No state directory (a bare cron or container environment): the lock lives in the temporary directory.
+    where = Path(state) if state else Path(tempfile.gettempdir()) / "cliq-mcp" / "state"
+    path = where.with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = path.open("a")

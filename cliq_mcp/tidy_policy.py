@@ -303,6 +303,8 @@ def parse(raw: bytes, name: str) -> Policy:
         raise PolicyError(f"{shown}: not UTF-8 text (at byte {exc.start}).", "") from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per level of nesting
+        raise PolicyError(f"{shown}: nested too deeply to be a policy.", _HINT) from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{shown}: not valid TOML: {exc}.", "") from None
     try:

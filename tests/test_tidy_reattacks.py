@@ -327,3 +327,58 @@ def test_with_a_redis_store_a_finished_run_gives_its_lease_back(
     capsys.readouterr()
     assert codes == [0, 0]  # the second run was not refused: the first gave its lease back
     assert len(set(closes(workspace))) == 6  # and it closed the next three
+
+
+# --- Third review (re2): holes found in the fixed version, failing until fixed -------------------------------
+
+
+def test_a_deeply_nested_policy_file_is_a_refused_run_with_its_json_line_not_a_traceback(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tomllib parses nested arrays recursively: a 10 KB policy `a = [[[[...]]]]` raises RecursionError, which
+    parse() does not catch (only TOMLDecodeError). `cliq-mcp tidy` dies with a traceback, no JSON line, and
+    Python's exit status 1, which the documented codes read as "partly done" instead of 2 "refused"."""
+    from cliq_mcp import cli
+    from cliq_mcp import tidy as tidy_command
+
+    depth = 5000
+    path = policy_file(tmp_path, "a = " + "[" * depth + "]" * depth + "\n" + NIGHTLY.format(most=3))
+    parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
+    clock = cliq.time
+    try:
+        code = tidy_command.main(parsed, guarded(cliq, tmp_path), cliq.transport, sleep=clock.sleep, clock=clock,
+                                 wall_clock=clock)  # fmt: skip
+    except RecursionError:
+        pytest.fail("a deeply nested policy file crashed `cliq-mcp tidy` (RecursionError): no report, exit 1")
+    out, _err = capsys.readouterr()
+    assert code == 2 and json.loads(out)["status"] == "refused"
+    assert writes(workspace) == []
+
+
+async def test_a_deeply_nested_policy_given_to_preview_policy_is_an_invalid_argument(
+    cliq: Cliq, workspace: Workspace
+) -> None:
+    """The same text from a model to preview_policy is not refused as a policy (InvalidArguments naming the
+    problem): the RecursionError escapes the tool as the server's generic failure."""
+    depth = 5000
+    result = await preview(cliq, "auto", {"policy": "a = " + "[" * depth + "]" * depth + "\n" + NIGHTLY.format(most=3)})
+    assert result.is_error
+    assert "TOML" in text(result) or "policy" in text(result).lower(), text(result)
+    assert "RecursionError" not in text(result) and "unexpected" not in text(result).lower(), text(result)
+
+
+def test_without_a_state_directory_two_runs_of_one_account_still_do_not_overlap(cliq: Cliq, tmp_path: Path) -> None:
+    """With CLIQ_AUDIT_LOG set (so --apply is allowed) but no XDG_STATE_HOME, HOME or CLIQ_STATE_URL (a bare
+    cron or container environment), state_url is None and _one_run_at_a_time yields "" without any lock: two
+    overlapping runs of one account each act up to max_acts, which the run lock exists to prevent."""
+    from conftest import env_for
+
+    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.config import Settings
+
+    settings = Settings.from_env(env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl")))
+    assert settings.guard.state_url is None
+    with tidy_command._one_run_at_a_time(settings) as first:
+        assert first == ""
+        with tidy_command._one_run_at_a_time(settings) as second:
+            assert second != "", "a second run of the same account started while the first held the run lock"
