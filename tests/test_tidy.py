@@ -16,25 +16,15 @@ from typing import Any
 
 import pytest
 from conftest import Cliq, api_calls, audit_lines, env_for, guarded, outside_env, writes
-from simulated_cliq import FakeTime, Fault, Workspace
+from simulated_cliq import Fault, Workspace
 
 from cliq_mcp import cli
 from cliq_mcp import tidy as tidy_command
 from cliq_mcp.config import Settings
 from cliq_mcp.sandbox.state import Chat
 
-pytestmark = pytest.mark.era_independent  # no MCP session: the command line and the guard only
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    """From the real time now, as the chats' ages are: the simulated Cliq's rate windows run on it too."""
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def workspace(fake_time: FakeTime) -> Workspace:
-    return Workspace(clock=fake_time)
+# No MCP session (the command line and the guard only); chats are judged by their age, so the clock starts now.
+pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
 
 
 NIGHTLY = """\

@@ -35,20 +35,7 @@ from test_tidy import closes, policy_file, stale, tidy
 
 from cliq_mcp.config import Settings
 
-pytestmark = pytest.mark.era_independent
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    """From the real time now, as the chats' ages are (as test_tidy's)."""
-    import time
-
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def workspace(fake_time: FakeTime) -> Workspace:
-    return Workspace(clock=fake_time)
+pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
 
 
 def stale_groups(workspace: Workspace, days: int = 90) -> list[str]:
@@ -185,7 +172,7 @@ def test_sigterm_while_waiting_for_a_rate_window_reports_the_acts_not_reached_as
     async def sleep(seconds: float) -> None:
         if writes(workspace) and seconds > 10:  # the run's own wait for a rate window, while applying
             os.kill(os.getpid(), signal.SIGTERM)
-            await anyio.sleep(5)  # cancelled by the signal long before
+            await anyio.sleep_forever()  # until the signal cancels it
         await cliq.time.sleep(seconds)
 
     path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
@@ -227,7 +214,7 @@ def test_sigterm_while_planning_an_apply_run_says_interrupted_and_leaves_nothing
     async def sleep(seconds: float) -> None:
         if seconds > 10:  # the run's own wait for a rate window (planning: nothing is written yet)
             os.kill(os.getpid(), signal.SIGTERM)
-            await anyio.sleep(5)
+            await anyio.sleep_forever()  # until the signal cancels it
         await fake_time.sleep(seconds)
 
     path = policy_file(tmp_path, '[mark_read]\nchat_types = ["group_chat", "direct_message"]\n')

@@ -31,19 +31,7 @@ from conftest import Cliq, guarded, text, writes
 from simulated_cliq import FakeTime, Fault, Workspace
 from test_tidy import NIGHTLY, closes, policy_file, selected, stale, tidy
 
-pytestmark = pytest.mark.era_independent
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    import time
-
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def workspace(fake_time: FakeTime) -> Workspace:
-    return Workspace(clock=fake_time)
+pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
 
 
 def leaves(workspace: Workspace) -> list[str]:
