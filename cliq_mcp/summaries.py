@@ -582,7 +582,8 @@ def plan(request: Request, response: Any) -> Answer:
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
     reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]
     if closing:
-        lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} (the user is asked once).")
+        lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} "
+                     "(it asks the user once, where this client lets them be asked).")  # fmt: skip
     if reading:
         lines.append(f"To mark them read: mark_chats_read with chats={json.dumps(reading)}.")
     return "\n".join(lines + end), answer
