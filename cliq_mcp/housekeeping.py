@@ -9,11 +9,7 @@ the last chat judged, so ``cliq-mcp tidy`` (which waits out rate windows) and th
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +17,7 @@ from math import ceil
 from typing import Any
 
 from cliq_mcp import responses as r
+from cliq_mcp.cursors import seal, unseal
 from cliq_mcp.errors import (
     ApiError,
     AuthenticationError,
@@ -30,13 +27,13 @@ from cliq_mcp.errors import (
     ServerError,
     Throttled,
 )
-from cliq_mcp.models import GetChat, ListChats, PreviewPolicy, Request, parse
+from cliq_mcp.models import ListChats, PreviewPolicy, Request, parse
+from cliq_mcp.multi_request import TIME_BUDGET_S, merged, muted_chats, read_chat
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, parse_time
 from cliq_mcp.tidy_policy import TOOLS, Action, Facts, Policy, Verdict
 from cliq_mcp.tidy_policy import parse as parse_policy
 
-TIME_BUDGET_S = 40.0  # as multi_request: a tool call returns what it has with a cursor
 ANSWER_CHATS = 500  # chats judged in one tool answer (summaries.LISTED)
 
 
@@ -69,45 +66,26 @@ class Cursor:
     planned: dict[str, int] = field(default_factory=dict)
 
     def encode(self, sha256: str, key: bytes) -> str:
-        raw = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned, "p": sha256[:16]}
-        body = json.dumps(raw, separators=(",", ":")).encode()
-        return _b64(hmac.new(key, body, hashlib.sha256).digest()[:16] + body)
+        return seal({"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned}, key, sha256[:16])
 
     @classmethod
     def decode(cls, text: str, sha256: str, key: bytes) -> Cursor:
         """A cursor this server signed, for this policy; anything else (forged counts too) is refused."""
-        bad = InvalidArguments(
-            "Invalid next_token: it is not one preview_policy gave for this policy. Nothing was sent.",
-            "Pass the next_token of the last answer for the same policy text, or leave it out to start over.",
-        )
-        try:
-            signed = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-            mac, body = signed[:16], signed[16:]
-            if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()[:16]):
-                raise bad
-            raw = json.loads(body)
-        except (binascii.Error, ValueError):
-            raise bad from None
+        raw = unseal(text, key, sha256[:16], "preview_policy", "this policy")
         if not (
-            isinstance(raw, dict)
-            and raw.get("p") == sha256[:16]
-            and isinstance(raw.get("l"), int)
+            isinstance(raw.get("l"), int)
             and isinstance(raw.get("t"), str | None)
             and isinstance(raw.get("s"), list)
             and all(isinstance(h, str) and len(h) == 8 for h in raw["s"])
             and isinstance(raw.get("n"), dict)
             and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
         ):
-            raise bad
+            raise InvalidArguments("Invalid next_token: it is not one preview_policy gave for this policy.", "")
         return cls(raw["t"], raw["s"], raw["l"], raw["n"])
 
 
 def _short_hash(chat_id: str) -> str:
     return hashlib.sha256(chat_id.encode()).hexdigest()[:8]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 @dataclass
@@ -121,41 +99,35 @@ class Walked:
     cursor: Cursor | None = None  # to continue (None: complete)
     error: CliqError | None = None  # what failed, when stopped is "failed"
     limit_reached: bool = False  # ``until_limit``: the run's acts are all planned; later chats were not judged
+    unreadable: int = 0  # list entries without a chat id (not judged: nothing can be done to them)
 
 
-def facts(chat: r.ChatObject, details: r.ChatObject | None = None) -> Facts:
-    """The policy's view of a chat: the list's object, completed by ``GET /chats/{id}`` where given."""
-    best = details or chat
-    info = best.last_message_info or chat.last_message_info
-    unread = best.unread_message_count if best.unread_message_count is not None else chat.unread_message_count
+def facts(chat: r.ChatObject) -> Facts:
+    """The policy's view of a chat (None where Cliq did not tell)."""
+    info = chat.last_message_info
     return Facts(
         chat_id=chat.chat_id,
-        name=best.name,  # as Cliq has it: matched whole (tidy_policy.normal), cleaned only to be shown
-        chat_type=best.chat_type,
-        members=best.participant_count,
-        last_active=parse_time(best.last_modified_time),
-        pinned=best.pinned if best.pinned is not None else chat.pinned,
-        muted=best.muted if best.muted is not None else chat.muted,
-        unread=unread,
+        name=chat.name,  # as Cliq has it: matched whole (tidy_policy.normal), cleaned only to be shown
+        chat_type=chat.chat_type,
+        members=chat.participant_count,
+        last_active=parse_time(chat.last_modified_time),
+        pinned=chat.pinned,
+        muted=chat.muted,
+        unread=chat.unread_message_count,
         last_message_id=info.message_id if info else None,
     )
-
-
-async def details(client: Sender, catalogue: Catalogue, chat_id: str, tool: str) -> r.ChatObject:
-    """One chat with its unread count and last message (``GET /chats/{id}?include=last_message_info``)."""
-    getter = catalogue["get_chat"]
-    wire = getter.wire(parse(GetChat, {"chat_id": chat_id, "include": "last_message_info"}))
-    return r.parse(r.ChatDetails, await client.send(wire, getter.rate), tool).data
 
 
 async def judge(
     policy: Policy, chat: r.ChatObject, now: datetime, client: Sender, catalogue: Catalogue, tool: str
 ) -> tuple[Facts, Verdict]:
+    """The policy's verdict on a chat; when its list entry leaves out what the verdict needs, the chat is read
+    alone first (no verdict rests on an absent field)."""
     seen = facts(chat)
     verdict = policy.judge(seen, now)
-    if verdict.needs_detail:
+    if verdict.needs:
         try:
-            seen = facts(chat, await details(client, catalogue, chat.chat_id, tool))
+            seen = facts(merged(chat, await read_chat(client, catalogue, chat.chat_id, tool)))
         except (NotFound, InvalidArguments):
             return seen, Verdict(None, "gone since it was listed")
         except ApiError as exc:
@@ -164,8 +136,8 @@ async def judge(
             # Cliq will not show this one chat (403, an error of its own): it is left alone, not the run.
             return seen, Verdict(None, f"Cliq would not show it alone: {clean(exc.message, 100)}")
         verdict = policy.judge(seen, now)
-        if verdict.needs_detail:
-            verdict = Verdict(None, "Cliq gave no unread count or last message for it")
+        if verdict.needs:
+            verdict = Verdict(None, f"not judged: Cliq did not tell its {verdict.needs}, even alone")
     return seen, verdict
 
 
@@ -211,13 +183,28 @@ async def plan(
     token, listed = cursor.token, cursor.listed
     page_seen = list(cursor.seen)  # hashes of the chats judged on the current page
     judged: list[Judged] = into if into is not None else []
-    seen_tokens: set[str] = set()
+    seen_tokens: set[str] = {token} if token else set()
+    unreadable = 0
 
     def stop(why: str, shown: int, exc: CliqError | None = None) -> Walked:
         throttle = exc if isinstance(exc, Throttled) else None
         error = None if throttle else exc
-        return Walked(judged, shown, why, throttle, Cursor(token, list(page_seen), listed, dict(planned)), error)
+        cursor = Cursor(token, list(page_seen), listed, dict(planned))
+        return Walked(judged, shown, why, throttle, cursor, error, unreadable=unreadable)
 
+    muted: set[str] | None = None
+    while policy.exclude.muted and muted is None:  # Cliq tells the mute state only by its list's filter
+        try:
+            muted = await muted_chats(client, catalogue, tool)
+        except Throttled as exc:
+            if wait is not None and await wait(exc):
+                continue
+            return stop("throttled", listed, exc)
+        except CliqError as exc:
+            if start is None:
+                raise
+            return stop("failed", listed, exc)
+    done_ids: set[str] = set()
     while True:
         try:
             page = parse(ListChats, {"limit": 100, "next_token": token})
@@ -233,8 +220,11 @@ async def plan(
         ids = [c.chat_id for c in answer.chats]
         done_here = set(page_seen)
         for chat in answer.chats:
-            if _short_hash(chat.chat_id) in done_here:
-                continue  # judged by the call this one continues
+            if _short_hash(chat.chat_id) in done_here or chat.chat_id in done_ids:
+                continue  # judged by the call this one continues, or listed twice
+            done_ids.add(chat.chat_id)
+            if muted is not None and chat.muted is None:
+                chat = chat.model_copy(update={"muted": chat.chat_id in muted})
             out_of_time = deadline is not None and client.now() > deadline
             if out_of_time or (most is not None and len(judged) >= most):
                 return stop("time budget" if out_of_time else "answer size", listed + len(ids))
@@ -251,7 +241,8 @@ async def plan(
             why_barred = barred(seen.chat_id) if barred is not None and verdict.action else ""
             if why_barred:
                 verdict = Verdict(None, f"excluded: {why_barred}")
-            item = Judged(seen.chat_id, clean(seen.name, 200), seen.chat_type, verdict.action, verdict.reason)
+            item = Judged(seen.chat_id, clean(seen.name or "", 200), seen.chat_type or "?", verdict.action,
+                          verdict.reason)  # fmt: skip
             if verdict.action is not None:
                 rule = policy.rules[verdict.action]
                 total = sum(planned.values())
@@ -265,12 +256,13 @@ async def plan(
             page_seen.append(_short_hash(chat.chat_id))
             if until_limit and sum(planned.values()) >= policy.limits.max_acts:
                 return Walked(judged, listed + len(ids), limit_reached=True)
-        listed += len(ids)
+        listed += len(ids) + len(answer.unreadable)
+        unreadable += len(answer.unreadable)
         if progress is not None:
             await progress(listed, None, f"{listed} chats judged, {sum(planned.values())} acts planned")
         next_token = answer.next_token
         if not next_token:
-            return Walked(judged, listed)
+            return Walked(judged, listed, unreadable=unreadable)
         if next_token in seen_tokens:  # Cliq gave a cursor again: following it would loop; the walk is not whole
             failure = ServerError("Cliq repeated a list cursor, so the rest of the chats could not be listed.",
                                   status=200)  # fmt: skip
@@ -284,15 +276,20 @@ async def recheck(
 ) -> tuple[str, str | None]:
     """Right before an act: ("", its name) if the chat, read now, is still due for ``action`` under the policy;
     else (why not, its name). Reads the chat alone (``GET /chats/{id}``, with its unread count and last
-    message)."""
+    message); what that answer leaves out is not told, and no act rests on it."""
     try:
-        now_seen = await details(client, catalogue, chat_id, TOOLS[action])
+        now_seen = await read_chat(client, catalogue, chat_id, TOOLS[action])
+        if policy.exclude.muted and now_seen.muted is None:  # only the list's filter tells the mute state
+            muted = chat_id in await muted_chats(client, catalogue, TOOLS[action], [chat_id])
+            now_seen = now_seen.model_copy(update={"muted": muted})
     except NotFound:
         return "no longer among your chats", None
-    name = clean(now_seen.name, 80)
+    name = clean(now_seen.name or "", 80) or None
     verdict = policy.judge(facts(now_seen), now)
     if verdict.action == action:
         return "", name
+    if verdict.needs:
+        return f"not judged now: Cliq did not tell its {verdict.needs}", name
     why = f"now {verdict.reason}" if verdict.action is None else f"now due for {verdict.action}, not {action}"
     return why, name
 
@@ -327,8 +324,11 @@ async def preview_policy(
     return {
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
-        "chats": [vars(j) | {"tool": j.tool} for j in shown], "complete": walked.cursor is None,
-        "why": why, "limit_reached": walked.limit_reached or None,
+        "chats": [vars(j) | {"tool": j.tool} for j in shown],
+        "complete": walked.cursor is None and not walked.unreadable,
+        "why": why or (f"Cliq's list held {walked.unreadable} entries without a chat id: not judged"
+                       if walked.unreadable else None),
+        "limit_reached": walked.limit_reached or None,
         "excluded": excluded(policy, walked.judged, whole=whole),
         "retry_after_s": wait, "continue_with": again,
     }  # fmt: skip

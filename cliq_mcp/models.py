@@ -8,6 +8,7 @@ epoch milliseconds) that ``operations.Operation.wire`` places in the path, query
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import time
@@ -21,9 +22,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
     field_serializer,
+    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -125,7 +128,10 @@ Unique = AfterValidator(lambda ids: list(dict.fromkeys(ids)))
 SearchType = Literal["direct_message", "group_chat", "channel", "thread"]
 
 
-ChatType = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
+ChatType = Literal["direct_message", "group_chat", "channel", "bot", "thread"]  # the chat object's chat_type
+# What GET /chats takes as `type` for each chat type (Zoho's document); group chats it cannot filter.
+LIST_TYPES = {"direct_message": "dm", "thread": "threads", "channel": "channel", "bot": "bot"}
+CHAT_TYPE_HELP = "only this type (group_chat: Cliq's list cannot filter it, this server does)"
 
 
 class Request(BaseModel):
@@ -152,7 +158,7 @@ class _Window(Request):
 
 
 class ListChats(_Window):
-    """List your chats, newest activity first, a page at a time (pass next_token to continue)."""
+    """List your chats, newest first, a page at a time (next_token continues); unread=true: every unread chat."""
 
     # Cliq's largest page by default: walking every chat takes the fewest requests.
     limit: int = Field(100, ge=1, le=100, description="chats per page")
@@ -167,7 +173,23 @@ class ListChats(_Window):
         None, description="only these chat ids"
     )
     recipient: str | None = Field(None, max_length=200, description="chats with this person: user id or email")
-    type: ChatType | None = Field(None, description="only this chat type")
+    chat_type: ChatType | None = Field(None, description=CHAT_TYPE_HELP)
+    # Never sent to Cliq: the tool walks every page itself and reads counts the list leaves out.
+    unread: bool = Field(False, exclude=True, description="only unread chats, every page, true counts")
+
+    @property
+    def filtered_here(self) -> str | None:
+        """A chat type Cliq's list cannot filter by: this server keeps only those chats of each page."""
+        return self.chat_type if self.chat_type is not None and self.chat_type not in LIST_TYPES else None
+
+    @model_serializer(mode="wrap")
+    def _as_documented(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The chat type as GET /chats takes it (``type=dm``), or not at all (group chats)."""
+        data: dict[str, Any] = handler(self)
+        kind = data.pop("chat_type", None)
+        if kind in LIST_TYPES:
+            data["type"] = LIST_TYPES[kind]
+        return data
 
 
 class SearchChats(_Window):
@@ -231,8 +253,8 @@ class ClearUnreadCounts(Request):
         None, description="chat ids, up to 100"
     )
     # Never sent to Cliq as such: with all, the tool pages list_chats itself and clears each page's unread chats.
-    all: bool = Field(False, exclude=True, description="every chat matching type/name, instead of chat_ids")
-    type: ChatType | None = Field(None, exclude=True, description="with all")
+    all: bool = Field(False, exclude=True, description="every chat matching chat_type/name, instead of chat_ids")
+    chat_type: ChatType | None = Field(None, exclude=True, description="with all")
     name: str | None = Field(None, exclude=True, max_length=200, description="with all: part of the chat name")
     next_token: str | None = Field(None, exclude=True, max_length=2000, description="with all: continue a walk")
 
@@ -240,8 +262,8 @@ class ClearUnreadCounts(Request):
     def _one_way(self) -> ClearUnreadCounts:
         if self.all == (self.chat_ids is not None):
             raise ValueError("give chat_ids, or all=true, not both")
-        if not self.all and (self.type or self.name or self.next_token):
-            raise ValueError("type, name and next_token go with all=true")
+        if not self.all and (self.chat_type or self.name or self.next_token):
+            raise ValueError("chat_type, name and next_token go with all=true")
         return self
 
 
@@ -335,9 +357,9 @@ class PlanTidy(Request):
     """Find chats worth tidying (reads only) and propose actions; if not complete, call again with its next_token."""
 
     inactive_days: int | None = Field(None, ge=1, le=3650, description="no activity for this many days: close")
-    unread_days: int | None = Field(None, ge=1, le=3650, description="unread, last message this old: mark read")
+    unread_days: int | None = Field(None, ge=1, le=3650, description="unread, no activity this long: mark read")
     empty: bool = Field(False, description="group chats with no messages or no one else: close")
-    chat_type: ChatType | None = Field(None, description="only this type")
+    chat_type: ChatType | None = Field(None, description=CHAT_TYPE_HELP)
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
     include_pinned: bool = Field(False, description="also propose closing pinned chats")
@@ -476,6 +498,19 @@ def _plain(error: Any) -> str:
     return f"{where} {said}" + (f", e.g. {example}" if example else "")
 
 
+# Names other tools or APIs use for an argument: the name these tools use.
+SAME_AS = {"type": "chat_type", "chat_types": "chat_type", "chat": "chat_id", "id": "chat_id"}
+
+
+def _meant(error: Any, model: type[BaseModel]) -> str:
+    """For an argument the tool does not have: the one it has under that meaning, or a close spelling."""
+    if error["type"] != "extra_forbidden" or len(error["loc"]) != 1 or not isinstance(error["loc"][0], str):
+        return ""
+    name, fields = error["loc"][0], list(model.model_fields)
+    close = [SAME_AS[name]] if SAME_AS.get(name) in fields else difflib.get_close_matches(name, fields, 1, 0.7)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
     """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
     (``"5"``, ``true``), no number a boolean; times are turned into epoch ms here. The error names each bad
@@ -501,7 +536,7 @@ def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
             dict.fromkeys(
                 f"{'.'.join(str(p) for p in error['loc'])}: {ID_AS_STRING}"
                 if _number_for_an_id(error, seen.get("input"))
-                else _plain(error)
+                else _plain(error) + _meant(error, model)
                 for error, seen in zip(errors, given, strict=True)
             )
         )[:5]

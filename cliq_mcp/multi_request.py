@@ -4,23 +4,22 @@ is built by a catalogue row (passed in as ``catalogue``), never by hand."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import ceil
 from typing import Any
 
 from cliq_mcp import responses as r
 from cliq_mcp.client import CHECK_FIRST
+from cliq_mcp.cursors import fingerprint, seal, unseal
 from cliq_mcp.errors import CliqError, InvalidArguments, NotFound, ServerError, Throttled, TransportError
 from cliq_mcp.models import ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, moment, operation_name, parse_time, unread_cleared
 
-MAX_PAGES = 50  # 5,000 chats a call; Cliq's own limit (30 pages a minute) comes first anyway
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
 # calls that take much longer, and a partial answer that says so is worth more than none.
@@ -130,153 +129,310 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
     return {"items": items, "retry_after_s": retry_after}
 
 
-def _fingerprint(request: Request, *ignored: str) -> str:
-    """Ties a walk's cursor to its arguments: the same criteria must come back with it."""
-    kept = request.model_dump(mode="json", exclude={"next_token", "dry_run", *ignored})
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
+def _short_hash(chat_id: str) -> str:
+    return hashlib.sha256(chat_id.encode()).hexdigest()[:8]
 
 
-def _encode(cursor: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(cursor, separators=(",", ":")).encode()).decode().rstrip("=")
+@dataclass
+class Walk:
+    """Where a walk of the chat list is: Cliq's cursor of the current page, the chats already done on that
+    page (short hashes of their ids: a chat that moved or went meanwhile cannot make the page be done again),
+    entries listed before it, and the walk's running counts. Sealed into the cursor a tool hands out."""
+
+    token: str | None = None
+    seen: list[str] = field(default_factory=list)
+    listed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def seal(self, key: bytes, bound: str) -> str:
+        return seal({"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts}, key, bound)
+
+    @classmethod
+    def unseal(cls, text: str, key: bytes, bound: str, tool: str) -> Walk:
+        raw = unseal(text, key, bound, tool)
+        if not (
+            isinstance(raw.get("t"), str | None)
+            and isinstance(raw.get("l"), int)
+            and isinstance(raw.get("s"), list)
+            and all(isinstance(h, str) for h in raw["s"])
+            and isinstance(raw.get("n"), dict)
+            and all(isinstance(v, int) for v in raw["n"].values())
+        ):
+            raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"])
 
 
-def _decode(token: str, fingerprint: str, tool: str) -> dict[str, Any]:
-    bad = InvalidArguments(
-        f"Invalid next_token: it is not one {tool} gave for these arguments. Nothing was sent.",
-        f"Pass the next_token of the last {tool} answer with the same arguments, or leave it out to start over.",
-    )
-    try:
-        cursor = json.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
-    except (binascii.Error, ValueError):
-        raise bad from None
-    if (
-        not isinstance(cursor, dict)
-        or cursor.get("f") != fingerprint
-        or not isinstance(cursor.get("l"), int)
-        or not isinstance(cursor.get("t"), str | None)
-        or not isinstance(cursor.get("a"), str | None)
-    ):
-        raise bad
-    return cursor
+@dataclass
+class WalkEnd:
+    """How a walk ended: ``cursor`` to continue it (None: nothing more to walk), and if it is not complete, why."""
+
+    complete: bool
+    listed: int  # entries listed by the walk so far (this call and the calls it continues)
+    done: int  # chats done by the walk so far
+    cursor: Walk | None = None
+    why: str | None = None
+    retry_after: int | None = None
+    unreadable: int = 0  # entries without a chat id, in this call
 
 
-async def _list_page(
-    client: Sender, catalogue: Catalogue, query: dict[str, Any], token: str | None, tool: str
-) -> r.ChatList:
+class Stop(Exception):
+    """Raised by a walk's ``each`` before it takes a chat (the answer holds what it can; the chat waits), or by
+    its ``page_end`` (the page is done again when the walk continues)."""
+
+    def __init__(self, why: str, retry_after: int | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.retry_after = retry_after
+
+
+async def read_chat(client: Sender, catalogue: Catalogue, chat_id: str, tool: str) -> r.ChatObject:
+    """One chat with what a list entry may lack: its unread count and last message
+    (``GET /chats/{id}?include=last_message_info``)."""
+    getter = catalogue["get_chat"]
+    wire = getter.wire(parse(GetChat, {"chat_id": chat_id, "include": "last_message_info"}))
+    return r.parse(r.ChatDetails, await client.send(wire, getter.rate), tool).data
+
+
+async def muted_chats(client: Sender, catalogue: Catalogue, tool: str, chat_ids: list[str] | None = None) -> set[str]:
+    """The ids of the chats Cliq's list says are muted (``GET /chats?muted=true``, every page; among
+    ``chat_ids`` if given). Zoho's chat object has no mute state: only this filter tells it."""
     lister = catalogue["list_chats"]
-    page = parse(ListChats, {"limit": 100, **query, "next_token": token})
-    return r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+    found: set[str] = set()
+    token: str | None = None
+    tokens: set[str] = set()
+    while True:
+        page = parse(ListChats, {"limit": 100, "muted": True, "next_token": token, "chat_ids": chat_ids})
+        answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+        found |= {c.chat_id for c in answer.chats}
+        token = answer.next_token
+        if not token or token in tokens:
+            if token:
+                raise ServerError("Cliq repeated a list cursor listing the muted chats.", status=200)
+            return found
+        tokens.add(token)
+
+
+def merged(listed: r.ChatObject, alone: r.ChatObject) -> r.ChatObject:
+    """A chat as its list entry and its own answer tell it together (its own answer first, where it tells)."""
+    told = {k: v for k, v in listed.model_dump().items() if v is not None}
+    return r.ChatObject.model_validate(told | {k: v for k, v in alone.model_dump().items() if v is not None})
+
+
+async def walk_list(
+    client: Sender,
+    catalogue: Catalogue,
+    tool: str,
+    query: ListChats,
+    start: Walk,
+    each: Callable[[r.ChatObject], Awaitable[None]],
+    *,
+    page_end: Callable[[], Awaitable[None]] | None = None,
+    deadline: float | None = None,
+    progress: Progress | None = None,
+) -> WalkEnd:
+    """Walk ``GET /chats`` (``query``: its filters, 100 a page) from ``start``: ``each`` is awaited once for every
+    chat (once even if Cliq lists it twice), ``page_end`` after each page. Stops with a cursor at a throttle
+    (ours or Cliq's), ``deadline``, or ``each`` raising ``Stop``. A chat of a type Cliq's list cannot filter by
+    (``query.filtered_here``) is kept or passed over here. A cursor Cliq repeats ends the walk, not complete.
+    ``each`` and ``page_end`` may raise ``Stop``; a throttle in ``each`` (a chat read alone) stops it too."""
+    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts))
+    lister = catalogue["list_chats"]
+    tokens = {state.token} if state.token else set()
+    done_ids: set[str] = set()
+    unreadable = 0
+    here = query.filtered_here
+
+    on_page = 0  # entries on the page being walked (listed, not all done)
+
+    def end(why: str, wait: int | None = None) -> WalkEnd:
+        cursor = Walk(state.token, list(state.seen), state.listed, dict(state.counts))
+        return WalkEnd(False, state.listed + on_page, state.listed + len(state.seen), cursor, why, wait, unreadable)
+
+    while True:
+        if deadline is not None and client.now() > deadline:
+            return end("time budget")
+        try:
+            page = query.model_copy(update={"next_token": state.token, "limit": 100})
+            answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+        except Throttled as exc:
+            return end(_rate_why(exc, lister), _wait(exc))
+        unreadable += len(answer.unreadable)
+        on_page = len(answer.chats) + len(answer.unreadable)
+        page_start = list(state.seen)
+        finished = set(state.seen)
+        for chat in answer.chats:
+            mark = _short_hash(chat.chat_id)
+            if mark in finished or chat.chat_id in done_ids:
+                continue  # done by the call this one continues, or listed twice
+            if deadline is not None and client.now() > deadline:
+                return end("time budget")
+            try:
+                if here is not None and chat.chat_type is None:  # unknown type: only its own answer tells
+                    chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
+                if here is None or chat.chat_type == here:
+                    await each(chat)
+            except Stop as stop:
+                return end(stop.why, stop.retry_after)
+            except Throttled as exc:
+                return end(_rate_why(exc, catalogue["get_chat"]), _wait(exc))
+            except (NotFound, InvalidArguments):
+                pass  # gone since it was listed, or an id we cannot ask about: nothing to do for it
+            state.seen.append(mark)
+            done_ids.add(chat.chat_id)
+        if page_end is not None:
+            try:
+                await page_end()
+            except Stop as stop:
+                state.seen = page_start  # the page is done again when the walk continues
+                return end(stop.why, stop.retry_after)
+        state.listed += on_page
+        state.seen, on_page = [], 0
+        if progress is not None:
+            await progress(state.listed, None, f"{state.listed} chats scanned")
+        if not answer.next_token:
+            return WalkEnd(True, state.listed, state.listed, None, None, None, unreadable)
+        if answer.next_token in tokens:  # following it would loop: the rest cannot be listed
+            why = "Cliq repeated a list cursor, so the rest of the chats could not be listed"
+            return WalkEnd(False, state.listed, state.listed, None, why, None, unreadable)
+        tokens.add(answer.next_token)
+        state.token = answer.next_token
+
+
+def _unreadable(end: WalkEnd) -> str:
+    return (
+        f"; {end.unreadable} list entr{'y' if end.unreadable == 1 else 'ies'} without a chat id"
+        if end.unreadable
+        else ""
+    )
+
+
+def _end(end: WalkEnd, key: bytes, bound: str, again: dict[str, Any]) -> dict[str, Any]:
+    """A walk's end as a runner answers it: complete or why not, and the arguments to continue with."""
+    token = end.cursor.seal(key, bound) if end.cursor is not None else None
+    complete = end.complete and not end.unreadable
+    why = end.why or (f"Cliq's list held {end.unreadable} entries without a chat id" if end.unreadable else None)
+    return {
+        "complete": complete, "why": why, "retry_after_s": end.retry_after, "next_token": token,
+        "continue_with": {**again, "next_token": token} if token else None,
+    }  # fmt: skip
+
+
+def _bound(request: Request, *ignored: str) -> str:
+    """What a walk's cursor is tied to: the request's criteria (the same must come back with it)."""
+    kept = request.model_dump(mode="json", exclude={"next_token", "dry_run", *ignored})
+    return fingerprint({"tool": operation_name(request), **kept})
+
+
+def _lister(**filters: Any) -> ListChats:
+    query = parse(ListChats, {"limit": 100, **{k: v for k, v in filters.items() if v is not None}})
+    assert isinstance(query, ListChats)
+    return query
 
 
 async def plan_tidy(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
-    """Walk every chat (largest pages, so fewest requests) and propose actions by the request's criteria.
-    Unread counts come from the list where Cliq gives them, from get_chat only for chats without one.
-    Stops at max_chats proposals, a rate limit or the time budget with a cursor (next_token) that resumes
-    right after the last chat checked: no chat is skipped across calls."""
+    """Walk every chat (largest pages, so fewest requests) and propose actions by the request's criteria. A
+    chat whose list entry lacks what a criterion needs (its time of last activity, pinned state, unread count,
+    last message, members) is read alone first: no proposal rests on an absent field. Stops at max_chats
+    proposals, a rate limit or the time budget with a cursor (next_token) that resumes right after the last
+    chat checked: no chat is skipped across calls."""
     assert isinstance(request, PlanTidy)
-    now, started = datetime.now(timezone.utc), client.now()
-    fingerprint = _fingerprint(request, "max_chats")
-    token: str | None = None
-    after: str | None = None
-    listed = 0  # chats on the pages before the current one
-    if request.next_token:
-        cursor = _decode(request.next_token, fingerprint, "plan_tidy")
-        token, after, listed = cursor["t"], cursor["a"], cursor["l"]
-    checked, scanned, pages, pinned_skipped = listed, 0, 0, 0
+    now = datetime.now(timezone.utc)
+    bound = _bound(request, "max_chats")
+    start = Walk.unseal(request.next_token, client.cursor_key, bound, op.name) if request.next_token else Walk()
     actions: list[dict[str, Any]] = []
-    why, retry_after, resume = "", None, None
-    query = {"type": request.chat_type, "name": request.name}
-    seen_tokens: set[str] = set()
-    while True:
-        if len(actions) >= request.max_chats or pages >= MAX_PAGES or client.now() - started > TIME_BUDGET_S:
-            why = "proposal limit reached (max_chats)" if len(actions) >= request.max_chats else "time budget"
-            resume = {"t": token, "a": None, "l": listed}
-            break
-        try:
-            answer = await _list_page(client, catalogue, query, token, op.name)
-        except Throttled as exc:
-            why, retry_after, resume = (
-                _rate_why(exc, catalogue["list_chats"]),
-                _wait(exc),
-                {"t": token, "a": None, "l": listed},
-            )
-            break
-        pages += 1
-        chats = answer.chats
-        ids = [c.chat_id for c in chats]
-        # Resume right after the last chat checked; if it is gone from the page, check the whole page again.
-        start = ids.index(after) + 1 if after in ids else 0
-        after, checked = None, listed + start
-        last_id = ids[start - 1] if start else None
-        for raw in chats[start:]:
-            if len(actions) >= request.max_chats or client.now() - started > TIME_BUDGET_S:
-                why = "proposal limit reached (max_chats)" if len(actions) >= request.max_chats else "time budget"
-                break
-            try:
-                action, pinned = await _judge(raw, request, now, client, catalogue)
-            except Throttled as exc:
-                why, retry_after = _rate_why(exc, catalogue["get_chat"]), _wait(exc)
-                break
-            actions += [action] if action else []
-            pinned_skipped += pinned
-            scanned, checked, last_id = scanned + 1, checked + 1, raw.chat_id
-        if why:
-            resume = {"t": token, "a": last_id, "l": listed}
-            listed += len(chats)
-            break
-        listed += len(chats)
-        await progress(pages, None, f"{listed} chats scanned, {len(actions)} to tidy")
-        token = answer.next_token
-        if not token or token in seen_tokens:  # a repeated cursor would loop
-            break
-        seen_tokens.add(token)
-    next_token = _encode({**resume, "f": fingerprint}) if resume is not None else None
+    checked = {"scanned": 0, "pinned": 0}  # by this call
+    unjudged: list[str] = []
+
+    async def each(raw: r.ChatObject) -> None:
+        if len(actions) >= request.max_chats:
+            raise Stop("proposal limit reached (max_chats)")
+        action, pinned, missing = await _judge(raw, request, now, client, catalogue)
+        actions.extend([action] if action else [])
+        checked["pinned"] += pinned
+        checked["scanned"] += 1
+        if missing:
+            unjudged.append(f"{clean(raw.chat_id, 64)} (Cliq did not tell its {missing})")
+
+    end = await walk_list(client, catalogue, op.name, _lister(chat_type=request.chat_type, name=request.name),
+                          start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
     return {
-        "scanned": scanned, "checked": checked, "listed": listed, "actions": actions,
-        "pinned_skipped": pinned_skipped, "complete": resume is None, "why": why or None,
-        "retry_after_s": retry_after, "next_token": next_token,
-        "continue_with": {"next_token": next_token} if next_token else None,
+        "scanned": checked["scanned"], "checked": end.done, "listed": end.listed, "actions": actions,
+        "pinned_skipped": checked["pinned"], "unjudged": unjudged,
+        **_end(end, client.cursor_key, bound, {}),
     }  # fmt: skip
 
 
 async def _judge(
     raw: r.ChatObject, request: PlanTidy, now: datetime, client: Sender, catalogue: Catalogue
-) -> tuple[dict[str, Any] | None, bool]:
-    """One chat's proposal, if any, and whether it is a pinned chat left out of closing."""
-    last = parse_time(raw.last_modified_time)
+) -> tuple[dict[str, Any] | None, bool, str]:
+    """One chat's proposal, if any; whether it is a pinned chat left out of closing; and the field Cliq did not
+    tell that a criterion needs, if even the chat's own answer left it out (then nothing is proposed). The chat
+    is read alone at most once, and only for a field the judgement needs: closing first, then the unread count
+    (which a chat proposed for closing does not need)."""
+    chat, alone = raw, False
+
+    async def told(missing: Callable[[r.ChatObject, bool], str]) -> str:
+        nonlocal chat, alone
+        if missing(chat, alone) and not alone:
+            chat, alone = merged(chat, await read_chat(client, catalogue, chat.chat_id, "plan_tidy")), True
+        return missing(chat, alone)
+
+    untold = await told(lambda c, alone: _untold_for_closing(c, request, alone))
+    if untold:
+        return None, False, untold
+    last = parse_time(chat.last_modified_time)
     age = now - last if last else None
-    info = raw.last_message_info
     closing = ""
-    if request.empty and raw.chat_type == "group_chat" and (info is None or raw.participant_count <= 1):
-        closing = "no messages" if info is None else "no one else in it"
-    elif request.inactive_days and age and age > timedelta(days=request.inactive_days):
-        closing = f"no activity since {moment(raw.last_modified_time)}"
-    pinned_left = bool(closing) and bool(raw.pinned) and not request.include_pinned
+    if request.empty and chat.chat_type == "group_chat":
+        if chat.participant_count is not None and chat.participant_count <= 1:
+            closing = "no one else in it"
+        elif chat.last_message_info is None:  # its own answer, asked for its last message, has none
+            closing = "no messages"
+    if not closing and request.inactive_days and age and age > timedelta(days=request.inactive_days):
+        closing = f"no activity since {moment(chat.last_modified_time)}"
+    if closing and not request.include_pinned:
+        untold = await told(lambda c, alone: "" if c.pinned is not None else "pinned state (pinned)")
+        if untold:
+            return None, False, untold
+    pinned_left = bool(closing) and bool(chat.pinned) and not request.include_pinned
     if closing and not pinned_left:
-        return _action("close_chat", raw, closing, {"chat_id": clean(raw.chat_id, 64)}, raw.unread_message_count), False
-    if request.unread_days and info and age and age > timedelta(days=request.unread_days):
-        unread = raw.unread_message_count
-        if unread is None:  # this Cliq's list left the count out: ask for this chat alone
-            getter = catalogue["get_chat"]
-            try:
-                detail = await client.send(getter.wire(parse(GetChat, {"chat_id": raw.chat_id})), getter.rate)
-            except (NotFound, InvalidArguments):
-                return None, pinned_left  # gone since it was listed, or an id we cannot ask about
-            unread = r.parse(r.ChatDetails, detail, "plan_tidy").data.unread_message_count
-        if unread > 0:
-            reason = f"{unread} unread since {moment(raw.last_modified_time)}"
-            arguments = {"chat_id": clean(raw.chat_id, 64), "last_message_id": clean(info.message_id, 64)}
-            return _action("mark_chat_read", raw, reason, arguments, unread), pinned_left
-    return None, pinned_left
+        close: dict[str, Any] = {"chat_id": clean(chat.chat_id, 64)}
+        return _action("close_chat", chat, closing, close, chat.unread_message_count), False, ""
+    if not (request.unread_days and age and age > timedelta(days=request.unread_days)):
+        return None, pinned_left, ""
+    if await told(lambda c, alone: "" if c.unread_message_count is not None else "unread count (unread_message_count)"):
+        return None, pinned_left, "unread count (unread_message_count)"
+    unread = chat.unread_message_count
+    if unread:
+        reason = f"{unread} unread since {moment(chat.last_modified_time)}"
+        clear: dict[str, Any] = {"chat_ids": [clean(chat.chat_id, 64)]}
+        return _action("clear_unread_counts", chat, reason, clear, unread), pinned_left, ""
+    return None, pinned_left, ""
+
+
+def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> str:
+    """The first field a closing criterion needs that ``chat`` does not tell ("" if none). ``alone``: ``chat``
+    includes its own answer, asked for its last message (no last message there means it has none)."""
+    if chat.last_modified_time is None and (request.inactive_days or request.unread_days):
+        return "time of last activity (last_modified_time)"
+    if request.empty and chat.chat_type is None:
+        return "chat type (chat_type)"
+    if request.empty and chat.chat_type == "group_chat":
+        if chat.participant_count is None:
+            return "number of members (participant_count)"
+        if chat.last_message_info is None and not alone:
+            return "last message (last_message_info)"
+    return ""
 
 
 def _action(tool: str, raw: r.ChatObject, why: str, arguments: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    flags = [f"{unread} unread"] if unread and tool != "mark_chat_read" else []
+    flags = [f"{unread} unread"] if unread and tool == "close_chat" else []
     flags += [flag for flag, on in (("pinned", raw.pinned), ("muted", raw.muted)) if on]
     return {
-        "tool": tool, "chat_id": clean(raw.chat_id, 64), "name": clean(raw.name, 80),
-        "reason": "; ".join([why, *flags]), "arguments": arguments, "last_active": raw.last_modified_time,
-        "unread": unread, "pinned": raw.pinned or None, "muted": raw.muted or None,
+        "tool": tool, "chat_id": clean(raw.chat_id, 64), "name": clean(raw.name or "", 80),
+        "chat_type": raw.chat_type, "reason": "; ".join([why, *flags]), "arguments": arguments,
+        "last_active": raw.last_modified_time, "unread": unread, "pinned": raw.pinned or None,
+        "muted": raw.muted or None,
     }  # fmt: skip
 
 
@@ -284,52 +440,101 @@ async def clear_unread(
     op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
 ) -> Any:
     """clear_unread_counts: one request for chat_ids; with ``all``, page the list (100 a page) and clear each
-    page's unread chats in one request: ⌈N/100⌉ list and at most ⌈N/100⌉ clear requests for N chats, the
-    least Cliq's API allows. Stops at a throttle or the time budget with a cursor to continue."""
+    page's chats that may have unread messages in one request: ⌈N/100⌉ list and at most ⌈N/100⌉ clear requests
+    for N chats, the least Cliq's API allows. A chat whose list entry has no unread count is sent too (Cliq
+    skips chats with nothing unread) and counted as unknown, never as unread. Stops at a throttle or the time
+    budget with a cursor to continue."""
     assert isinstance(request, ClearUnreadCounts)
     if not request.all:
         return await client.send(op.wire(request), op.rate)
-    started = client.now()
-    query = {"type": request.type, "name": request.name}
-    token, items, already, listed, pages = request.next_token, [], 0, 0, 0
-    why, retry_after, stopped = "", None, False
-    seen_tokens: set[str] = set()
-    while True:
-        if pages >= MAX_PAGES or client.now() - started > TIME_BUDGET_S:
-            why, stopped = "time budget", True
-            break
+    bound = _bound(request)
+    start = Walk.unseal(request.next_token, client.cursor_key, bound, op.name) if request.next_token else Walk()
+    counts = {"had_unread": 0, "unknown": 0, "already_read": 0, "cleared": 0, **start.counts}
+    page: list[r.ChatObject] = []
+    problems: list[dict[str, Any]] = []
+
+    async def each(chat: r.ChatObject) -> None:
+        page.append(chat)
+
+    async def page_end() -> None:
+        sent = [c for c in page if c.unread_message_count is None or c.unread_message_count > 0]
         try:
-            answer = await _list_page(client, catalogue, query, token, op.name)
+            if sent:
+                wire = op.wire(parse(ClearUnreadCounts, {"chat_ids": [c.chat_id for c in sent]}))
+                items = unread_cleared([c.chat_id for c in sent], await client.send(wire, op.rate), op.name)
+                counts["cleared"] += sum(i.outcome == "done" for i in items)
+                problems.extend(i.model_dump() for i in items if i.outcome != "done")
         except Throttled as exc:
-            why, retry_after, stopped = _rate_why(exc, catalogue["list_chats"]), _wait(exc), True
-            break
-        pages += 1
-        listed += len(answer.chats)
-        # A chat without a count in the list is sent too: Cliq skips chats without unread entries.
-        unread = [c.chat_id for c in answer.chats if c.unread_message_count is None or c.unread_message_count > 0]
-        already += len(answer.chats) - len(unread)
-        if unread:
-            try:
-                wire = op.wire(parse(ClearUnreadCounts, {"chat_ids": unread}))
-                items += [i.model_dump() for i in unread_cleared(unread, await client.send(wire, op.rate), op.name)]
-            except Throttled as exc:
-                outcome = "failed" if exc.status else "not_sent"
-                items += [{"chat_id": c, "outcome": outcome, "reason": _throttle_reason(exc, op)} for c in unread]
-                why, retry_after, stopped = _rate_why(exc, op), _wait(exc), True
-                break  # the cursor re-lists this page
-            except CliqError as exc:
-                outcome, reason = outcome_of(exc)
-                items += [{"chat_id": c, "outcome": outcome, "reason": reason} for c in unread]
-        await progress(pages, None, f"{listed} chats listed, {len(items)} cleared")
-        next_token = answer.next_token
-        if not next_token or next_token in seen_tokens:
-            break
-        seen_tokens.add(next_token)
-        token = next_token
-    again = {"all": True, **{k: v for k, v in query.items() if v is not None}}
-    if token:
-        again["next_token"] = token
+            page.clear()
+            raise Stop(_rate_why(exc, op), _wait(exc)) from None  # the cursor lists this page again
+        except CliqError as exc:
+            outcome, reason = outcome_of(exc)
+            problems.extend({"chat_id": c.chat_id, "outcome": outcome, "reason": reason} for c in sent)
+        for c in page:
+            key = (
+                "unknown"
+                if c.unread_message_count is None
+                else "had_unread"
+                if c.unread_message_count
+                else "already_read"
+            )
+            counts[key] += 1
+        page.clear()
+
+    query = _lister(chat_type=request.chat_type, name=request.name)
+    end = await walk_list(client, catalogue, op.name, query, start, each, page_end=page_end,
+                          deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
+    if end.cursor is not None:
+        end.cursor.counts = counts
+    again = {"all": True, **{k: v for k, v in {"chat_type": request.chat_type, "name": request.name}.items() if v}}
+    return {"counts": counts, "listed": end.listed, "problems": problems, **_end(end, client.cursor_key, bound, again)}
+
+
+async def unread_chats(
+    op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
+) -> Any:
+    """list_chats with unread=true: every chat walked (100 a page), the unread ones kept with their true counts,
+    most recent first. A chat whose list entry has no count is read alone (``GET /chats/{id}``): ⌈N/100⌉ list
+    requests plus one per chat without a count, the least the API allows. Stops at a throttle or the time
+    budget with a cursor; what was found so far is in the answer."""
+    assert isinstance(request, ListChats)
+    bound = _bound(request, "limit")
+    start = Walk.unseal(request.next_token, client.cursor_key, bound, op.name) if request.next_token else Walk()
+    counts = {"read_alone": 0, "unknown": 0, "read": 0, **start.counts}
+    found: list[r.ChatObject] = []
+    unknown: list[r.ChatObject] = []
+
+    async def each(chat: r.ChatObject) -> None:
+        if len(found) >= LISTED_UNREAD:
+            raise Stop(f"answer size ({LISTED_UNREAD} unread chats)")
+        if chat.unread_message_count is None:
+            chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, op.name))
+            counts["read_alone"] += 1
+        if chat.unread_message_count is None:
+            counts["unknown"] += 1
+            unknown.append(chat)
+        elif chat.unread_message_count > 0:
+            found.append(chat)
+        else:
+            counts["read"] += 1
+
+    query = request.model_copy(update={"next_token": None, "unread": False})
+    end = await walk_list(client, catalogue, op.name, query, start, each,
+                          deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
+    if end.cursor is not None:
+        end.cursor.counts = counts
     return {
-        "items": items, "already_read": already, "listed": listed, "complete": not stopped, "why": why or None,
-        "retry_after_s": retry_after, "continue_with": again if stopped else None,
+        "chats": [c.model_dump() for c in found], "unknown": [c.model_dump() for c in unknown], "counts": counts,
+        "listed": end.listed, **_end(end, client.cursor_key, bound, {"unread": True}),
     }  # fmt: skip
+
+
+LISTED_UNREAD = 200  # unread chats in one answer: a longer answer costs the model more than a second call
+
+
+async def list_chats(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
+    """list_chats: one page as Cliq gives it, or with unread=true the unread view (``unread_chats``)."""
+    assert isinstance(request, ListChats)
+    if request.unread:
+        return await unread_chats(op, request, client, progress, catalogue)
+    return await client.send(op.wire(request), op.rate)

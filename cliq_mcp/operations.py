@@ -24,7 +24,7 @@ from cliq_mcp.limits import (
     READ,
     UPDATE,
 )
-from cliq_mcp.multi_request import apply_each, clear_unread, plan_tidy
+from cliq_mcp.multi_request import apply_each, clear_unread, list_chats, plan_tidy
 from cliq_mcp.operation import Effect, Operation
 from cliq_mcp.people import USERS, find_people
 from cliq_mcp.wire import RateLimit
@@ -42,7 +42,7 @@ NOT_CLEARABLE = frozenset({"channel", "bot", "thread"})
 
 CATALOGUE: tuple[Operation, ...] = (
     Operation(name="list_chats", title="List chats", model=m.ListChats, path="/chats", **READ_ROW,
-              summary=s.chat_list, output=s.ChatList, rate=LIST_CHATS),
+              summary=s.chat_list, output=s.ChatList, rate=LIST_CHATS, run=list_chats),
     Operation(name="search_chats", title="Search chats", model=m.SearchChats, path="/chats/search", **READ_ROW,
               summary=s.chat_list, output=s.ChatList, rate=RateLimit("search_chats", 50, "10 minutes", READ)),
     Operation(name="get_chat", title="Get a chat", model=m.GetChat, path="/chats/{chat_id}", **READ_ROW,

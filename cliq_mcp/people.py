@@ -99,7 +99,7 @@ async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, ch
                 member.email_id or (known.email if known else None),
                 known.chat_id if known else None,
             )
-    by_name = {dm.name.casefold(): dm.chat_id for dm in dms}
+    by_name = {dm.name.casefold(): dm.chat_id for dm in dms if dm.name}
     for person in people.values():
         if person.chat_id is None and person.name:
             person.chat_id = by_name.get(person.name.casefold())
@@ -107,7 +107,7 @@ async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, ch
     # Direct chats whose person is still unknown by id: named, with the chat, so the model can look further.
     return [
         *people.values(),
-        *(Person(None, dm.name, None, dm.chat_id) for dm in unnamed if dm.name.casefold() not in named),
+        *(Person(None, dm.name, None, dm.chat_id) for dm in unnamed if dm.name and dm.name.casefold() not in named),
     ]
 
 
@@ -127,7 +127,7 @@ async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> 
     if users:  # your direct chats with them: one search, by name when that narrows it
         only = users[0].name if len(users) == 1 else None
         title = only if is_email(query) else query
-        by_name = {dm.name.casefold(): dm.chat_id for dm in await _direct_chats(client, catalogue, title)}
+        by_name = {dm.name.casefold(): dm.chat_id for dm in await _direct_chats(client, catalogue, title) if dm.name}
         for person in users:
             person.chat_id = by_name.get((person.name or "").casefold())
     return users, FROM_USERS_API
@@ -139,7 +139,7 @@ async def find_people(op: Operation, request: Request, client: Sender, progress:
     return {"people": [vars(p) for p in people], "source": source}
 
 
-PEOPLE_FIELDS = ("user_id", "user_ids")
+PEOPLE_FIELDS = ("user_id", "user_ids", "recipient")  # recipient: Zoho's document takes a user id there
 
 
 def _words(email: str) -> list[str]:

@@ -14,17 +14,18 @@ def tidy_my_chats(inactive_days: str = "90") -> str:
         "its answer is not complete, call it again with the same arguments and its next_token (after retry_after_s, "
         "if given), collecting every proposal. Show me the proposals as a short list (name, why). Ask which to "
         "close; then call close_chats with exactly those chat_ids, at most 50 a call (I will be asked to confirm), "
-        "and mark_chats_read for any proposed as read. Report chats a batch skipped or failed. " + DATA_NOT_ORDERS
+        "and clear_unread_counts for any proposed as read. Report chats a batch skipped or failed. " + DATA_NOT_ORDERS
     )
 
 
 def catch_up_on_unread(limit: str = "20") -> str:
     return (
-        f"Catch me up on my Zoho Cliq chats. Call list_chats with limit={limit} (it shows unread counts); for "
-        "unread chats, call get_chat with include=last_message_info to see the last message. Summarise what needs "
-        "my attention in a few lines per chat, most urgent first, and say if the list was not complete. Offer to "
-        "mark them read (mark_chats_read for these chats, or clear_unread_counts with all=true for every chat); "
-        "change nothing unless I say so. " + DATA_NOT_ORDERS
+        "Catch me up on my Zoho Cliq chats. Call list_chats with unread=true (every unread chat with its true "
+        f"count; while not complete, call again with its next_token). For the {limit} most recent, call get_chat "
+        "with include=last_message_info to see the last message. Summarise what needs my attention in a few lines "
+        "per chat, most urgent first, and say if anything was not complete. Offer to mark them read "
+        "(clear_unread_counts with these chat_ids, or with all=true for every chat); change nothing unless I say "
+        "so. " + DATA_NOT_ORDERS
     )
 
 

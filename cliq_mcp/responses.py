@@ -1,12 +1,15 @@
-"""Cliq's answers as the API notes describe them: one pydantic model per answer a tool reads.
+"""Cliq's answers as Zoho's document describes them: one pydantic model per answer a tool reads.
 
-A field the notes and the seed show in every example is required; the rest are optional; fields we do
-not know are ignored. An answer that does not fit is a ``WrongShape`` error naming the field path that
-is missing or wrong (never its value): nothing is filled in from the request in its place.
+Nothing in the document's chat object is required, so nothing but a chat's id is required here: a field Cliq
+left out is None (not told), never a default such as 0 or "no messages". A list entry without a chat id is
+set aside as unreadable (its position kept) instead of failing the page. A field of the wrong type is a
+``WrongShape`` error naming the field path (never its value): nothing is filled in from the request in its
+place. Whoever needs a field decides what its absence means (summaries show it as unknown; walks read the
+chat alone).
 
     answer                      model
     GET /chats, /chats/search   ChatList         {chats: [ChatObject], next_token?}
-    GET /chats/{id}             ChatDetails      {type, data: ChatObject + unread_message_count}
+    GET /chats/{id}             ChatDetails      {type, data: ChatObject}
     POST /chats, .../forks      ChatEnvelope     {type, data: ChatObject}
     PUT /chats read_status      ReadStatus       {type, data: {success: [id], failure: [id | {chat_id, …}]}}
     PUT /chats/{id} title       TitleChanged     {type, data: {title, chat_id}}
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from cliq_mcp.errors import ServerError
 
@@ -49,54 +52,90 @@ class Creator(Answer):
     name: str | None = None
 
 
-class MessageContent(Answer):
-    text: str | None = None  # assumption: a non-text message (a file, a card) may carry no text
-
-
 class LastMessageInfo(Answer):
-    message_id: Id  # the notes: last_message_info is optional, but when present it has message_id
+    """A chat's last message in either of the document's shapes, read as one: the examples'
+    ``{message_id, sender, time, content: {text}, type}`` and the LastMessageInfo schema's ``{sender_id,
+    message_type, text, time, sender_name}`` (which has no message id)."""
+
+    message_id: Id | None = None
     sender: Id | None = None
+    sender_name: str | None = None
     time: str | None = None
-    content: MessageContent | None = None
+    text: str | None = None  # assumption: a non-text message (a file, a card) may carry no text
     type: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        read = dict(value)
+        content = read.pop("content", None)
+        if isinstance(content, dict) and "text" in content and "text" not in read:
+            read["text"] = content["text"]
+        elif content is not None and not isinstance(content, dict):
+            read["text"] = content  # a content that is not an object: refused below as text of the wrong type
+        for schema_name, name in (("sender_id", "sender"), ("message_type", "type")):
+            if schema_name in read and name not in read:
+                read[name] = read.pop(schema_name)
+        return read
 
 
 class ChatObject(Answer):
-    """A chat as list, search, get, create and fork show it."""
+    """A chat as list, search, get, create and fork show it. Only its id is required (the document requires
+    nothing; without an id a chat cannot be named at all)."""
 
     chat_id: Id
-    name: str
-    chat_type: str
-    # In every example of the seed (list, search, get, create, fork) and the notes' chat object; we read
-    # them, so a renamed one is an error rather than a silent gap. created_time is there too, but unread.
-    participant_count: int
-    last_modified_time: str
-    # Optional: create's answer puts pinned/removed under user_membership; one search example has no
-    # creator; muted is not in the seed at all; lists may or may not carry the unread count (the notes).
+    name: str | None = None
+    chat_type: str | None = None
+    participant_count: int | None = None
+    last_modified_time: str | None = None
+    # create's answer puts pinned under user_membership; muted is not in the document's chat object (only the
+    # list's muted filter tells it) but is read if Cliq sends it.
     pinned: bool | None = None
     muted: bool | None = None
     creator: Creator | None = None
     last_message_info: LastMessageInfo | None = None
     unread_message_count: int | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _membership(cls, value: Any) -> Any:
+        membership = value.get("user_membership") if isinstance(value, dict) else None
+        if isinstance(membership, dict) and "pinned" not in value and "pinned" in membership:
+            return {**value, "pinned": membership["pinned"]}
+        return value
+
 
 class ChatList(Answer):
     chats: list[ChatObject]
-    next_token: str | None = None  # the notes: absent on the last page (and not declared by the OpenAPI)
+    unreadable: list[int] = Field(default_factory=list)  # 1-based positions of entries without a chat id
+    next_token: str | None = None  # Zoho's pagination page: absent on the last page (not in the OpenAPI document)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> Any:
+        """Entries without a chat id are set aside (their positions kept): the rest of the page still answers."""
+        if not isinstance(value, dict) or not isinstance(value.get("chats"), list):
+            return value
+        kept, unreadable = [], []
+        for position, entry in enumerate(value["chats"], start=1):
+            chat_id = entry.get("chat_id") if isinstance(entry, dict) else None
+            if (isinstance(chat_id, str) and chat_id) or (isinstance(chat_id, int) and not isinstance(chat_id, bool)):
+                kept.append(entry)
+            else:
+                unreadable.append(position)
+        return {**value, "chats": kept, "unreadable": unreadable}
 
 
 class ChatEnvelope(Answer):
-    type: str
+    type: str | None = None
     data: ChatObject
 
 
-class ChatWithUnread(ChatObject):
-    unread_message_count: int  # the notes' table: get answers "chat + unread_message_count", unasked
-
-
 class ChatDetails(Answer):
-    type: str
-    data: ChatWithUnread
+    type: str | None = None
+    data: ChatObject  # the get example carries unread_message_count; the document does not promise it
 
 
 class ReadFailure(Answer):
@@ -118,7 +157,7 @@ class ReadStatusData(Answer):
 
 
 class ReadStatus(Answer):
-    type: str
+    type: str | None = None
     data: ReadStatusData
 
 
@@ -128,7 +167,7 @@ class TitleData(Answer):
 
 
 class TitleChanged(Answer):
-    type: str
+    type: str | None = None
     data: TitleData
 
 
@@ -138,7 +177,7 @@ class AddedData(Answer):
 
 
 class MembersAdded(Answer):
-    type: str
+    type: str | None = None
     data: AddedData
 
 
@@ -148,7 +187,7 @@ class RemovedData(Answer):
 
 
 class MembersRemoved(Answer):
-    type: str
+    type: str | None = None
     data: RemovedData
 
 

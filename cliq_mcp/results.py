@@ -11,7 +11,7 @@ from pydantic import BaseModel
 def result(text: str, data: BaseModel) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
-        structured_content=data.model_dump(mode="json", exclude_none=True),
+        structured_content=data.model_dump(mode="json"),  # Output leaves out None, except unknowns (as null)
     )
 
 

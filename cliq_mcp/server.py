@@ -149,9 +149,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
             try:
-                request = parse(model, arguments)
-                if op.effect is not Effect.READ:
-                    request = await resolve(request, client, BY_NAME)  # emails -> user ids; reads only
+                request = await resolve(parse(model, arguments), client, BY_NAME)  # emails -> user ids; reads only
             except CliqError as exc:  # invalid, or the emails could not be resolved (throttled, Cliq failed)
                 if op.effect is not Effect.READ:
                     guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent

@@ -12,9 +12,16 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from cliq_mcp import responses as r
 from cliq_mcp.errors import CliqError
@@ -82,7 +89,17 @@ def moment(value: Any) -> str | None:
 
 
 class Output(BaseModel):
+    """Structured content: a field that is None is left out, except those a class names in ``unknown_is_null``:
+    there None means Cliq did not tell, and programs see it as null (never as absent, never as 0)."""
+
     model_config = ConfigDict(extra="forbid")
+    unknown_is_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # No return annotation: the output schema stays the model's own.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k in self.unknown_is_null}
 
 
 def _cleaned(limit: int) -> BeforeValidator:
@@ -102,7 +119,7 @@ Time = Annotated[str | None, BeforeValidator(utc_iso)]  # UTC ISO 8601, or None 
 
 
 class LastMessage(Output):
-    message_id: Ident
+    message_id: Ident | None = None  # the document's schema shape of a last message has none
     sender: Ident | None = None
     sender_name: Name | None = None  # when the chat's own answer tells it (its creator, a direct chat's name)
     time: Time = None
@@ -110,12 +127,16 @@ class LastMessage(Output):
 
 
 class Chat(Output):
+    """A chat as Cliq told it. Every field but the id may be unknown (the document requires none); the unread
+    count is null when unknown."""
+
+    unknown_is_null: ClassVar[frozenset[str]] = frozenset({"unread"})
     chat_id: Ident
-    name: Name
-    chat_type: Kind
+    name: Name | None = None
+    chat_type: Kind | None = None
     last_activity: Time = None
     participants: int | None = None
-    unread: int | None = None
+    unread: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"]})] = None
     last_message_id: Ident | None = None  # in lists: what mark_chats_read needs, when Cliq gives it
     pinned: bool | None = None
     muted: bool | None = None
@@ -136,6 +157,9 @@ class Completeness(Output):
 class ChatList(Completeness):
     chats: list[Chat]
     next_token: Cursor | None = None
+    unread_unknown: int | None = None  # chats shown whose unread count Cliq's list left out
+    unreadable: list[int] | None = None  # positions of entries in Cliq's answer without a chat id: not shown
+    filtered_here: str | None = None  # a filter Cliq's list lacks, applied by this server to the page
 
 
 class OneChat(Output):
@@ -174,7 +198,12 @@ class Item(Output):
 
 class Bulk(Written, Completeness):
     items: list[Item] | None = None
-    already_read: int | None = None  # clear_unread_counts with all: listed chats that had nothing unread
+    # clear_unread_counts with all: counts of the chats listed (items then holds only those not done)
+    listed: int | None = None
+    cleared: int | None = None  # chats in clear requests Cliq accepted
+    had_unread: int | None = None  # Cliq's list said they had unread messages
+    unread_unknown: int | None = None  # Cliq's list gave no count (sent too)
+    already_read: int | None = None  # Cliq's list said they had none
 
 
 class Done(Written):
@@ -188,6 +217,7 @@ class Action(Output):
     tool: str
     chat_id: Ident
     name: Name
+    chat_type: Kind | None = None
     reason: Reason
     arguments: dict[str, Any]
     last_active: Time = None
@@ -203,6 +233,8 @@ class Plan(Completeness):
     actions: list[Action]
     next_token: Cursor | None = None  # plan_tidy's own cursor: call again with it for the rest
     pinned_skipped: int | None = None  # pinned chats that met a closing criterion (include_pinned to propose)
+    # Chats not judged because even their own answer left out what a criterion needs ("id (Cliq did not tell …)").
+    unjudged: list[Reason] | None = None
 
 
 class PolicyChat(Output):
@@ -266,23 +298,23 @@ def operation_name(request: Request) -> str:
 
 
 def _sender_name(raw: r.ChatObject, sender: str | None) -> str | None:
-    """The sender's name where the chat's answer tells it: the creator (id and name), or in a direct chat,
-    which is named after the other person, whoever of the two did not create it. No request is made for it."""
-    creator = raw.creator
+    """The sender's name where the chat's answer tells it: the last message itself (the document's schema
+    shape names its sender), the creator (id and name), or in a direct chat, which is named after the other
+    person, whoever of the two did not create it. No request is made for it."""
+    info, creator = raw.last_message_info, raw.creator
+    if info is not None and info.sender_name:
+        return info.sender_name
     if sender is None or creator is None or creator.id is None:
         return None
     if sender == creator.id:
         return creator.name
-    if raw.chat_type == "direct_message" and creator.name is not None and creator.name != raw.name:
+    if raw.chat_type == "direct_message" and creator.name is not None and raw.name and creator.name != raw.name:
         return raw.name  # you created it, and someone else sent it: the person the chat is named after
     return None
 
 
 def chat(raw: r.ChatObject) -> Chat:
-    last, content = raw.last_message_info, None
-    if last is not None and last.content is not None:
-        content = last.content.text
-    sender_name = _sender_name(raw, last.sender) if last is not None else None
+    last = raw.last_message_info
     return Chat(
         chat_id=raw.chat_id,
         name=raw.name,
@@ -294,40 +326,51 @@ def chat(raw: r.ChatObject) -> Chat:
         muted=True if raw.muted else None,
         creator=raw.creator.name if raw.creator is not None else None,
         last_message=LastMessage(
-            message_id=last.message_id, sender=last.sender, sender_name=sender_name, time=last.time, text=content
+            message_id=last.message_id, sender=last.sender, sender_name=_sender_name(raw, last.sender),
+            time=last.time, text=last.text,
         )
         if last is not None
         else None,
-    )
+    )  # fmt: skip
+
+
+UNKNOWN = "?"  # what Cliq did not tell, in every text
+
+
+def _named(c: Chat) -> str:
+    return _q(c.name) if c.name is not None else "(name unknown)"
+
+
+def _unread(c: Chat) -> str | None:
+    """``3 unread``, ``unread ?`` (Cliq did not say), or nothing (none unread)."""
+    if c.unread is None:
+        return f"unread {UNKNOWN}"
+    return f"{c.unread} unread" if c.unread else None
 
 
 def chat_line(c: Chat) -> str:
-    parts = [c.chat_id, _q(c.name), c.chat_type]
+    parts = [c.chat_id, _named(c), c.chat_type or f"type {UNKNOWN}"]
     if c.participants is not None and c.chat_type != "direct_message":
         parts.append(f"{c.participants} members")
-    if c.unread:
-        parts.append(f"{c.unread} unread")
-    if when := moment(c.last_activity):
-        parts.append(f"active {when}")
+    parts += [flag for flag in (_unread(c),) if flag]
+    when = moment(c.last_activity)
+    parts.append(f"active {when}" if when else f"active {UNKNOWN}")
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
     return " · ".join(parts)
 
 
 def _message_line(m: LastMessage) -> str:
-    when = moment(m.time) or "?"
-    sender = f"{_q(m.sender_name)} ({m.sender})" if m.sender_name else m.sender or "?"
-    return f"Last message {m.message_id} from {sender} at {when}: {_q(m.text)}"
-
-
-SHORT_TYPES = {"direct_message": "dm", "group_chat": "group"}
+    when = moment(m.time) or UNKNOWN
+    sender = f"{_q(m.sender_name)} ({m.sender})" if m.sender_name else m.sender or UNKNOWN
+    which = f" {m.message_id}" if m.message_id else " (Cliq gave no message id)"
+    return f"Last message{which} from {sender} at {when}: {_q(m.text)}"
 
 
 def list_line(c: Chat) -> str:
     """One chat in a list, as short as it can be read: the model pays for every byte of every line."""
     when = moment(c.last_activity)
-    parts = [c.chat_id, SHORT_TYPES.get(c.chat_type, c.chat_type), _q(c.name), when[:10] if when else "-"]
-    if c.unread:  # the last message id is in the structured output; clear_unread_counts needs none
-        parts.append(f"{c.unread} unread")
+    parts = [c.chat_id, c.chat_type or UNKNOWN, _named(c), when[:10] if when else UNKNOWN]
+    parts += [flag for flag in (_unread(c),) if flag]  # the last message id is in the structured output
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
     return " | ".join(parts)
 
@@ -339,14 +382,54 @@ def _listed(c: Chat) -> Chat:
     return c.model_copy(update={"creator": None, "last_message": None, "last_message_id": last_id})
 
 
-def chat_list(request: Request, response: Any) -> Answer:
-    answer = r.parse(r.ChatList, response, operation_name(request))
-    chats = [_listed(chat(c)) for c in answer.chats[:LISTED]]
-    listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True)
-    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
+def unknown_note(unknown: int) -> str:
+    return (
+        f"unread {UNKNOWN}: Cliq's list did not say for {unknown} chat(s) (not the same as none); "
+        "list_chats with unread=true reads the missing counts, get_chat shows one chat's."
+    )
+
+
+def unread_view(request: Request, response: dict[str, Any]) -> Answer:
+    """list_chats unread=true (multi_request.unread_chats): the unread chats with true counts."""
+    chats = [_listed(chat(r.ChatObject.model_validate(c))) for c in response["chats"]]
+    unknown = [clean(c["chat_id"], ID_LIMIT) for c in response["unknown"]]
+    listed = ChatList(chats=chats, unread_unknown=len(unknown) or None)
+    n = response["counts"]
+    so_far = "" if response["complete"] else " so far"
+    lines = [f"{len(chats)} unread chat(s){so_far} among {response['listed']} listed, most recent first "
+             "(id | type | name | last active | unread):"]  # fmt: skip
     lines += [list_line(c) for c in chats]
-    if len(answer.chats) > LISTED:
-        lines.append(f"({len(answer.chats) - LISTED} more in Cliq's answer not shown.)")
+    if n["read_alone"]:
+        lines.append(f"{n['read_alone']} count(s) read chat by chat: Cliq's list did not give them.")
+    if unknown:
+        lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
+    lines += _walk_end(listed, response, "list_chats")
+    listed.next_token = response["next_token"]
+    return "\n".join(lines), listed
+
+
+def chat_list(request: Request, response: Any) -> Answer:
+    if getattr(request, "unread", False):
+        return unread_view(request, response)
+    answer = r.parse(r.ChatList, response, operation_name(request))
+    here = getattr(request, "filtered_here", None)  # a type Cliq's list cannot filter: this server does
+    raw = [c for c in answer.chats if here is None or c.chat_type == here]
+    chats = [_listed(chat(c)) for c in raw[:LISTED]]
+    unknown = sum(c.unread is None for c in chats)
+    listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True, filtered_here=here,
+                      unread_unknown=unknown or None, unreadable=answer.unreadable or None)  # fmt: skip
+    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
+    if here is not None:
+        lines[0] = (f"{len(chats)} {here} chat(s) among the {len(answer.chats)} of this page (Cliq's list has no "
+                    f"{here} filter: this server keeps them) (id | type | name | last active):")  # fmt: skip
+    lines += [list_line(c) for c in chats]
+    if len(raw) > LISTED:
+        lines.append(f"({len(raw) - LISTED} more in Cliq's answer not shown.)")
+    if unknown:
+        lines.append(unknown_note(unknown))
+    if answer.unreadable:
+        lines.append(f"{len(answer.unreadable)} entr{'y' if len(answer.unreadable) == 1 else 'ies'} of Cliq's answer "
+                     f"had no chat id (position {', '.join(map(str, answer.unreadable))}): not shown.")  # fmt: skip
     limit = getattr(request, "limit", None)
     if operation_name(request) == "search_chats" and isinstance(limit, int) and len(answer.chats) >= limit:
         # Search has no cursor: reaching the limit is the only sign that more may match.
@@ -362,8 +445,10 @@ def chat_list(request: Request, response: Any) -> Answer:
         listed.complete, listed.why = False, "more pages"
         listed.continue_with = {"next_token": listed.next_token}
         lines.append(f"More: call again with next_token={_q(listed.next_token)}.")
-    elif len(answer.chats) > LISTED:
+    elif len(raw) > LISTED:
         listed.complete, listed.why = False, f"only the first {LISTED} shown"
+    elif answer.unreadable:
+        listed.complete, listed.why = False, "entries without a chat id in Cliq's answer"
     else:
         lines.append("End of list.")
     return "\n".join(lines), listed
@@ -376,6 +461,8 @@ def one_chat(request: Request, response: Any) -> Answer:
         lines.append(f"Created by {_q(c.creator)}")
     if c.last_message:
         lines.append(_message_line(c.last_message))
+    elif getattr(request, "include", None):
+        lines.append("No last message in Cliq's answer.")
     return "\n".join(lines), OneChat(chat=c)
 
 
@@ -418,23 +505,38 @@ def _walk_end(answer: Completeness, response: dict[str, Any], tool: str) -> list
 
 def cleared_unread(request: Request, response: Any) -> Answer:
     if getattr(request, "all", False):  # multi_request.clear_unread walked the list
-        items = [Item(**item) for item in response["items"]]
-        already = response["already_read"]
-        head = (
-            f"{response['listed']} open chat(s) listed; {already} had nothing unread. Closed chats are not "
-            "included (list_chats closed=true shows them; clear them by chat_ids)."
-        )
-        if items:
-            text, answer = bulk_answer(f"{head}\nCleared unread counts", items, tool="clear_unread_counts",
-                                       response=response)  # fmt: skip
-            assert isinstance(answer, Bulk)
-        else:
-            answer = Bulk(items=[])
-            text = "\n".join([f"{head}\nNothing to clear.", *_walk_end(answer, response, "clear_unread_counts")])
-        answer.already_read = already
-        return text, answer
+        return _cleared_all(response)
     chat_ids = list(dict.fromkeys(getattr(request, "chat_ids", None) or []))
     return bulk_answer("Cleared unread counts", unread_cleared(chat_ids, response, operation_name(request)))
+
+
+def _cleared_all(response: dict[str, Any]) -> Answer:
+    """clear_unread_counts all=true, in counts: had unread, had none, unknown (Cliq's list gave no count: sent
+    too, and Cliq clears what they had), cleared; chat ids only for those that did not end done."""
+    n = response["counts"]
+    problems = [Item(**item) for item in response["problems"]]
+    answer = Bulk(items=problems or None, listed=response["listed"], cleared=n["cleared"], had_unread=n["had_unread"],
+                  unread_unknown=n["unknown"], already_read=n["already_read"])  # fmt: skip
+    sent = n["had_unread"] + n["unknown"]
+    lines = [
+        f"Cleared unread counts: {response['listed']} open chat(s) listed; {n['had_unread']} had unread messages, "
+        f"{n['already_read']} had none, {n['unknown']} had no unread count in Cliq's list (sent too: Cliq clears "
+        f"any they had). {n['cleared']} of {sent} sent were cleared.",
+        "Closed chats are not included (list_chats closed=true shows them; clear them by chat_ids).",
+    ]
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for item in problems:
+        groups.setdefault((item.outcome, item.reason), []).append(item.chat_id)
+    lines += [
+        f"{o.replace('_', ' ')}{f' ({why})' if why else ''}: {', '.join(ids)}" for (o, why), ids in groups.items()
+    ]
+    lines += _walk_end(answer, response, "clear_unread_counts")
+    text = "\n".join(lines)
+    if sent and not n["cleared"] and problems:
+        failure = NothingDone(text, "")
+        failure.data = answer.model_dump(mode="json")
+        raise failure
+    return text, answer
 
 
 def unread_cleared(chat_ids: list[str], response: Any, name: str) -> list[Item]:
@@ -520,14 +622,7 @@ def people(request: Request, response: Any) -> Answer:
     return "\n".join(lines), found
 
 
-def bulk_answer(
-    what: str,
-    items: list[Item],
-    retry_after_s: int | None = None,
-    *,
-    tool: str = "",
-    response: dict[str, Any] | None = None,
-) -> Answer:
+def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) -> Answer:
     """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. Chats not
     sent (after a throttle) make it incomplete, with the call for the rest. A batch in which no chat ended as
     asked (done, or already closed) is an error (``NothingDone``) that still lists every chat."""
@@ -542,9 +637,7 @@ def bulk_answer(
     ]
     answer = Bulk(items=items, complete=True)
     rest = [item.chat_id for item in items if item.outcome == "not_sent"]
-    if response is not None:  # a walk (clear_unread_counts with all): its own continuation
-        lines += _walk_end(answer, response, tool)
-    elif rest:
+    if rest:
         wait = f" after {retry_after_s} s" if retry_after_s else ""
         answer.complete, answer.why, answer.retry_after_s = False, "throttled: the rest was not sent", retry_after_s
         answer.continue_with = {"chat_ids": rest}
@@ -569,7 +662,8 @@ def plan(request: Request, response: Any) -> Answer:
     actions = [Action(**a) for a in response["actions"]]
     answer = Plan(scanned=response["scanned"], checked=response["checked"], listed=response["listed"],
                   actions=actions, next_token=response.get("next_token"),
-                  pinned_skipped=response.get("pinned_skipped") or None)  # fmt: skip
+                  pinned_skipped=response.get("pinned_skipped") or None,
+                  unjudged=response["unjudged"] or None)  # fmt: skip
     end = _walk_end(answer, response, "plan_tidy")
     if answer.complete:
         head = f"Checked all {answer.checked} chats (complete)"
@@ -579,13 +673,15 @@ def plan(request: Request, response: Any) -> Answer:
     lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in actions]
     if answer.pinned_skipped:
         lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
+    if answer.unjudged:
+        lines.append(f"Not judged, nothing proposed ({len(answer.unjudged)}): " + "; ".join(answer.unjudged) + ".")
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
-    reading = [a.arguments for a in actions if a.tool == "mark_chat_read"]
+    reading = [a.chat_id for a in actions if a.tool == "clear_unread_counts"]
     if closing:
         lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} "
                      "(it asks the user once, where this client lets them be asked).")  # fmt: skip
     if reading:
-        lines.append(f"To mark them read: mark_chats_read with chats={json.dumps(reading)}.")
+        lines.append(f"To mark them read: clear_unread_counts with chat_ids={json.dumps(reading)}.")
     return "\n".join(lines + end), answer
 
 

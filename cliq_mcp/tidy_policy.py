@@ -128,9 +128,9 @@ class Facts:
     """What the policy looks at in one chat, from Cliq's chat object (None: Cliq did not say)."""
 
     chat_id: str
-    name: str
-    chat_type: str
-    members: int
+    name: str | None
+    chat_type: str | None
+    members: int | None
     last_active: datetime | None
     pinned: bool | None
     muted: bool | None
@@ -144,7 +144,7 @@ class Verdict:
 
     action: Action | None
     reason: str
-    needs_detail: bool = False  # the unread count or last message is needed to decide: ask for the chat
+    needs: str = ""  # what Cliq did not tell that the verdict needs (read the chat alone, then judge again)
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,10 @@ class Policy:
 
     def judge(self, chat: Facts, now: datetime) -> Verdict:
         """The first action whose conditions the chat meets, or why none applies."""
+        if self.exclude.names and chat.name is None:
+            return _untold("name")  # an exclusion by name cannot be judged without it
+        if self.exclude.pinned and chat.pinned is None:
+            return _untold("pinned state (pinned)")
         excluded = self._excluded(chat)
         if excluded:
             return Verdict(None, f"excluded: {excluded}")
@@ -170,8 +174,8 @@ class Policy:
             miss = _miss(action, rule, chat, now)
             if miss is None:
                 return Verdict(action, _why(action, rule, chat, now))
-            if miss == NEED_DETAIL:
-                return Verdict(None, "the unread count or last message is needed", needs_detail=True)
+            if isinstance(miss, Untold):
+                return _untold(miss.field)
             misses.append(f"{action}: {miss}")
         return Verdict(None, "; ".join(misses) or "no action")
 
@@ -180,7 +184,7 @@ class Policy:
         if chat.chat_id in ex.chat_ids:
             return "its id is listed"
         for pattern in ex.names:
-            if matches(chat.name, pattern, widen=True):
+            if chat.name is not None and matches(chat.name, pattern, widen=True):
                 return f"name matches {pattern!r}"
         if ex.pinned and chat.pinned is not False:
             return "pinned" if chat.pinned else "Cliq did not say whether it is pinned"
@@ -189,7 +193,17 @@ class Policy:
         return ""
 
 
-NEED_DETAIL = "\x00detail"
+@dataclass(frozen=True)
+class Untold:
+    """A condition that cannot be judged: Cliq did not tell ``field`` (the chat is read alone, then judged again)."""
+
+    field: str
+
+
+def _untold(field: str) -> Verdict:
+    return Verdict(None, f"Cliq did not tell its {field}", needs=field)
+
+
 NAME_LIMIT = 1000  # 4x the longest chat name Cliq allows (255): a real name is matched whole
 
 
@@ -227,37 +241,46 @@ def matches(name: str, pattern: str, *, widen: bool) -> bool:
     return fnmatchcase(normal(name, hash_optional=False), normal(pattern, compatible=False, hash_optional=False))
 
 
-def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | None:
-    """The first condition of ``rule`` the chat does not meet (None: it meets them all)."""
+def _miss(action: Action, rule: Rule, chat: Facts, now: datetime) -> str | Untold | None:
+    """The first condition of ``rule`` the chat does not meet (None: it meets them all; ``Untold``: a condition
+    needs what Cliq did not tell)."""
+    if chat.chat_type is None and (action in CANNOT or rule.chat_types is not None):
+        return Untold("chat type (chat_type)")
     if action in CANNOT and chat.chat_type in CANNOT[action]:
         return f"Cliq cannot {action} a {chat.chat_type}"
     if rule.chat_types is not None and chat.chat_type not in rule.chat_types:
         return f"a {chat.chat_type}"
-    if rule.names is not None and not any(matches(chat.name, p, widen=False) for p in rule.names):
-        return "name does not match"
-    if rule.min_members is not None and chat.members < rule.min_members:
-        return f"{chat.members} members"
-    if rule.max_members is not None and chat.members > rule.max_members:
-        return f"{chat.members} members"
+    if rule.names is not None:
+        if chat.name is None:
+            return Untold("name")
+        if not any(matches(chat.name, p, widen=False) for p in rule.names):
+            return "name does not match"
+    if rule.min_members is not None or rule.max_members is not None:
+        if chat.members is None:
+            return Untold("number of members (participant_count)")
+        if rule.min_members is not None and chat.members < rule.min_members:
+            return f"{chat.members} members"
+        if rule.max_members is not None and chat.members > rule.max_members:
+            return f"{chat.members} members"
     if rule.inactive_days is not None:
         if chat.last_active is None:
-            return "no readable time of last activity"
+            return Untold("time of last activity (last_modified_time)")
         if now - chat.last_active <= timedelta(days=rule.inactive_days):
             return f"active {_days(now - chat.last_active)} ago"
     marking = action in ("mark_read", "clear_unread")
     wants_unread = rule.unread if rule.unread is not None else (True if marking else None)
     if wants_unread is not None:
         if chat.unread is None:
-            return NEED_DETAIL
+            return Untold("unread count (unread_message_count)")
         if (chat.unread > 0) != wants_unread:
             return "no unread messages" if wants_unread else f"{chat.unread} unread"
-    if action == "mark_read" and chat.last_message_id is None:
-        return NEED_DETAIL if chat.unread is None or chat.unread > 0 else "no messages"
+    if action == "mark_read" and chat.last_message_id is None and (chat.unread is None or chat.unread > 0):
+        return Untold("last message id (mark_read needs it; clear_unread does not)")
     return None
 
 
 def _why(action: Action, rule: Rule, chat: Facts, now: datetime) -> str:
-    parts = [chat.chat_type]
+    parts = [chat.chat_type or "chat"]
     if rule.inactive_days is not None and chat.last_active is not None:
         parts.append(f"inactive {_days(now - chat.last_active)} (> {rule.inactive_days} days)")
     if chat.unread:

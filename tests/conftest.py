@@ -152,13 +152,21 @@ def own_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(autouse=True)
-def every_fault_fires() -> Iterator[None]:
-    """Fail a test that injected a fault no request ever triggered: it tested nothing with it."""
+def every_fault_fires_and_cliq_as_documented(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that injected a fault no request ever triggered: it tested nothing with it. Fail a test in
+    which our server sent a request Zoho's document does not allow, or the simulated Cliq answered with more
+    (or other) than the document allows (tests/cliq_contract.py). The tests that drive the simulated Cliq with
+    requests of their own (bad ones on purpose) are held to the second only."""
     simulated_cliq.made.clear()
     yield
-    untaken = [fault for ws in simulated_cliq.made for fault in ws.untaken()]
-    simulated_cliq.made.clear()
+    made, simulated_cliq.made[:] = list(simulated_cliq.made), []
+    untaken = [fault for ws in made for fault in ws.untaken()]
     assert not untaken, f"injected faults that never fired: {untaken}"
+    own_requests = request.path.name in ("test_sandbox_app.py", "test_simulated_cliq.py")
+    sent = [] if own_requests else [b for ws in made for b in ws.request_breaches]
+    answered = [b for ws in made for b in ws.answer_breaches]
+    assert not sent, f"requests outside Zoho's document: {sorted(set(sent))[:8]}"
+    assert not answered, f"simulated answers outside Zoho's document: {sorted(set(answered))[:8]}"
 
 
 @pytest.fixture

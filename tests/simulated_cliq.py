@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import anyio
 import anyio.lowlevel
 import uvicorn
+from cliq_contract import answer_breaches, request_breaches
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -90,6 +91,9 @@ class Workspace(sandbox.Workspace):
         super().__init__(**kwargs)
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []  # every fault injected, taken or not
+        # Where a request that reached it, or its own answer, departs from Zoho's document (cliq_contract.py).
+        self.request_breaches: list[str] = []
+        self.answer_breaches: list[str] = []
         self._lock = threading.Lock()
         made.append(self)
 
@@ -121,7 +125,9 @@ def observed(workspace: Workspace) -> ASGIApp:
             await app(scope, receive, send)
             return
         body = await _read_body(receive)
-        workspace.requests.append(_record(scope, body))
+        recorded = _record(scope, body)
+        workspace.requests.append(recorded)
+        workspace.request_breaches += request_breaches(recorded.method, recorded.path, recorded.query, body)
         fault = workspace.take_fault(scope["method"], scope["path"])
         if fault is not None:
             if fault.kind == "drop":
@@ -145,9 +151,27 @@ def observed(workspace: Workspace) -> ASGIApp:
             except anyio.get_cancelled_exc_class():
                 fault.abandoned += 1  # in-process: the client's task was cancelled while we held it
                 raise
-        await app(scope, _replay(body, receive), send)
+        await app(scope, _replay(body, receive), _checked(recorded, workspace, send))
 
     return middleware
+
+
+def _checked(recorded: RecordedRequest, workspace: Workspace, send: Send) -> Send:
+    """``send``, checking the simulated Cliq's own answer against the document once it is whole."""
+    status, chunks = 0, []
+
+    async def checking(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                found = answer_breaches(recorded.method, recorded.path, status, b"".join(chunks))
+                workspace.answer_breaches += found
+        await send(message)
+
+    return checking
 
 
 def _record(scope: Scope, body: bytes) -> RecordedRequest:

@@ -1,7 +1,9 @@
-"""Cliq's answers are read strictly: for every operation, an answer of the wrong shape (each required field
-removed, then renamed) is an error result naming the field, served on the exact path the tool requests;
-nothing is filled in from the request. And every string that reaches a result, in the text and in the
-structured content alike, is cleaned and bounded by the same function."""
+"""Cliq's answers are read strictly where the answer needs a field: for every operation, an answer of the
+wrong shape (each field the answer cannot do without removed, then renamed) is an error result naming the
+field, served on the exact path the tool requests; nothing is filled in from the request. What Zoho's
+document does not promise (every field of a chat but its id) may be left out without an error. And every
+string that reaches a result, in the text and in the structured content alike, is cleaned and bounded by the
+same function."""
 
 from __future__ import annotations
 
@@ -24,41 +26,39 @@ CHAT = {
     "created_time": "2025-06-15T10:30:00+05:30", "last_modified_time": "2025-06-15T10:30:00+05:30",
     "pinned": False, "removed": False, "creator": {"id": "70027934", "name": "Tim Harrison"},
 }  # fmt: skip
-CHAT_PATHS = ["chat_id", "name", "chat_type", "participant_count", "last_modified_time"]
+# Nothing in Zoho's chat object is required: a chat is its id. The rest, left out, is shown as unknown
+# (tests/test_unknown_fields.py), never an error.
+CHAT_PATHS = ["chat_id"]
 ERROR_BODIES = [{"code": "operation_failed", "message": "Operation failed"}, {"error": {"code": "x", "message": "y"}}]
 
 # tool, arguments, the method and path of the request whose answer is replaced, a well-formed answer, and the
 # field paths that answer must have.
 OPERATIONS: list[tuple[str, dict[str, Any], str, str, Any, list[str]]] = [
-    ("list_chats", {"limit": 5}, "GET", "/api/v3/chats", {"chats": [CHAT], "next_token": "t"},
-     ["chats", *(f"chats[0].{p}" for p in CHAT_PATHS)]),
-    ("search_chats", {"title": "Q2"}, "GET", "/api/v3/chats/search", {"chats": [CHAT]},
-     ["chats", *(f"chats[0].{p}" for p in CHAT_PATHS)]),
+    ("list_chats", {"limit": 5}, "GET", "/api/v3/chats", {"chats": [CHAT], "next_token": "t"}, ["chats"]),
+    ("search_chats", {"title": "Q2"}, "GET", "/api/v3/chats/search", {"chats": [CHAT]}, ["chats"]),
     ("get_chat", {"chat_id": Q2}, "GET", f"/api/v3/chats/{Q2}",
-     {"type": "chat", "data": {**CHAT, "unread_message_count": 3}},
-     ["type", "data", *(f"data.{p}" for p in [*CHAT_PATHS, "unread_message_count"])]),
+     {"type": "chat", "data": {**CHAT, "unread_message_count": 3}}, ["data", "data.chat_id"]),
     ("list_chat_members", {"chat_id": Q2}, "GET", f"/api/v3/chats/{Q2}/members",
      {"members": [{"user_id": MEMBER, "name": "Ann", "email_id": "ann@example.com"}]},
      ["members", "members[0].user_id"]),
-    ("plan_tidy", {"inactive_days": 30}, "GET", "/api/v3/chats", {"chats": [CHAT]},
-     ["chats", *(f"chats[0].{p}" for p in CHAT_PATHS)]),
+    ("plan_tidy", {"inactive_days": 30}, "GET", "/api/v3/chats", {"chats": [CHAT]}, ["chats"]),
     ("create_chat", {"chat_type": "direct_message", "user_id": "106324287"}, "POST", "/api/v3/chats",
-     {"url": "/v3/chats", "type": "chat", "data": CHAT}, ["type", "data", *(f"data.{p}" for p in CHAT_PATHS)]),
+     {"url": "/v3/chats", "type": "chat", "data": CHAT}, ["data", *(f"data.{p}" for p in CHAT_PATHS)]),
     ("fork_chat", {"chat_id": ALICE, "message_id": ALICE_LAST, "title": "Fork", "include_participants": True},
      "POST", f"/api/v3/chats/{ALICE}/forks", {"type": "chat", "data": CHAT},
-     ["type", "data", *(f"data.{p}" for p in CHAT_PATHS)]),
+     ["data", *(f"data.{p}" for p in CHAT_PATHS)]),
     ("mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}, "PUT", "/api/v3/chats",
      {"type": "chat.read_status", "data": {"success": [ALICE], "failure": []}},
-     ["type", "data", "data.success", "data.failure"]),
+     ["data", "data.success", "data.failure"]),
     ("rename_chat", {"chat_id": Q2, "title": "Q2 Review"}, "PUT", f"/api/v3/chats/{Q2}",
      {"type": "chat.title", "data": {"title": "Q2 Review", "chat_id": Q2}},
-     ["type", "data", "data.title", "data.chat_id"]),
+     ["data", "data.title", "data.chat_id"]),
     ("add_chat_members", {"chat_id": Q2, "user_ids": [MEMBER]}, "POST", f"/api/v3/chats/{Q2}/members",
      {"type": "chat.member", "data": {"chat_id": Q2, "added_user_ids": [MEMBER]}},
-     ["type", "data", "data.chat_id", "data.added_user_ids"]),
+     ["data", "data.chat_id", "data.added_user_ids"]),
     ("remove_chat_members", {"chat_id": Q2, "user_ids": [PRESENT]}, "DELETE", f"/api/v3/chats/{Q2}/members",
      {"type": "chat.member", "data": {"chat_id": Q2, "removed_user_ids": [PRESENT]}},
-     ["type", "data", "data.chat_id", "data.removed_user_ids"]),
+     ["data", "data.chat_id", "data.removed_user_ids"]),
 ]  # fmt: skip
 
 # The operations Cliq answers with no body (204): a success status that carries one of Cliq's error shapes.
@@ -278,7 +278,7 @@ async def test_unparsable_times_are_dropped(client: Client, workspace: Workspace
                            body={"type": "chat", "data": chat}))  # fmt: skip
     result = await client.call_tool("get_chat", {"chat_id": Q2})
     assert result.is_error is False and "last_activity" not in result.structured_content["chat"]
-    assert "active" not in result.content[0].text
+    assert "active ?" in result.content[0].text  # unknown, said so: never a made-up time
 
 
 async def test_hostile_members_and_titles_are_cleaned_in_both_outputs(cliq: Cliq, workspace: Workspace) -> None:

@@ -21,6 +21,7 @@ from simulated_cliq import Fault, Workspace
 from cliq_mcp import cli
 from cliq_mcp import tidy as tidy_command
 from cliq_mcp.config import Settings
+from cliq_mcp.sandbox.render import last_message_info
 from cliq_mcp.sandbox.state import Chat
 
 # No MCP session (the command line and the guard only); chats are judged by their age, so the clock starts now.
@@ -383,7 +384,10 @@ max_acts = 2
 """
     mine = [c for c in workspace.my_chats() if not c.pinned]
     leave = [c.chat_id for c in mine if c.chat_type == "channel" and stale(c, 365)][:2]
-    read = [c.chat_id for c in mine if c.chat_type == "direct_message" and c.unread and stale(c, 30)][:3]
+    # mark_read needs the last message's id: a chat whose last message Cliq gives in the shape without one
+    # (Zoho's LastMessageInfo schema) is left alone, not guessed at.
+    read = [c.chat_id for c in mine if c.chat_type == "direct_message" and c.unread and stale(c, 30)
+            and "message_id" in (last_message_info(workspace, c) or {})][:3]  # fmt: skip
     clear = [c.chat_id for c in mine if c.chat_type == "group_chat" and c.unread][:2]
     last = {c: workspace.chats[c].visible_messages[-1].message_id for c in read}
     assert len(leave) == 2 and len(read) == 3 and len(clear) == 2

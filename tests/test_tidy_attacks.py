@@ -194,7 +194,7 @@ def lists_without_unread(fake_time: FakeTime) -> tuple[Cliq, Workspace]:
     import httpx
     from simulated_cliq import observed
 
-    workspace = Workspace(clock=fake_time, unread_in_lists=False)
+    workspace = Workspace(clock=fake_time)  # lists without counts for about half the chats
     return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time), workspace
 
 

@@ -178,7 +178,7 @@ def lists_without_unread(fake_time: FakeTime) -> tuple[Cliq, Workspace]:
     import httpx
     from simulated_cliq import observed
 
-    workspace = Workspace(clock=fake_time, unread_in_lists=False)
+    workspace = Workspace(clock=fake_time)  # lists without counts for about half the chats
     return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time), workspace
 
 
@@ -196,7 +196,7 @@ async def test_a_preview_continued_after_its_last_chat_moved_does_not_judge_chat
     async with Client(cliq.server(cliq.settings()), mode=era) as client:
         first = await client.call_tool("preview_policy", {"policy": policy, "every_chat": True})
         data = first.structured_content
-        assert data["complete"] is False and 0 < data["judged"] < 100, text(first)[-300:]
+        assert data["complete"] is False and data["judged"] % 100, text(first)[-300:]  # stopped mid-page
         last = data["chats"][-1]["chat_id"]
         workspace.chats[last].closed = True  # the person closes it in Cliq meanwhile
         fake_time.advance((data.get("retry_after_s") or 60) + 1)

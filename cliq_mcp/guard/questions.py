@@ -10,7 +10,7 @@ from cliq_mcp.errors import ApiError, NotConfirmed, Throttled
 from cliq_mcp.multi_request import chat_states, skipped
 from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
-from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, parse
+from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
 from cliq_mcp.summaries import Bulk, Done, Item, Output, clean, moment, quoted
 
 SHOWN_IN_A_DIALOG = 10  # chats listed in an elicitation; the rest are counted ("and K more")
@@ -50,6 +50,15 @@ class Question:
             return "\n".join((self.sentence, *shown))
         digest = hashlib.sha256(self.full.encode()).hexdigest()[:8]
         return "\n".join((self.sentence, *shown, f"… and {rest} more (list {digest})"))
+
+
+def _named(chat: ChatObject, operation: str, where: str) -> ChatObject:
+    """A chat a person is asked about must be named as Cliq names it: without its name nobody can be asked truly
+    (an id tells a person nothing), so Cliq's answer is refused as it would be with any field the answer needs."""
+    if chat.name is None:
+        raise WrongShape(f"Cliq's answer to {operation} is missing {where}.name: nobody can be asked about a chat "
+                         "without its name. Nothing was asked or changed.", "Try again later.", status=200)  # fmt: skip
+    return chat
 
 
 def _describe(chat_id: str, chat: ChatObject) -> str:
@@ -97,7 +106,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
             raise NotConfirmed(f"Not done: no chat here can be closed ({listing}). Nothing was asked or changed.",
                                "Check the chat ids with list_chats.")  # fmt: skip
         targets = [c for c in chat_ids if c not in skip]
-        lines = tuple(_chat_line(c, found[c]) for c in targets)
+        lines = tuple(_chat_line(c, _named(found[c], "list_chats", "chats[]")) for c in targets)
         for reason in dict.fromkeys(r for _, r in skip.values()):
             lines += (f"Skipped, {reason}: {', '.join(c for c in chat_ids if c in skip and skip[c][1] == reason)}",)
         titles = {c: clean(found[c].name, 200) for c in targets}
@@ -106,7 +115,8 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
     chat_id = str(values["chat_id"])
     if op.fixed.get("operation") == "close_chat" and not answering:
         await _refuse_if_closed(client, chat_id)
-    data = parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data
+    data = _named(parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data, "get_chat",
+                  "data")  # fmt: skip
     chat = _describe(chat_id, data)
     if data.chat_type in op.refused_types:
         # Asking a person to approve what Cliq will refuse wastes their yes: refuse now, nothing asked.

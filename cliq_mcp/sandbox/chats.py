@@ -18,7 +18,7 @@ from .context import Ctx
 from .errors import ApiError, invalid_inputs, param_missing
 from .inputs import Query
 from .render import CHAT_FIELDS, base_chat, chat_object, last_message_info
-from .state import CHAT_TYPES, Chat, WorkspaceState, sort_recent
+from .state import Chat, WorkspaceState, sort_recent
 
 # assumption: the list's default page size when `limit` is absent (undocumented).
 DEFAULT_LIST_LIMIT = 20
@@ -36,7 +36,17 @@ LIST_PARAMS = [
     "chat_ids",
     "recipient",
     "type",
+    "parent_chid",
 ]
+# Zoho's document: GET /chats `type` takes one of these (not the chat object's chat_type values).
+LIST_TYPES = {
+    "dm": lambda chat: chat.chat_type == "direct_message",
+    "threads": lambda chat: chat.chat_type == "thread",
+    "channel": lambda chat: chat.chat_type == "channel",
+    "bot": lambda chat: chat.chat_type == "bot",
+    "muted": lambda chat: chat.muted,
+    "guests": lambda chat: chat.guests,
+}
 SEARCH_PARAMS = [
     "title",
     "limit",
@@ -63,13 +73,18 @@ def list_chats(ctx: Ctx) -> Response:
         q.boolean(flag) for flag in ("pinned", "muted", "closed", "drafts", "joined")
     )
     chat_ids = q.csv("chat_ids", max_items=100, digits=True)  # assumption: at most 100 ids
-    recipient = _recipient(ws, q.get("recipient"))
-    types = q.csv("type", max_items=len(CHAT_TYPES), choices=CHAT_TYPES)  # assumption: CSV accepted
+    recipient = _recipient(ws, q.get("recipient"), ids_only=True)  # the document: a USER_ID
+    kind = q.get("type")
+    if kind is not None and kind not in LIST_TYPES:
+        raise invalid_inputs(f"The parameter 'type' has an invalid value '{kind}'; use one of {', '.join(LIST_TYPES)}.")
+    parent = q.get("parent_chid")
+    if parent is not None and not inputs.DIGITS.fullmatch(parent):
+        raise invalid_inputs("parent_chid must be a chat id.")
     fingerprint = _fingerprint(q, limit)
     token = q.get("next_token")
     after_key = _decode_cursor(token, fingerprint) if token is not None else None
 
-    common = _Filter(name, before, after, types, recipient)
+    common = _Filter(name, before, after, None, recipient)
 
     def keep(chat: Chat) -> bool:
         # assumption: without `joined`, the list holds the caller's chats; joined=false lists the org
@@ -82,6 +97,8 @@ def list_chats(ctx: Ctx) -> Response:
             and (muted is None or chat.muted == muted)
             and (drafts is None or chat.draft == drafts)
             and (chat_ids is None or chat.chat_id in chat_ids)
+            and (kind is None or LIST_TYPES[kind](chat))
+            and (parent is None or chat.parent_chat_id == parent)
             and common(chat)
         )
 
@@ -134,7 +151,7 @@ def get_chat(ctx: Ctx) -> Response:
     chat = ctx.chat(member=False)
     data = chat_object(ctx.ws, chat, last_message=False)
     data["unread_message_count"] = chat.unread if ctx.ws.is_member(chat) else 0
-    info = last_message_info(chat) if include else None
+    info = last_message_info(ctx.ws, chat) if include else None
     if info is not None:
         data["last_message_info"] = info
     if fields is not None:  # assumption: chat_id always stays, and so does an included last_message_info
@@ -253,10 +270,13 @@ def check_participant_limit(ws: WorkspaceState, count: int) -> None:
         )
 
 
-def _recipient(ws: WorkspaceState, value: str | None) -> str | None:
-    """assumption: `recipient` names a user by id or email; an unknown user is an invalid input."""
+def _recipient(ws: WorkspaceState, value: str | None, *, ids_only: bool = False) -> str | None:
+    """`recipient` names a user: the list's by USER_ID (the document), search's (assumption) by id or email.
+    An unknown user is an invalid input."""
     if value is None:
         return None
+    if ids_only and not inputs.DIGITS.fullmatch(value):
+        raise invalid_inputs("The parameter 'recipient' must be a user id.")
     for user in ws.users.values():
         if value == user.user_id or value.casefold() == user.email_id.casefold():
             return user.user_id

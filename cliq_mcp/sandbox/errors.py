@@ -87,9 +87,7 @@ def forbidden() -> ApiError:
 def throttled(style: Literal["429", "400"]) -> ApiError:
     if style == "400":  # the field report's shape, whatever the operation's usual style
         return ApiError(400, "request_limit_exceeded", "You have exceeded the URL throttle limits.", shape="flat")
+    # The document: flat for the chat operations, nested for search (the endpoint's style decides).
     return ApiError(
-        429,
-        "rate_limit_exceeded",
-        "Too many requests within a certain time frame. Please try again later.",
-        shape="nested",
+        429, "rate_limit_exceeded", "Too many requests within a certain time frame. Please try again later."
     )

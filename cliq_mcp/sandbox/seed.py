@@ -5,6 +5,7 @@ Users are the same for every seed; generated chats depend on ``WorkspaceState(se
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime
 
@@ -83,6 +84,9 @@ def populate(ws: WorkspaceState, extra_chats: int) -> None:
     _users(ws)
     _seed_chats(ws)
     generate_chats(ws, random.Random(ws.rng.random()), extra_chats, keep_free=NO_DM_USERS)
+    for chat in ws.chats.values():  # a few generated groups and channels have a guest (the list's type=guests)
+        roll = int(hashlib.sha256(f"guests:{chat.chat_id}".encode()).hexdigest()[:8], 16) % 100
+        chat.guests = chat.chat_type in ("group_chat", "channel") and not chat.from_examples and roll < 8
 
 
 def _users(ws: WorkspaceState) -> None:
@@ -106,6 +110,7 @@ def _msg(mid: str, sender: str, iso: str, text: str) -> Message:
 
 def _seed_chats(ws: WorkspaceState) -> None:
     everyone = list(ws.users)
+    first = len(ws.chats)
     ws.add_chat(
         Chat(
             ALICE_DM_ID,
@@ -116,6 +121,7 @@ def _seed_chats(ws: WorkspaceState) -> None:
             ms("2025-04-10T14:30:00Z"),
             [ME, ALICE],
             usage=300,
+            list_shows=(False, True),  # the list example: a last message, no unread count
             messages=[
                 _msg("1773813850000_51531973001", ALICE, "2025-04-10T14:20:00Z", "Standup moved to 10:15."),
                 _msg("1773813859592_51531973059", ME, "2025-04-10T14:30:00Z", "See you at the standup!"),
@@ -134,6 +140,7 @@ def _seed_chats(ws: WorkspaceState) -> None:
             pinned=True,
             unread=1,
             usage=95,
+            list_shows=(False, False),  # the list example: neither
             messages=[
                 _msg("1773813860100_51531973002", ME, "2025-04-09T09:40:00Z", "Deck is in the shared drive."),
                 _msg("1773813860210_51531973060", BOB, "2025-04-09T09:45:00Z", "Can you review it today?"),
@@ -325,3 +332,5 @@ def _seed_chats(ws: WorkspaceState) -> None:
                 ],
             )
         )
+    for chat in list(ws.chats.values())[first:]:
+        chat.from_examples = True

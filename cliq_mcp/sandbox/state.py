@@ -12,7 +12,6 @@ from .throttle import Throttle
 from .tokens import ALL_SCOPES, USERS_READ, TokenStore
 
 ME = "70027934"  # Tim Harrison, the user every token belongs to
-CHAT_TYPES = ("direct_message", "group_chat", "channel", "bot", "thread")
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,11 @@ class Chat:
     usage: int = 0  # how often the caller used the chat (search sort_by=usage)
     parent_chat_id: str | None = None
     last_activity: str | None = None
+    guests: bool = False  # someone from outside the organisation is in it (the list's type=guests)
+    # What this chat's entry in a list or search answer carries (unread count, last message); None: decided
+    # by the workspace's ``lists`` setting (render.listed).
+    list_shows: tuple[bool, bool] | None = None
+    from_examples: bool = False  # one of the seed's chats: its last message in the examples' shape, always
 
     @property
     def visible_messages(self) -> list[Message]:
@@ -81,13 +85,15 @@ class WorkspaceState:
         client_secret: str = "sandbox-secret",
         refresh_token: str = "sandbox-refresh",
         throttle_style: Literal["429", "400"] = "429",
-        unread_in_lists: bool = True,
+        lists: Literal["document", "full"] = "document",
     ) -> None:
         self.me = ME
-        # The notes' newer facts: the chat schema that list and search share with get has
-        # unread_message_count, but the list example shows none. assumption: Cliq fills it in lists;
-        # False simulates a Cliq whose lists leave it out (a client must then ask get_chat per chat).
-        self.unread_in_lists = unread_in_lists
+        # Zoho's document: nothing in a chat is required; its list example shows one chat with a last message
+        # and one without, neither with an unread count (get shows the count). "document": list and search
+        # entries leave out the unread count for about half the chats and the last message for about a third,
+        # and a quarter of last messages come in the schema's shape (no message id) instead of the examples'
+        # (render.listed). "full": every entry carries both, in the examples' shape.
+        self.lists: Literal["document", "full"] = lists
         self.clock = clock
         self.rate_limits = rate_limits
         self.throttle_style: Literal["429", "400"] = throttle_style

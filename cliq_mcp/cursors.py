@@ -1,0 +1,51 @@
+"""The one codec for the cursors a walk hands out (plan_tidy, preview_policy, clear_unread_counts all=true,
+list_chats unread=true): a JSON state, signed with the server's key and bound to what the walk is of (the
+call's criteria, or a policy's hash). A cursor that was not signed here, or is brought back with other
+criteria, is refused: a model cannot forge one that skips chats or counts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from cliq_mcp.errors import InvalidArguments
+
+MAC_BYTES = 16
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def seal(state: dict[str, Any], key: bytes, bound: str) -> str:
+    """``state`` as a cursor only this server (``key``) accepts back, and only for ``bound``."""
+    body = json.dumps({**state, "b": bound}, separators=(",", ":")).encode()
+    return _b64(hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES] + body)
+
+
+def unseal(token: str, key: bytes, bound: str, tool: str, same: str = "the same arguments") -> dict[str, Any]:
+    """The state of a cursor ``seal`` made for ``bound``; anything else is ``InvalidArguments``."""
+    bad = InvalidArguments(
+        f"Invalid next_token: it is not one {tool} gave for {same}. Nothing was sent.",
+        f"Pass the next_token of the last {tool} answer with {same}, or leave it out to start over.",
+    )
+    try:
+        signed = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        mac, body = signed[:MAC_BYTES], signed[MAC_BYTES:]
+        if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]):
+            raise bad
+        state = json.loads(body)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    if not isinstance(state, dict) or state.pop("b", None) != bound:
+        raise bad
+    return state
+
+
+def fingerprint(values: dict[str, Any]) -> str:
+    """What a cursor is bound to, from the arguments that define a walk."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
