@@ -366,13 +366,17 @@ def _message_line(m: LastMessage) -> str:
     return f"Last message{which} from {sender} at {when}: {_q(m.text)}"
 
 
+LIST_COLUMNS = 'id type "name" last-active unread (? = Cliq did not say)'
+
+
 def list_line(c: Chat) -> str:
-    """One chat in a list, as short as it can be read: the model pays for every byte of every line."""
+    """One chat in a list, as short as it can be read (the model pays for every byte of every line): the
+    columns of LIST_COLUMNS, then pinned/muted. The last message id is in the structured output."""
     when = moment(c.last_activity)
-    parts = [c.chat_id, c.chat_type or UNKNOWN, _named(c), when[:10] if when else UNKNOWN]
-    parts += [flag for flag in (_unread(c),) if flag]  # the last message id is in the structured output
+    unread = UNKNOWN if c.unread is None else str(c.unread)
+    parts = [c.chat_id, c.chat_type or UNKNOWN, _named(c), when[:10] if when else UNKNOWN, unread]
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
-    return " | ".join(parts)
+    return " ".join(parts)
 
 
 def _listed(c: Chat) -> Chat:
@@ -383,10 +387,7 @@ def _listed(c: Chat) -> Chat:
 
 
 def unknown_note(unknown: int) -> str:
-    return (
-        f"unread {UNKNOWN}: Cliq's list did not say for {unknown} chat(s) (not the same as none); "
-        "list_chats with unread=true reads the missing counts, get_chat shows one chat's."
-    )
+    return f"Unread ? ({unknown}): not in Cliq's list, not none; list_chats unread=true reads every count."
 
 
 def unread_view(request: Request, response: dict[str, Any]) -> Answer:
@@ -397,7 +398,7 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     n = response["counts"]
     so_far = "" if response["complete"] else " so far"
     lines = [f"{len(chats)} unread chat(s){so_far} among {response['listed']} listed, most recent first "
-             "(id | type | name | last active | unread):"]  # fmt: skip
+             f"({LIST_COLUMNS}):"]  # fmt: skip
     lines += [list_line(c) for c in chats]
     if n["read_alone"]:
         lines.append(f"{n['read_alone']} count(s) read chat by chat: Cliq's list did not give them.")
@@ -418,10 +419,10 @@ def chat_list(request: Request, response: Any) -> Answer:
     unknown = sum(c.unread is None for c in chats)
     listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True, filtered_here=here,
                       unread_unknown=unknown or None, unreadable=answer.unreadable or None)  # fmt: skip
-    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} (id | type | name | last active):"]
+    lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} ({LIST_COLUMNS}):"]
     if here is not None:
         lines[0] = (f"{len(chats)} {here} chat(s) among the {len(answer.chats)} of this page (Cliq's list has no "
-                    f"{here} filter: this server keeps them) (id | type | name | last active):")  # fmt: skip
+                    f"{here} filter: this server keeps them) ({LIST_COLUMNS}):")  # fmt: skip
     lines += [list_line(c) for c in chats]
     if len(raw) > LISTED:
         lines.append(f"({len(raw) - LISTED} more in Cliq's answer not shown.)")
