@@ -1,6 +1,7 @@
 """`cliq-mcp bundle`: the .mcpb validated by the official `mcpb` CLI, unpacked by it, and started from its
 files as Claude Desktop starts it (the mcpb library resolves the command; uv installs the dependencies),
-listing tools over stdio. Needs Node.js and @anthropic-ai/mcpb (`.ci/run` installs it): fails without."""
+listing tools over stdio. Needs Node.js and @anthropic-ai/mcpb (the README's test command installs it): fails
+without."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from conftest import EVERY_TOOL, outside_env
 from mcp import Client, StdioServerParameters
 
 REPO = Path(__file__).resolve().parents[1]
-INSTALL = "npm install --no-save --prefix .ci/node @anthropic-ai/mcpb@2"
+INSTALL = "scripts/test.sh (or: npm install --no-save --prefix .ci/node @anthropic-ai/mcpb@2)"
 
 
 def mcpb_package() -> Path:
@@ -28,7 +29,7 @@ def mcpb_package() -> Path:
     found = shutil.which("mcpb")
     if found:  # .../@anthropic-ai/mcpb/dist/cli/cli.js
         return Path(os.path.realpath(found)).parents[2]
-    pytest.fail(f"the official mcpb CLI is missing: run `{INSTALL}` (as .ci/run does)")
+    pytest.fail(f"the official mcpb CLI is missing: run `{INSTALL}`")
 
 
 def uv() -> str:
