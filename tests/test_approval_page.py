@@ -5,6 +5,7 @@ is injected, so expiry needs no sleeping."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import stat
 import sys
@@ -158,20 +159,40 @@ def _recording_browser(tmp_path: Path, exit_code: int = 0) -> tuple[Path, Path]:
     return script, record
 
 
-def test_browser_env_chooses_the_browser_and_gets_exactly_the_url(
+def test_browser_env_chooses_the_browser_and_gets_an_owner_only_page_that_leads_to_the_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The URL is a one-time secret and a command line is every local user's to read: the browser is given a
+    file:// link to a page only this user can read (0600 in a 0700 directory), which sends it on to the URL."""
     script, record = _recording_browser(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
     url = "http://127.0.0.1:8123/k5Gc0kJ2-Zq9UWlqHnO3xhv4sRQd_Vdx"
     assert open_in_browser(url) is True
-    assert record.read_text() == url
+    link = record.read_text()
+    page = Path(link.removeprefix("file://"))
+    assert link.startswith("file://") and "k5Gc0kJ2" not in link and f'href="{url}"' in page.read_text()
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600 and stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+    assert page.stat().st_uid == os.getuid()
+
+
+def test_no_private_place_for_the_link_means_no_browser(tmp_path: Path) -> None:
+    script, _ = _recording_browser(tmp_path)
+    shared = tmp_path / "state" / "cliq-mcp" / "approval-links"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    os.chmod(shared, 0o777)
+    # A directory others can write is narrowed to 0700 (it is ours); one we cannot own is refused.
+    assert open_in_browser(
+        "http://127.0.0.1:1/x", environ={"BROWSER": str(script), "XDG_STATE_HOME": str(tmp_path / "state")}
+    )
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+    assert open_in_browser("http://127.0.0.1:1/x", environ={"BROWSER": str(script)}) is False  # no HOME: nowhere
 
 
 def test_a_browser_that_fails_or_no_browser_at_all_is_false(tmp_path: Path) -> None:
     script, record = _recording_browser(tmp_path, exit_code=3)
-    assert open_in_browser("http://127.0.0.1:1/x", environ={"BROWSER": str(script)}) is False
-    assert record.read_text() == "http://127.0.0.1:1/x"
+    assert open_in_browser("http://127.0.0.1:1/x", environ={"BROWSER": str(script), "HOME": str(tmp_path)}) is False
+    assert record.read_text().startswith("file://")
     if sys.platform.startswith("linux"):  # no display: a text-mode browser would take the MCP terminal
         assert open_in_browser("http://127.0.0.1:1/x", environ={"PATH": "/usr/bin:/bin"}) is False
 
@@ -320,7 +341,7 @@ async def test_no_log_line_holds_the_url(
     approval = await approvals.open("cliq-mcp", QUESTION, ttl_s=120)
     secret = approval.url.rsplit("/", 1)[1]
     script, _ = _recording_browser(tmp_path, exit_code=1)
-    assert open_in_browser(approval.url, environ={"BROWSER": str(script)}) is False
+    assert open_in_browser(approval.url, environ={"BROWSER": str(script), "HOME": str(tmp_path)}) is False
     async with _opened(approval) as (client, csrf, origin):
         await client.post(approval.url, data=_answer(csrf), headers={"Origin": origin})
     ours = [r.getMessage() for r in caplog.records if r.name.startswith(("cliq_mcp", "uvicorn"))]

@@ -4,6 +4,8 @@ once, replays included; and nothing the model reads can confirm a destructive ca
 
 from __future__ import annotations
 
+import contextlib
+import html
 import re
 import stat
 from collections.abc import Iterator
@@ -38,13 +40,25 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$BROWSER stands in for the person's desktop: a script that writes down the URL it was asked to open."""
+    """$BROWSER stands in for the person's desktop: a script that writes down what it was asked to open (and,
+    beside it, its whole command line and environment, which every local user could read)."""
     record = tmp_path / "opened-url"
     script = tmp_path / "desktop-browser"
-    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{record}"\n')
+    script.write_text(f'#!/bin/sh\nprintf "%s " "$@" > "{record}.argv"\nenv > "{record}.env"\n'
+                      f'printf "%s" "$1" > "{record}"\n')  # fmt: skip
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("BROWSER", str(script))
     return record
+
+
+def proc_files() -> list[bytes]:
+    """The command line and environment of every process this user can read, as any local user would."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        for name in ("cmdline", "environ"):
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to read
+                found.append((entry / name).read_bytes())
+    return found
 
 
 def wire(workspace: Workspace) -> list[tuple[str, str, Any]]:
@@ -58,18 +72,29 @@ def everything_shown(result: Any) -> str:
 
 
 async def opened_url(record: Path) -> str:
+    """What the browser was asked to open: an owner-only page of the server's that leads to the approval URL."""
     with anyio.fail_after(20):  # a safety net only: the server opens the page at once
         while not record.exists():
             await anyio.sleep(0.01)
     return record.read_text()
 
 
+def leads_to(link: str) -> str:
+    """The approval URL the owner-only page sends the browser to (as only the file's owner can read)."""
+    found = re.search(r'href="([^"]+)"', Path(link.removeprefix("file://")).read_text())
+    assert found, link
+    return html.unescape(found.group(1))
+
+
 async def click(browser: Browser, url: str, button: str) -> str:
-    """A person opens the page, reads it and clicks; returns what the page said first and then."""
+    """A person opens the page (the link the server gave their browser, or the URL), reads it and clicks;
+    returns what the page said first and then."""
     context = await browser.new_context()
     try:
         page = await context.new_page()
         await page.goto(url)
+        if url.startswith("file://"):  # the owner-only page sends the browser on to the approval page
+            await page.wait_for_url(lambda u: u.startswith("http"), timeout=5000)
         shown = await page.inner_text("body")
         await page.click(f"button[value={button}]")
         return shown + "\n---\n" + await page.inner_text("body")
@@ -90,9 +115,18 @@ async def test_approve_on_the_page_closes_the_chat_once(
                 results.append(await client.call_tool("close_chat", {"chat_id": Q2}))
 
             tg.start_soon(call)
-            url = await opened_url(desktop)
+            link = await opened_url(desktop)
+            url = leads_to(link)
+            secret = url.rsplit("/", 1)[-1]
+            # While the call waits: no command line and no environment on this machine holds the URL.
+            assert link.startswith("file://") and secret not in link
+            assert not [p for p in proc_files() if secret.encode() in p]
+            assert secret not in Path(f"{desktop}.argv").read_text() + Path(f"{desktop}.env").read_text()
+            page_file = Path(link.removeprefix("file://"))
+            assert stat.S_IMODE(page_file.stat().st_mode) == 0o600
+            assert stat.S_IMODE(page_file.parent.stat().st_mode) == 0o700
             assert writes(workspace) == []  # nothing before the click
-            seen = await click(browser, url, "approve")
+            seen = await click(browser, link, "approve")  # the person's real browser follows the link
         logged = list(caplog.records)  # everything the server logged while it asked and acted
         async with httpx.AsyncClient() as person:  # used once: opened again, it says the question has closed
             again = await person.get(url)
@@ -101,7 +135,6 @@ async def test_approve_on_the_page_closes_the_chat_once(
     assert "Q2 Product Review" in seen and Q2 in seen and "Close" in seen
     assert wire(workspace) == CLOSE_Q2
     # The one-time URL reached only the person's browser: not the result, not the log at INFO or above.
-    secret = url.rsplit("/", 1)[-1]
     assert secret not in everything_shown(result)
     assert not [r for r in logged if r.levelname != "DEBUG" and secret in r.getMessage()]
     assert again.status_code == 410
@@ -117,7 +150,7 @@ async def test_deny_on_the_page_sends_nothing(
             results.append(await client.call_tool("leave_chat", {"chat_id": Q2}))
 
         tg.start_soon(call)
-        await click(browser, await opened_url(desktop), "deny")
+        await click(browser, leads_to(await opened_url(desktop)), "deny")
     (result,) = results
     assert result.is_error is True and "denied it on the approval page" in result.content[0].text
     assert writes(workspace) == []
@@ -129,7 +162,7 @@ async def test_nobody_answering_in_time_is_not_done_and_the_page_closes(
     async with Client(cliq.server(cliq.settings(CLIQ_APPROVAL_WAIT="0.2"))) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
         async with httpx.AsyncClient() as late:  # the person comes back too late
-            page = await late.get(desktop.read_text())
+            page = await late.get(leads_to(desktop.read_text()))
     assert result.is_error is True and "nobody answered" in result.content[0].text
     assert page.status_code == 410 and writes(workspace) == []
 

@@ -240,7 +240,7 @@ class Guard:
             return await act()
         asked_at = self._clock()
         if can_elicit(ctx):
-            how, pending = "elicitation", await ask(op.name, asked.brief, ctx, config.token_ttl)
+            how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
         elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
             how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
         elif config.policy != "trust-host":

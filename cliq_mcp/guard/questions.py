@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +11,6 @@ from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
 from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
 from cliq_mcp.summaries import Bulk, Done, Item, Output, clean, moment, quoted
-
-SHOWN_IN_A_DIALOG = 10  # chats listed in an elicitation; the rest are counted ("and K more")
 
 
 class NothingToDo(Exception):
@@ -36,20 +33,9 @@ class Question:
 
     @property
     def full(self) -> str:
-        """Everything, as compared before acting and bound into tokens."""
+        """Everything: what the person is shown (every chat the yes covers, one line each; a batch is at most
+        50 chats), compared before acting and bound into tokens."""
         return "\n".join((self.sentence, *self.lines))
-
-    @property
-    def brief(self) -> str:
-        """For a dialog: the first chats, then how many more. When lines are left out, a digest of the whole
-        list ends the text: a 2026-07-28 answer is bound to the text asked, so a change in the hidden part
-        makes it a different question (asked again), never one the person did not see."""
-        shown = self.lines[:SHOWN_IN_A_DIALOG]
-        rest = len(self.lines) - len(shown)
-        if not rest:
-            return "\n".join((self.sentence, *shown))
-        digest = hashlib.sha256(self.full.encode()).hexdigest()[:8]
-        return "\n".join((self.sentence, *shown, f"… and {rest} more (list {digest})"))
 
 
 def _named(chat: ChatObject, operation: str, where: str) -> ChatObject:
