@@ -64,9 +64,11 @@ class Cursor:
     seen: list[str] = field(default_factory=list)
     listed: int = 0
     planned: dict[str, int] = field(default_factory=dict)
+    unreadable: int = 0  # list entries without a chat id met so far
 
     def encode(self, sha256: str, key: bytes) -> str:
-        return seal({"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned}, key, sha256[:16])
+        state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned, "u": self.unreadable}
+        return seal(state, key, sha256[:16])
 
     @classmethod
     def decode(cls, text: str, sha256: str, key: bytes) -> Cursor:
@@ -74,6 +76,7 @@ class Cursor:
         raw = unseal(text, key, sha256[:16], "preview_policy", "this policy")
         if not (
             isinstance(raw.get("l"), int)
+            and isinstance(raw.get("u"), int)
             and isinstance(raw.get("t"), str | None)
             and isinstance(raw.get("s"), list)
             and all(isinstance(h, str) and len(h) == 8 for h in raw["s"])
@@ -81,7 +84,7 @@ class Cursor:
             and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
         ):
             raise InvalidArguments("Invalid next_token: it is not one preview_policy gave for this policy.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"])
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"])
 
 
 def _short_hash(chat_id: str) -> str:
@@ -184,18 +187,19 @@ async def plan(
     page_seen = list(cursor.seen)  # hashes of the chats judged on the current page
     judged: list[Judged] = into if into is not None else []
     seen_tokens: set[str] = {token} if token else set()
-    unreadable = 0
+    unreadable = cursor.unreadable
 
     def stop(why: str, shown: int, exc: CliqError | None = None) -> Walked:
         throttle = exc if isinstance(exc, Throttled) else None
         error = None if throttle else exc
-        cursor = Cursor(token, list(page_seen), listed, dict(planned))
+        cursor = Cursor(token, list(page_seen), listed, dict(planned), unreadable)
         return Walked(judged, shown, why, throttle, cursor, error, unreadable=unreadable)
 
-    muted: set[str] | None = None
-    while policy.exclude.muted and muted is None:  # Cliq tells the mute state only by its list's filter
+    muted: set[str] | None = None  # None: not known of every chat (each is then "not said": excluded)
+    asked = not policy.exclude.muted
+    while not asked:  # Cliq tells the mute state only by its list's filter
         try:
-            muted = await muted_chats(client, catalogue, tool)
+            muted, asked = await muted_chats(client, catalogue, tool), True
         except Throttled as exc:
             if wait is not None and await wait(exc):
                 continue
@@ -218,10 +222,14 @@ async def plan(
                 raise  # nothing to show for it: the caller's error
             return stop("failed", listed, exc)
         ids = [c.chat_id for c in answer.chats]
+        page_seen = [h for h in page_seen if h in {_short_hash(i) for i in ids}]  # gone from the page: forgotten
         done_here = set(page_seen)
         for chat in answer.chats:
-            if _short_hash(chat.chat_id) in done_here or chat.chat_id in done_ids:
-                continue  # judged by the call this one continues, or listed twice
+            if _short_hash(chat.chat_id) in done_here or chat.chat_id in done_ids:  # judged before, or listed twice
+                if _short_hash(chat.chat_id) not in done_here:
+                    page_seen.append(_short_hash(chat.chat_id))  # judged: the call continuing this one skips it too
+                    done_here.add(_short_hash(chat.chat_id))
+                continue
             done_ids.add(chat.chat_id)
             if muted is not None and chat.muted is None:
                 chat = chat.model_copy(update={"muted": chat.chat_id in muted})
@@ -266,7 +274,7 @@ async def plan(
         if next_token in seen_tokens:  # Cliq gave a cursor again: following it would loop; the walk is not whole
             failure = ServerError("Cliq repeated a list cursor, so the rest of the chats could not be listed.",
                                   status=200)  # fmt: skip
-            return stop("failed", listed, failure)
+            return Walked(judged, listed, "failed", None, None, failure, unreadable=unreadable)
         seen_tokens.add(next_token)
         token, page_seen = next_token, []
 
@@ -280,8 +288,8 @@ async def recheck(
     try:
         now_seen = await read_chat(client, catalogue, chat_id, TOOLS[action])
         if policy.exclude.muted and now_seen.muted is None:  # only the list's filter tells the mute state
-            muted = chat_id in await muted_chats(client, catalogue, TOOLS[action], [chat_id])
-            now_seen = now_seen.model_copy(update={"muted": muted})
+            muted = await muted_chats(client, catalogue, TOOLS[action], [chat_id])
+            now_seen = now_seen.model_copy(update={"muted": None if muted is None else chat_id in muted})
     except NotFound:
         return "no longer among your chats", None
     name = clean(now_seen.name or "", 80) or None
@@ -325,7 +333,7 @@ async def preview_policy(
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown],
-        "complete": walked.cursor is None and not walked.unreadable,
+        "complete": walked.stopped is None and not walked.unreadable,
         "why": why or (f"Cliq's list held {walked.unreadable} entries without a chat id: not judged"
                        if walked.unreadable else None),
         "limit_reached": walked.limit_reached or None,

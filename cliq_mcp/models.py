@@ -162,7 +162,7 @@ class ListChats(_Window):
 
     # Cliq's largest page by default: walking every chat takes the fewest requests.
     limit: int = Field(100, ge=1, le=100, description="chats per page")
-    next_token: str | None = Field(None, max_length=2000, description="from the previous page")
+    next_token: str | None = Field(None, max_length=4000, description="from the previous page")
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     pinned: bool | None = Field(None, description="true: only pinned; false: only unpinned")
     muted: bool | None = Field(None, description="true: only muted; false: only unmuted")
@@ -256,7 +256,7 @@ class ClearUnreadCounts(Request):
     all: bool = Field(False, exclude=True, description="every chat matching chat_type/name, instead of chat_ids")
     chat_type: ChatType | None = Field(None, exclude=True, description="with all")
     name: str | None = Field(None, exclude=True, max_length=200, description="with all: part of the chat name")
-    next_token: str | None = Field(None, exclude=True, max_length=2000, description="with all: continue a walk")
+    next_token: str | None = Field(None, exclude=True, max_length=4000, description="with all: continue a walk")
 
     @model_validator(mode="after")
     def _one_way(self) -> ClearUnreadCounts:
@@ -363,7 +363,7 @@ class PlanTidy(Request):
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
     include_pinned: bool = Field(False, description="also propose closing pinned chats")
-    next_token: str | None = Field(None, max_length=2000, description="from an incomplete plan: continue it")
+    next_token: str | None = Field(None, max_length=4000, description="from an incomplete plan: continue it")
 
     @model_validator(mode="after")
     def _some_criterion(self) -> PlanTidy:

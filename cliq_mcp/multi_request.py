@@ -12,10 +12,21 @@ from datetime import datetime, timedelta, timezone
 from math import ceil
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from cliq_mcp import responses as r
 from cliq_mcp.client import CHECK_FIRST
 from cliq_mcp.cursors import fingerprint, seal, unseal
-from cliq_mcp.errors import CliqError, InvalidArguments, NotFound, ServerError, Throttled, TransportError
+from cliq_mcp.errors import (
+    ApiError,
+    AuthenticationError,
+    CliqError,
+    InvalidArguments,
+    NotFound,
+    ServerError,
+    Throttled,
+    TransportError,
+)
 from cliq_mcp.models import ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
 from cliq_mcp.summaries import clean, moment, operation_name, parse_time, unread_cleared
@@ -137,15 +148,18 @@ def _short_hash(chat_id: str) -> str:
 class Walk:
     """Where a walk of the chat list is: Cliq's cursor of the current page, the chats already done on that
     page (short hashes of their ids: a chat that moved or went meanwhile cannot make the page be done again),
-    entries listed before it, and the walk's running counts. Sealed into the cursor a tool hands out."""
+    entries listed before it, entries without a chat id met so far, and the walk's running counts. Sealed into
+    the cursor a tool hands out."""
 
     token: str | None = None
     seen: list[str] = field(default_factory=list)
     listed: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    unreadable: int = 0
 
     def seal(self, key: bytes, bound: str) -> str:
-        return seal({"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts}, key, bound)
+        state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts, "u": self.unreadable}
+        return seal(state, key, bound)
 
     @classmethod
     def unseal(cls, text: str, key: bytes, bound: str, tool: str) -> Walk:
@@ -153,13 +167,14 @@ class Walk:
         if not (
             isinstance(raw.get("t"), str | None)
             and isinstance(raw.get("l"), int)
+            and isinstance(raw.get("u"), int)
             and isinstance(raw.get("s"), list)
             and all(isinstance(h, str) for h in raw["s"])
             and isinstance(raw.get("n"), dict)
             and all(isinstance(v, int) for v in raw["n"].values())
         ):
             raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"])
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"])
 
 
 @dataclass
@@ -172,7 +187,8 @@ class WalkEnd:
     cursor: Walk | None = None
     why: str | None = None
     retry_after: int | None = None
-    unreadable: int = 0  # entries without a chat id, in this call
+    unreadable: int = 0  # entries without a chat id, in the whole walk
+    untyped: list[str] = field(default_factory=list)  # filtered here, but Cliq told no type even alone
 
 
 class Stop(Exception):
@@ -193,9 +209,12 @@ async def read_chat(client: Sender, catalogue: Catalogue, chat_id: str, tool: st
     return r.parse(r.ChatDetails, await client.send(wire, getter.rate), tool).data
 
 
-async def muted_chats(client: Sender, catalogue: Catalogue, tool: str, chat_ids: list[str] | None = None) -> set[str]:
+async def muted_chats(
+    client: Sender, catalogue: Catalogue, tool: str, chat_ids: list[str] | None = None
+) -> set[str] | None:
     """The ids of the chats Cliq's list says are muted (``GET /chats?muted=true``, every page; among
-    ``chat_ids`` if given). Zoho's chat object has no mute state: only this filter tells it."""
+    ``chat_ids`` if given), or None when the list could not say of every chat (an entry without a chat id, a
+    repeated cursor). Zoho's chat object has no mute state: only this filter tells it."""
     lister = catalogue["list_chats"]
     found: set[str] = set()
     token: str | None = None
@@ -203,12 +222,14 @@ async def muted_chats(client: Sender, catalogue: Catalogue, tool: str, chat_ids:
     while True:
         page = parse(ListChats, {"limit": 100, "muted": True, "next_token": token, "chat_ids": chat_ids})
         answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+        if answer.unreadable:
+            return None
         found |= {c.chat_id for c in answer.chats}
         token = answer.next_token
-        if not token or token in tokens:
-            if token:
-                raise ServerError("Cliq repeated a list cursor listing the muted chats.", status=200)
+        if not token:
             return found
+        if token in tokens:
+            return None
         tokens.add(token)
 
 
@@ -231,22 +252,28 @@ async def walk_list(
     progress: Progress | None = None,
 ) -> WalkEnd:
     """Walk ``GET /chats`` (``query``: its filters, 100 a page) from ``start``: ``each`` is awaited once for every
-    chat (once even if Cliq lists it twice), ``page_end`` after each page. Stops with a cursor at a throttle
-    (ours or Cliq's), ``deadline``, or ``each`` raising ``Stop``. A chat of a type Cliq's list cannot filter by
-    (``query.filtered_here``) is kept or passed over here. A cursor Cliq repeats ends the walk, not complete.
-    ``each`` and ``page_end`` may raise ``Stop``; a throttle in ``each`` (a chat read alone) stops it too."""
-    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts))
+    chat (once even if Cliq lists it twice), ``page_end`` after each page (a page cut short is done again, whole,
+    by the next call). Stops with a cursor at a throttle (ours or Cliq's), ``deadline``, ``each`` or
+    ``page_end`` raising ``Stop``, or a failure of Cliq's once something was done (the first page failing is the
+    caller's error). A chat of a type Cliq's list cannot filter by (``query.filtered_here``) is kept or passed
+    over here; one whose type even its own answer leaves out is named (``untyped``). A cursor Cliq repeats ends
+    the walk, not complete."""
+    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts), start.unreadable)
     lister = catalogue["list_chats"]
     tokens = {state.token} if state.token else set()
     done_ids: set[str] = set()
-    unreadable = 0
+    untyped: list[str] = []
     here = query.filtered_here
-
     on_page = 0  # entries on the page being walked (listed, not all done)
+    page_start: list[str] = list(state.seen)
+    did = False  # anything done by this call
 
     def end(why: str, wait: int | None = None) -> WalkEnd:
-        cursor = Walk(state.token, list(state.seen), state.listed, dict(state.counts))
-        return WalkEnd(False, state.listed + on_page, state.listed + len(state.seen), cursor, why, wait, unreadable)
+        # A page that ends with one step for all its chats (page_end) is done again whole.
+        seen = page_start if page_end is not None else state.seen
+        cursor = Walk(state.token, list(seen), state.listed, dict(state.counts), state.unreadable)
+        done = state.listed - state.unreadable + len(seen)
+        return WalkEnd(False, state.listed + on_page, done, cursor, why, wait, state.unreadable, untyped)
 
     while True:
         if deadline is not None and client.now() > deadline:
@@ -256,71 +283,91 @@ async def walk_list(
             answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
         except Throttled as exc:
             return end(_rate_why(exc, lister), _wait(exc))
-        unreadable += len(answer.unreadable)
+        except CliqError as exc:
+            if not did and start.token is None:
+                raise
+            return end(f"stopped: {clean(exc.message, REASON)}")
         on_page = len(answer.chats) + len(answer.unreadable)
+        on_this_page = {_short_hash(c.chat_id) for c in answer.chats}
+        state.seen = [h for h in state.seen if h in on_this_page]  # chats gone from the page need no memory
         page_start = list(state.seen)
         finished = set(state.seen)
         for chat in answer.chats:
             mark = _short_hash(chat.chat_id)
-            if mark in finished or chat.chat_id in done_ids:
-                continue  # done by the call this one continues, or listed twice
+            if mark in finished or chat.chat_id in done_ids:  # done by the call this one continues, or listed twice
+                if mark not in finished:
+                    state.seen.append(mark)  # done on this page too, for the call that continues this one
+                    finished.add(mark)
+                done_ids.add(chat.chat_id)
+                continue
             if deadline is not None and client.now() > deadline:
                 return end("time budget")
             try:
                 if here is not None and chat.chat_type is None:  # unknown type: only its own answer tells
                     chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
-                if here is None or chat.chat_type == here:
+                if here is not None and chat.chat_type is None:
+                    untyped.append(clean(chat.chat_id, 64))
+                elif here is None or chat.chat_type == here:
                     await each(chat)
             except Stop as stop:
                 return end(stop.why, stop.retry_after)
             except Throttled as exc:
                 return end(_rate_why(exc, catalogue["get_chat"]), _wait(exc))
-            except (NotFound, InvalidArguments):
-                pass  # gone since it was listed, or an id we cannot ask about: nothing to do for it
+            except NotFound:
+                pass  # gone since it was listed: nothing to do for it
+            except CliqError as exc:
+                return end(f"stopped: {clean(exc.message, REASON)}")
+            did = True
             state.seen.append(mark)
             done_ids.add(chat.chat_id)
         if page_end is not None:
             try:
                 await page_end()
             except Stop as stop:
-                state.seen = page_start  # the page is done again when the walk continues
                 return end(stop.why, stop.retry_after)
         state.listed += on_page
-        state.seen, on_page = [], 0
+        state.unreadable += len(answer.unreadable)
+        state.seen, on_page, page_start = [], 0, []
         if progress is not None:
             await progress(state.listed, None, f"{state.listed} chats scanned")
         if not answer.next_token:
-            return WalkEnd(True, state.listed, state.listed, None, None, None, unreadable)
+            return WalkEnd(True, state.listed, state.listed - state.unreadable, None, None, None, state.unreadable,
+                           untyped)  # fmt: skip
         if answer.next_token in tokens:  # following it would loop: the rest cannot be listed
             why = "Cliq repeated a list cursor, so the rest of the chats could not be listed"
-            return WalkEnd(False, state.listed, state.listed, None, why, None, unreadable)
+            return WalkEnd(False, state.listed, state.listed - state.unreadable, None, why, None, state.unreadable,
+                           untyped)  # fmt: skip
         tokens.add(answer.next_token)
         state.token = answer.next_token
 
 
-def _unreadable(end: WalkEnd) -> str:
-    return (
-        f"; {end.unreadable} list entr{'y' if end.unreadable == 1 else 'ies'} without a chat id"
-        if end.unreadable
-        else ""
-    )
-
-
 def _end(end: WalkEnd, key: bytes, bound: str, again: dict[str, Any]) -> dict[str, Any]:
-    """A walk's end as a runner answers it: complete or why not, and the arguments to continue with."""
+    """A walk's end as a runner answers it: complete or why not, and the arguments to continue with (``again``:
+    the call's own arguments, which the continuation repeats)."""
     token = end.cursor.seal(key, bound) if end.cursor is not None else None
-    complete = end.complete and not end.unreadable
-    why = end.why or (f"Cliq's list held {end.unreadable} entries without a chat id" if end.unreadable else None)
+    why = end.why
+    if not why and end.unreadable:
+        why = f"Cliq's list held {end.unreadable} entr{'y' if end.unreadable == 1 else 'ies'} without a chat id"
+    if not why and end.untyped:
+        why = f"Cliq did not tell the type of {len(end.untyped)} chat(s), even alone: {', '.join(end.untyped[:10])}"
     return {
-        "complete": complete, "why": why, "retry_after_s": end.retry_after, "next_token": token,
+        "complete": end.complete and not why, "why": why, "retry_after_s": end.retry_after, "next_token": token,
         "continue_with": {**again, "next_token": token} if token else None,
     }  # fmt: skip
 
 
 def _bound(request: Request, *ignored: str) -> str:
-    """What a walk's cursor is tied to: the request's criteria (the same must come back with it)."""
-    kept = request.model_dump(mode="json", exclude={"next_token", "dry_run", *ignored})
-    return fingerprint({"tool": operation_name(request), **kept})
+    """What a walk's cursor is tied to: the request's criteria as validated (every field but the cursor and
+    ``ignored``; also those never sent to Cliq), so the same must come back with it."""
+    kept = {name: getattr(request, name) for name in type(request).model_fields if name not in {"next_token",
+            "dry_run", "confirmation_token", *ignored}}  # fmt: skip
+    return fingerprint({"tool": operation_name(request), **to_jsonable_python(kept)})
+
+
+def _again(request: Request) -> dict[str, Any]:
+    """The arguments a continuation repeats: this call's, as given (the cursor is added to them)."""
+    given = {name: getattr(request, name) for name in request.model_fields_set if name not in ("next_token",)}
+    return to_jsonable_python(given)  # type: ignore[no-any-return]
 
 
 def _lister(**filters: Any) -> ListChats:
@@ -346,19 +393,27 @@ async def plan_tidy(op: Operation, request: Request, client: Sender, progress: P
     async def each(raw: r.ChatObject) -> None:
         if len(actions) >= request.max_chats:
             raise Stop("proposal limit reached (max_chats)")
-        action, pinned, missing = await _judge(raw, request, now, client, catalogue)
+        try:
+            action, pinned, missing = await _judge(raw, request, now, client, catalogue)
+        except InvalidArguments:
+            action, pinned, missing = None, False, "an id this server cannot ask Cliq about"
+        except ApiError as exc:
+            if isinstance(exc, Throttled | AuthenticationError | NotFound):
+                raise
+            action, pinned, missing = None, False, f"Cliq would not show it alone: {clean(exc.message, 100)}"
         actions.extend([action] if action else [])
         checked["pinned"] += pinned
         checked["scanned"] += 1
         if missing:
-            unjudged.append(f"{clean(raw.chat_id, 64)} (Cliq did not tell its {missing})")
+            unjudged.append(f"{clean(raw.chat_id, 64)} ({missing})")
 
     end = await walk_list(client, catalogue, op.name, _lister(chat_type=request.chat_type, name=request.name),
                           start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
+    unjudged += [f"{chat_id} (Cliq did not tell its chat type, even alone)" for chat_id in end.untyped]
     return {
         "scanned": checked["scanned"], "checked": end.done, "listed": end.listed, "actions": actions,
         "pinned_skipped": checked["pinned"], "unjudged": unjudged,
-        **_end(end, client.cursor_key, bound, {}),
+        **_end(end, client.cursor_key, bound, _again(request)),
     }  # fmt: skip
 
 
@@ -375,7 +430,8 @@ async def _judge(
         nonlocal chat, alone
         if missing(chat, alone) and not alone:
             chat, alone = merged(chat, await read_chat(client, catalogue, chat.chat_id, "plan_tidy")), True
-        return missing(chat, alone)
+        field = missing(chat, alone)
+        return f"Cliq did not tell its {field}" if field else ""
 
     untold = await told(lambda c, alone: _untold_for_closing(c, request, alone))
     if untold:
@@ -386,7 +442,7 @@ async def _judge(
     if request.empty and chat.chat_type == "group_chat":
         if chat.participant_count is not None and chat.participant_count <= 1:
             closing = "no one else in it"
-        elif chat.last_message_info is None:  # its own answer, asked for its last message, has none
+        elif _no_messages(chat):
             closing = "no messages"
     if not closing and request.inactive_days and age and age > timedelta(days=request.inactive_days):
         closing = f"no activity since {moment(chat.last_modified_time)}"
@@ -394,20 +450,39 @@ async def _judge(
         untold = await told(lambda c, alone: "" if c.pinned is not None else "pinned state (pinned)")
         if untold:
             return None, False, untold
+    unread = chat.unread_message_count
+    flags = "" if unread is not None else "unread ?"  # a close proposal says what Cliq did not tell
     pinned_left = bool(closing) and bool(chat.pinned) and not request.include_pinned
     if closing and not pinned_left:
         close: dict[str, Any] = {"chat_id": clean(chat.chat_id, 64)}
-        return _action("close_chat", chat, closing, close, chat.unread_message_count), False, ""
+        return _action("close_chat", chat, "; ".join(filter(None, [closing, flags])), close, unread), False, ""
     if not (request.unread_days and age and age > timedelta(days=request.unread_days)):
         return None, pinned_left, ""
-    if await told(lambda c, alone: "" if c.unread_message_count is not None else "unread count (unread_message_count)"):
-        return None, pinned_left, "unread count (unread_message_count)"
+    untold = await told(
+        lambda c, alone: "" if c.unread_message_count is not None else "unread count (unread_message_count)"
+    )
+    if untold:
+        return None, pinned_left, untold
     unread = chat.unread_message_count
     if unread:
         reason = f"{unread} unread since {moment(chat.last_modified_time)}"
         clear: dict[str, Any] = {"chat_ids": [clean(chat.chat_id, 64)]}
         return _action("clear_unread_counts", chat, reason, clear, unread), pinned_left, ""
     return None, pinned_left, ""
+
+
+def _no_messages(chat: r.ChatObject) -> bool:
+    """Only what Cliq told shows a chat has no messages: its own answer, asked for its last message, has none,
+    says nothing unread, and its last activity is its creation (Zoho: last_modified_time is when the last
+    message was sent). Anything else, or anything not told, is not "no messages"."""
+    created, modified = parse_time(chat.created_time), parse_time(chat.last_modified_time)
+    return (
+        chat.last_message_info is None
+        and not chat.unread_message_count
+        and created is not None
+        and modified is not None
+        and modified - created <= timedelta(minutes=1)
+    )
 
 
 def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> str:
@@ -422,11 +497,13 @@ def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> s
             return "number of members (participant_count)"
         if chat.last_message_info is None and not alone:
             return "last message (last_message_info)"
+        if chat.last_message_info is None and (chat.created_time is None or chat.last_modified_time is None):
+            return "time it was created (created_time)"
     return ""
 
 
 def _action(tool: str, raw: r.ChatObject, why: str, arguments: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    flags = [f"{unread} unread"] if unread and tool == "close_chat" else []
+    flags = [f"{unread} unread"] if unread and tool == "close_chat" else []  # "unread ?" is in ``why``
     flags += [flag for flag, on in (("pinned", raw.pinned), ("muted", raw.muted)) if on]
     return {
         "tool": tool, "chat_id": clean(raw.chat_id, 64), "name": clean(raw.name or "", 80),
@@ -486,8 +563,8 @@ async def clear_unread(
                           deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
     if end.cursor is not None:
         end.cursor.counts = counts
-    again = {"all": True, **{k: v for k, v in {"chat_type": request.chat_type, "name": request.name}.items() if v}}
-    return {"counts": counts, "listed": end.listed, "problems": problems, **_end(end, client.cursor_key, bound, again)}
+    return {"counts": counts, "listed": end.listed, "problems": problems, "filtered_here": query.filtered_here,
+            **_end(end, client.cursor_key, bound, _again(request))}  # fmt: skip
 
 
 async def unread_chats(
@@ -500,7 +577,7 @@ async def unread_chats(
     assert isinstance(request, ListChats)
     bound = _bound(request, "limit")
     start = Walk.unseal(request.next_token, client.cursor_key, bound, op.name) if request.next_token else Walk()
-    counts = {"read_alone": 0, "unknown": 0, "read": 0, **start.counts}
+    counts = {"read_alone": 0, "unknown": 0, "read": 0, "unread": 0, **start.counts}  # the whole walk's
     found: list[r.ChatObject] = []
     unknown: list[r.ChatObject] = []
 
@@ -508,12 +585,19 @@ async def unread_chats(
         if len(found) >= LISTED_UNREAD:
             raise Stop(f"answer size ({LISTED_UNREAD} unread chats)")
         if chat.unread_message_count is None:
-            chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, op.name))
-            counts["read_alone"] += 1
+            try:
+                chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, op.name))
+                counts["read_alone"] += 1
+            except InvalidArguments:
+                pass  # an id this server cannot ask Cliq about: its count stays unknown
+            except ApiError as exc:
+                if isinstance(exc, Throttled | AuthenticationError | NotFound):
+                    raise
         if chat.unread_message_count is None:
             counts["unknown"] += 1
             unknown.append(chat)
         elif chat.unread_message_count > 0:
+            counts["unread"] += 1
             found.append(chat)
         else:
             counts["read"] += 1
@@ -525,7 +609,7 @@ async def unread_chats(
         end.cursor.counts = counts
     return {
         "chats": [c.model_dump() for c in found], "unknown": [c.model_dump() for c in unknown], "counts": counts,
-        "listed": end.listed, **_end(end, client.cursor_key, bound, {"unread": True}),
+        "listed": end.listed, **_end(end, client.cursor_key, bound, _again(request)),
     }  # fmt: skip
 
 

@@ -89,6 +89,7 @@ class ChatObject(Answer):
     name: str | None = None
     chat_type: str | None = None
     participant_count: int | None = None
+    created_time: str | None = None
     last_modified_time: str | None = None
     # create's answer puts pinned under user_membership; muted is not in the document's chat object (only the
     # list's muted filter tells it) but is read if Cliq sends it.

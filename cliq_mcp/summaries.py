@@ -22,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
     model_serializer,
 )
+from pydantic_core import to_jsonable_python
 
 from cliq_mcp import responses as r
 from cliq_mcp.errors import CliqError
@@ -204,6 +205,7 @@ class Bulk(Written, Completeness):
     had_unread: int | None = None  # Cliq's list said they had unread messages
     unread_unknown: int | None = None  # Cliq's list gave no count (sent too)
     already_read: int | None = None  # Cliq's list said they had none
+    filtered_here: str | None = None  # a chat type Cliq's list cannot filter, kept by this server
 
 
 class Done(Written):
@@ -214,6 +216,7 @@ class Done(Written):
 
 
 class Action(Output):
+    unknown_is_null: ClassVar[frozenset[str]] = frozenset({"unread"})
     tool: str
     chat_id: Ident
     name: Name
@@ -221,7 +224,7 @@ class Action(Output):
     reason: Reason
     arguments: dict[str, Any]
     last_active: Time = None
-    unread: int | None = None
+    unread: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"]})] = None  # null: Cliq did not say
     pinned: bool | None = None
     muted: bool | None = None
 
@@ -387,7 +390,8 @@ def _listed(c: Chat) -> Chat:
 
 
 def unknown_note(unknown: int) -> str:
-    return f"Unread ? ({unknown}): not in Cliq's list, not none; list_chats unread=true reads every count."
+    return (f"Unread ? ({unknown}): not in Cliq's list, not none; the same list_chats call with unread=true reads "
+            "every count (get_chat: one chat's).")  # fmt: skip
 
 
 def unread_view(request: Request, response: dict[str, Any]) -> Answer:
@@ -396,12 +400,14 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     unknown = [clean(c["chat_id"], ID_LIMIT) for c in response["unknown"]]
     listed = ChatList(chats=chats, unread_unknown=len(unknown) or None)
     n = response["counts"]
-    so_far = "" if response["complete"] else " so far"
-    lines = [f"{len(chats)} unread chat(s){so_far} among {response['listed']} listed, most recent first "
-             f"({LIST_COLUMNS}):"]  # fmt: skip
+    earlier = n["unread"] - len(chats)  # in the answers this call continues
+    walked = f"{response['listed']} chats listed" + ("" if response["complete"] else " so far, NOT all")
+    more = f"; {earlier} more in the earlier answers of this walk ({n['unread']} in all)" if earlier else ""
+    lines = [f"{len(chats)} unread chat(s) in this answer{more}; {walked}; most recent first "
+             '(id type "name" last-active unread):']  # fmt: skip
     lines += [list_line(c) for c in chats]
     if n["read_alone"]:
-        lines.append(f"{n['read_alone']} count(s) read chat by chat: Cliq's list did not give them.")
+        lines.append(f"{n['read_alone']} count(s) read chat by chat in this walk: Cliq's list did not give them.")
     if unknown:
         lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
     lines += _walk_end(listed, response, "list_chats")
@@ -414,7 +420,7 @@ def chat_list(request: Request, response: Any) -> Answer:
         return unread_view(request, response)
     answer = r.parse(r.ChatList, response, operation_name(request))
     here = getattr(request, "filtered_here", None)  # a type Cliq's list cannot filter: this server does
-    raw = [c for c in answer.chats if here is None or c.chat_type == here]
+    raw = [c for c in answer.chats if here is None or c.chat_type in (here, None)]  # type not told: shown
     chats = [_listed(chat(c)) for c in raw[:LISTED]]
     unknown = sum(c.unread is None for c in chats)
     listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True, filtered_here=here,
@@ -444,8 +450,9 @@ def chat_list(request: Request, response: Any) -> Answer:
         )
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"
-        listed.continue_with = {"next_token": listed.next_token}
-        lines.append(f"More: call again with next_token={_q(listed.next_token)}.")
+        again = {k: getattr(request, k) for k in request.model_fields_set if k != "next_token"}  # as given
+        listed.continue_with = {**to_jsonable_python(again), "next_token": listed.next_token}
+        lines.append(f"More: call again with the same arguments and next_token={_q(listed.next_token)}.")
     elif len(raw) > LISTED:
         listed.complete, listed.why = False, f"only the first {LISTED} shown"
     elif answer.unreadable:
@@ -492,16 +499,20 @@ def read_status(request: Request, response: Any) -> Answer:
     return bulk_answer("Marked read", items)
 
 
-def _walk_end(answer: Completeness, response: dict[str, Any], tool: str) -> list[str]:
-    """An incomplete walk's why and continuation, from a runner's answer, as text lines."""
+def _walk_end(answer: Completeness, response: dict[str, Any], tool: str, *, added: bool = False) -> list[str]:
+    """An incomplete walk's why and continuation, from a runner's answer, as text lines. ``continue_with`` is the
+    whole of the next call's arguments, or (``added``) what to add to this call's."""
     if response.get("complete", True):
         answer.complete = True
         return []
     answer.complete, answer.why = False, response.get("why") or "stopped early"
     answer.continue_with, answer.retry_after_s = response.get("continue_with"), response.get("retry_after_s")
     wait = f" after {answer.retry_after_s} s" if answer.retry_after_s else ""
-    args = json.dumps(answer.continue_with) if answer.continue_with else "the same arguments"
-    return [f"Not complete ({answer.why}). For the rest, call {tool} again{wait} with {args} added."]
+    if not answer.continue_with:
+        return [f"Not complete ({answer.why}): the rest cannot be walked now."]
+    args = json.dumps(answer.continue_with, ensure_ascii=False)
+    how = f"the same arguments plus {args}" if added else args
+    return [f"Not complete ({answer.why}). For the rest, call {tool} again{wait} with {how}."]
 
 
 def cleared_unread(request: Request, response: Any) -> Answer:
@@ -517,12 +528,17 @@ def _cleared_all(response: dict[str, Any]) -> Answer:
     n = response["counts"]
     problems = [Item(**item) for item in response["problems"]]
     answer = Bulk(items=problems or None, listed=response["listed"], cleared=n["cleared"], had_unread=n["had_unread"],
-                  unread_unknown=n["unknown"], already_read=n["already_read"])  # fmt: skip
+                  unread_unknown=n["unknown"], already_read=n["already_read"],
+                  filtered_here=response.get("filtered_here"))  # fmt: skip
     sent = n["had_unread"] + n["unknown"]
+    matched = n["had_unread"] + n["already_read"] + n["unknown"]
+    here = response.get("filtered_here")
+    which = (f"{matched} {here} chat(s) among {response['listed']} open chats listed (Cliq's list has no {here} "
+             "filter: this server kept them)") if here else f"{response['listed']} open chat(s) listed"  # fmt: skip
     lines = [
-        f"Cleared unread counts: {response['listed']} open chat(s) listed; {n['had_unread']} had unread messages, "
-        f"{n['already_read']} had none, {n['unknown']} had no unread count in Cliq's list (sent too: Cliq clears "
-        f"any they had). {n['cleared']} of {sent} sent were cleared.",
+        f"Cleared unread counts: {which}. Cliq's list said {n['had_unread']} had unread messages and "
+        f"{n['already_read']} had none, and gave no count for {n['unknown']} (sent too: Cliq clears any they "
+        f"had). {n['cleared']} of {sent} sent were cleared.",
         "Closed chats are not included (list_chats closed=true shows them; clear them by chat_ids).",
     ]
     groups: dict[tuple[str, str | None], list[str]] = {}
@@ -674,6 +690,9 @@ def plan(request: Request, response: Any) -> Answer:
     lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in actions]
     if answer.pinned_skipped:
         lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
+    unknown = sum(a.unread is None for a in actions if a.tool == "close_chat")
+    if unknown:
+        lines.append(f"unread ? ({unknown}): Cliq's list did not say whether they hold unread messages.")
     if answer.unjudged:
         lines.append(f"Not judged, nothing proposed ({len(answer.unjudged)}): " + "; ".join(answer.unjudged) + ".")
     closing = [a.chat_id for a in actions if a.tool == "close_chat"]
@@ -693,7 +712,7 @@ def policy_plan(request: Request, response: Any) -> Answer:
     answer = PolicyPlan(**counts, over_limit=response["over_limit"] or None, chats=chats,
                         limit_reached=response["limit_reached"], excluded=kept_out["counts"] or None,
                         unused_exclusions=kept_out["unused"] or None)  # fmt: skip
-    end = _walk_end(answer, response, "preview_policy")
+    end = _walk_end(answer, response, "preview_policy", added=True)
     so_far = "" if answer.complete else " so far (NOT complete: see the end)"
     lines = [f"{answer.planned} acts planned{so_far} by {answer.policy} (act · chat id · name · why):"]
     lines += [f"- {c.tool} · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in chats if c.tool]

@@ -211,12 +211,15 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, s
     finally:  # also when cancelled: what was judged is reported
         report.chats += [Entry.of(j) for j in judged]
         report.excluded = excluded(policy, judged, whole=False)
-    if walked.cursor is None:
+    if walked.stopped is None and not walked.unreadable:
         report.complete = True
         report.excluded = excluded(policy, judged, whole=True)
         return
     problem = walked.throttle or walked.error
-    report.stopped = "planning stopped: " + (clean(problem, 300) if problem else walked.stopped or "")
+    if problem is None and walked.stopped is None:  # every page walked, but Cliq did not name every chat
+        report.stopped = f"planning incomplete: Cliq's list held {walked.unreadable} entries without a chat id"
+    else:
+        report.stopped = "planning stopped: " + (clean(problem, 300) if problem else walked.stopped or "")
     if report.applied:
         report.stopped += "; nothing was done on the partial plan"
     say(report.stopped)

@@ -70,7 +70,7 @@ async def test_plan_tidy_finds_every_stale_and_unread_chat_across_its_calls(
                 break
             # Never a silent partial plan: it says so, why, and how to go on.
             assert "NOT complete" in text and data["why"] and data["next_token"] in text
-            assert data["continue_with"] == {"next_token": data["next_token"]}
+            assert data["continue_with"] == {**criteria, "next_token": data["next_token"]}  # the whole next call
             assert data["checked"] < data["listed"] or data["why"].startswith("proposal limit")
             fake_time.advance(data.get("retry_after_s") or 0)
             arguments = {**criteria, **data["continue_with"]}
@@ -128,8 +128,8 @@ async def test_mark_every_chat_read_costs_two_requests_per_100_chats(client: Cli
     assert data["had_unread"] == sum(1 for n in told.values() if n) < len(unread_before)
     assert data["already_read"] == sum(1 for n in told.values() if not n)
     assert data["unread_unknown"] == len(chats) - len(told) and data["cleared"] == len(sent)
-    assert f"{data['had_unread']} had unread messages" in text
-    assert f"{data['unread_unknown']} had no unread count" in text
+    assert f"Cliq's list said {data['had_unread']} had unread messages" in text
+    assert f"gave no count for {data['unread_unknown']} (sent too" in text
     assert not any(chat_id in text for chat_id in sent)
 
 

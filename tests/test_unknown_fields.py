@@ -55,7 +55,8 @@ async def test_a_list_says_which_unread_counts_it_does_not_know(client: Client, 
         assert line.removesuffix(" muted").removesuffix(" pinned").endswith(" ?")  # unread: ? = Cliq did not say
     assert 'id type "name" last-active unread (? = Cliq did not say)' in lines[0]
     note = next(x for x in lines if x.startswith("Unread ? ("))
-    assert note == f"Unread ? ({len(unknown)}): not in Cliq's list, not none; list_chats unread=true reads every count."
+    assert note == (f"Unread ? ({len(unknown)}): not in Cliq's list, not none; the same list_chats call with "
+                    "unread=true reads every count (get_chat: one chat's).")  # fmt: skip
 
 
 async def test_whats_unread_is_answered_with_true_counts_at_the_apis_minimum(fake_time: FakeTime) -> None:
@@ -176,3 +177,31 @@ async def test_the_lists_own_word_for_a_type_points_to_the_tools_one(client: Cli
         result
     )
     assert api_calls(workspace) == []
+
+
+async def test_a_filtered_list_continues_with_its_filter(client: Client, workspace: Workspace) -> None:
+    """Following the answer's own continuation keeps the filter: page 2 of the group chats is group chats."""
+    first = await client.call_tool("list_chats", {"chat_type": "group_chat"})
+    again = first.structured_content["continue_with"]
+    assert again["chat_type"] == "group_chat" and "the same arguments and next_token=" in text(first)
+    second = await client.call_tool("list_chats", again)
+    assert {c["chat_type"] for c in second.structured_content["chats"]} == {"group_chat"}
+
+
+async def test_closing_between_plan_answers_keeps_the_cursor_small_and_the_counts_true(
+    client: Client, workspace: Workspace
+) -> None:
+    """plan_tidy, then close what it proposed, then continue, as its answers invite: the cursor does not carry
+    the closed chats (they left the page) and never says more chats checked than listed."""
+    arguments = {"inactive_days": 90, "max_chats": 50}
+    for _ in range(6):
+        result = await client.call_tool("plan_tidy", arguments)
+        data = result.structured_content
+        assert result.is_error is False and data["checked"] <= data["listed"], text(result)
+        for action in data["actions"]:
+            workspace.chats[action["chat_id"]].closed = True  # the person closed them meanwhile
+        if data["complete"]:
+            break
+        assert len(data["next_token"]) < 2000  # what the tool takes back
+        arguments = data["continue_with"]
+    assert data["complete"] is True

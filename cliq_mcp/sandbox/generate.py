@@ -107,6 +107,10 @@ def generate_chats(ws: WorkspaceState, rng: random.Random, count: int, *, keep_f
             )
         )
         chat.messages = _messages(ws, rng, chat)
+        if not chat.messages:
+            # Zoho's document: last_modified_time is when the last message was sent. assumption: a chat without
+            # messages keeps its creation time there.
+            chat.modified_ms = chat.created_ms
         if chat.messages and rng.random() < 0.4:
             chat.unread = rng.randint(1, len(chat.messages))
         if kind in ("group_chat", "channel"):
