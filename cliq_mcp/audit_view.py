@@ -21,6 +21,7 @@ from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ConfigurationError
 
 OUTCOMES = (
+    "sending",  # on record before the act was sent; the line after it says how it ended
     "acted",
     "preview",
     "dry_run",
@@ -98,31 +99,45 @@ def entry(line: Mapping[str, Any]) -> Entry | None:
     except (KeyError, ValueError):
         return None
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    ids = _chat_ids(line)
     found = line.get("chat_titles")
-    titles: dict[str, Any] = found if isinstance(found, dict) else {}
-    chats = [Chat(c, str(titles[c]) if titles.get(c) else None) for c in _chat_ids(line)]
+    # {chat id: title}; lines of housekeeping runs before 2026-12 held a list, in the order of ``chats``.
+    titles: dict[str, Any] = found if isinstance(found, dict) else dict(zip(ids, found, strict=False)) if isinstance(
+        found, list) else {}  # fmt: skip
+    chats = [Chat(c, str(titles[c]) if titles.get(c) else None) for c in ids]
     confirmed = line.get("confirmed_by")
     detail = line.get("detail")
     return Entry(when, tool, outcome, chats, str(confirmed) if confirmed else None, str(detail) if detail else None)
 
 
 def read(path: Path) -> tuple[list[Entry], int]:
-    """Every entry in the file, newest first, and how many lines could not be read."""
-    entries: list[Entry] = []
+    """Every entry in the file, newest first, and how many lines could not be read (a torn line: skipped). An act
+    is on record twice, before it was sent ("sending") and how it ended: shown once, by how it ended; a
+    "sending" line with no end on record (the process was killed meanwhile) says it may have been applied."""
+    lines: list[dict[str, Any]] = []
     unreadable = 0
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for text in lines:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        for text in file:
             if not text.strip():
                 continue
             try:
                 line = json.loads(text)
             except ValueError:
                 line = None
-            found = entry(line) if isinstance(line, dict) else None
-            if found is None:
-                unreadable += 1
+            if isinstance(line, dict) and entry(line) is not None:
+                lines.append(line)
             else:
-                entries.append(found)
+                unreadable += 1
+    ended = {line["act"] for line in lines if line.get("act") and line.get("outcome") != "sending"}
+    entries: list[Entry] = []
+    for line in lines:
+        if line.get("outcome") == "sending":
+            if line.get("act") in ended:
+                continue
+            line = {**line, "detail": "no outcome on record: it may have been applied (check in Cliq)"}
+        found = entry(line)
+        assert found is not None
+        entries.append(found)
     # Newest first. Lines written in the same millisecond: the later line in the file is the newer one, and a
     # stable sort keeps the order it is given, so the file order is reversed before sorting.
     entries.reverse()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -20,7 +20,7 @@ import httpx
 
 from cliq_mcp.config import CREDENTIAL_HELP, Settings
 from cliq_mcp.errors import AuthenticationError, ConfigurationError, Throttled
-from cliq_mcp.logs import learn_secret
+from cliq_mcp.logs import Redactor, learn_secret
 
 REFRESH_MARGIN_S = 120.0  # refresh this long before the token's stated expiry
 TOKEN_WINDOW_S = 600.0  # Zoho: 10 token requests per refresh token per 10 minutes
@@ -61,7 +61,7 @@ def token_request(accounts_url: str, grant: Mapping[str, str], *, timeout: float
     )
 
 
-def read_token_answer(response: httpx.Response) -> TokenAnswer:
+def read_token_answer(response: httpx.Response, secrets: Iterable[str] = ()) -> TokenAnswer:
     """Zoho's answer to ``token_request``, or the reason there is no token.
 
     Raises ``TokenRefused`` for a refusal that retrying cannot fix, ``Throttled`` for "too many
@@ -81,7 +81,8 @@ def read_token_answer(response: httpx.Response) -> TokenAnswer:
         )  # fmt: skip
     error = body.get("error")
     if error is not None:
-        detail = "".join(c for c in str(error) if c.isprintable())[:80]
+        # Zoho's error may echo what was sent (the client secret): redacted whole before anything is cut.
+        detail = "".join(c for c in Redactor(secrets).redact(str(error)) if c.isprintable())[:80]
         if "too many" in str(body).lower():
             raise Throttled(
                 f"Zoho refused the token request: too many token requests in the last 10 minutes ({detail}).",
@@ -158,7 +159,7 @@ class ZohoAuth(httpx.Auth):
 
     def _store(self, response: httpx.Response) -> None:
         try:
-            answer = read_token_answer(response)
+            answer = read_token_answer(response, self._settings.secrets())
         except TokenRefused as exc:
             self._failure = exc  # a bad client or a revoked refresh token: don't ask again
             raise

@@ -50,17 +50,27 @@ def write_private(path: Path, data: str | bytes) -> None:
     _sync_dir(path.parent)
 
 
+def open_private_fd(path: Path) -> int:
+    """A file descriptor appending to ``path`` (raw bytes), created owner-only as ``open_private_append`` does."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_private_append(path: Path) -> TextIO:
     """Open ``path`` for appending text, creating it owner-only (and its directory 0700) if missing.
 
     A symlink at ``path`` is refused (``OSError``); an existing file readable by others is narrowed to
     0600, since whatever it holds is written by us and private.
     """
-    private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, FILE_MODE)
+    fd = open_private_fd(path)
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, FILE_MODE)
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
         os.close(fd)

@@ -132,7 +132,8 @@ def runtime(
     store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
     # One pacing budget per account, in the store shared by its processes and replicas.
     client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store)
-    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy)
+    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy,
+                  redactor=Redactor(settings.secrets()))  # fmt: skip
     return Runtime(client, guard, store, wall_clock)
 
 

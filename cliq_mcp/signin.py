@@ -143,7 +143,7 @@ def _exchange(
     except httpx.HTTPError as exc:
         raise Failure(f"could not reach {_host(accounts)} ({type(exc).__name__}): check --dc and the network") from None
     try:
-        return read_token_answer(response)
+        return read_token_answer(response, grant.values())
     except TokenRefused as exc:
         raise Failure(explain.get(exc.code or "") or f"Zoho refused the request ({exc.code})") from None
     except Throttled:

@@ -304,7 +304,7 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
 def http_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``http_server``, and the process itself."""
     port = free_port()
-    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
+    base = outside_env()  # the audit log in the test's own state directory (own_home)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
         env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -14,7 +14,7 @@ from simulated_cliq import Workspace
 
 OTHER = "2890538000000067890"
 BULK = ("call", "close_chats", json.dumps({"chat_ids": [ALICE, OTHER]}))
-UNATTENDED = {"CLIQ_GUARD": "unattended", "CLIQ_UNATTENDED_CHATS": f"{ALICE},{OTHER}", "CLIQ_AUDIT_LOG": "off"}
+UNATTENDED = {"CLIQ_GUARD": "unattended", "CLIQ_UNATTENDED_CHATS": f"{ALICE},{OTHER}"}
 
 
 def done_ids(stdout: str) -> list[str]:

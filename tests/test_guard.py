@@ -73,7 +73,7 @@ async def test_without_elicitation_a_preview_then_the_token_acts_once(
         {"user_ids": PERSON},
     )
     outcomes = [(line["outcome"], line.get("confirmed_by")) for line in audit_lines(tmp_path)]
-    assert outcomes == [("preview", None), ("acted", "token"), ("refused", None)]
+    assert outcomes == [("preview", None), ("sending", "token"), ("acted", "token"), ("refused", None)]
 
 
 async def test_a_replayed_token_is_refused(cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path) -> None:
@@ -226,6 +226,7 @@ async def test_policy_unattended_acts_only_on_allow_listed_chats(
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
     lines = audit_lines(tmp_path)
     assert [(line["outcome"], line.get("confirmed_by")) for line in lines] == [
+        ("sending", "unattended"),  # on record, whole and on disk, before the request left
         ("acted", "unattended"),
         ("refused", None),
     ]

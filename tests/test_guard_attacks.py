@@ -133,8 +133,11 @@ async def test_a_cancelled_batch_that_already_wrote_is_audited(
     assert stall.abandoned == 1  # the server's handler was cancelled while the third close was in flight
     assert len(writes(workspace)) == 3  # two chats were closed in Cliq, the third was in flight
     lines = audit_lines(tmp_path)
-    assert [line["tool"] for line in lines] == ["close_chats"], f"writes reached Cliq, audit log holds {lines}"
-    assert lines[0]["outcome"] == "cancelled" and "may have been applied" in lines[0]["detail"]
+    assert [(line["tool"], line["outcome"]) for line in lines] == [
+        ("close_chats", "sending"),
+        ("close_chats", "cancelled"),
+    ]
+    assert "may have been applied" in lines[1]["detail"] and lines[0]["act"] == lines[1]["act"]
 
 
 # --- The one-time URL reaches a log line when the host's URL elicitation fails ------------------------------------

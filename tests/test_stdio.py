@@ -15,7 +15,7 @@ from cliq_mcp.operations import CATALOGUE
 
 
 def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParameters:
-    base = outside_env() | {"CLIQ_AUDIT_LOG": "off"}
+    base = outside_env()  # the audit log in the test's own state directory (own_home)
     return StdioServerParameters(command=sys.executable, args=["-m", "cliq_mcp", *args], env={**base, **(env or {})})
 
 
@@ -58,7 +58,7 @@ def test_stdout_carries_only_protocol_and_closing_stdin_ends_the_server() -> Non
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=outside_env() | {"CLIQ_AUDIT_LOG": "off"},
+        env=outside_env(),
     )
     assert proc.stdin is not None and proc.stdout is not None
     for message in messages:
@@ -89,7 +89,7 @@ async def test_stdio_guard_flags_and_token_flow(era: str, tmp_path: Any) -> None
     assert "rename_chat" not in names and "close_chat" in names
     assert done.is_error is False, done.content
     assert Q2 in {c["chat_id"] for c in listed.structured_content["chats"]}
-    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["preview", "acted"]
+    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["preview", "sending", "acted"]
 
 
 async def test_stdio_read_only(era: str) -> None:

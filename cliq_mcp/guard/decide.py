@@ -49,6 +49,7 @@ from cliq_mcp.guard.questions import NothingToDo, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping import recheck
+from cliq_mcp.logs import Redactor
 from cliq_mcp.models import Request
 from cliq_mcp.operation import Effect, Operation, Sender
 from cliq_mcp.operations import BY_NAME
@@ -90,6 +91,7 @@ class Guard:
         pages: PageFlow | None = None,
         clock: Any = time.time,
         policy: Policy | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._client = client
         self.pages = pages
@@ -99,7 +101,7 @@ class Guard:
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
         self.single_use = SingleUse(store, account)
         self.tokens = Tokens(key, config.token_ttl, self.single_use, clock)
-        self.audit = Audit(config.audit_log)
+        self.audit = Audit(config.audit_log, redactor)
 
     def refused_input(self, op: Operation, arguments: Any, exc: CliqError) -> None:
         """Audit a write refused for invalid arguments (nothing was sent): the arguments as given, bounded."""
@@ -165,9 +167,17 @@ class Guard:
             return result(exc.text, exc.output)
 
     async def _decide_about(
-        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act, note: dict[str, Any]
+        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, plain_act: Act, note: dict[str, Any]
     ) -> CallToolResult | InputRequiredResult:
         config = self.config
+
+        async def act() -> CallToolResult:
+            """A destructive act, or any act of a housekeeping run: on record (whole, on disk) before it is sent;
+            the line saying how it ended carries the same ``act`` id."""
+            note["act"] = secrets.token_hex(8)
+            self.audit.intent(**note)
+            return await plain_act()
+
         chats = op.target_chats(request)
         denied = [c for c in chats if c in config.write_deny or (config.write_allow and c not in config.write_allow)]
         if denied:
@@ -192,11 +202,13 @@ class Guard:
         if self.policy is not None:
             note["policy"] = self.policy.label  # on every line of a housekeeping run, skipped and failed too
             title = await self._policy_allows(op, chats)
-            note["chat_titles"] = [title] if title else None
+            note["chat_titles"] = {chats[0]: title} if title else None
             note["confirmed_by"] = self.policy.label
             return await act()
         if op.effect is not Effect.DESTRUCTIVE:
-            return await act()
+            return await plain_act()
+        if not self.audit.writable():  # said before anyone is asked: a yes that cannot act is a yes wasted
+            self.audit.intent(**note)  # raises NotConfirmed, naming the log
         if ctx is None:  # no MCP call, no policy file: nobody said yes
             raise NotConfirmed(f"Not done: {op.name} needs a person's yes. Nothing was changed.", "")
 
@@ -286,12 +298,6 @@ class Guard:
             )
         if len(chats) != 1:
             raise NotConfirmed(f"Not done: a housekeeping act is on exactly one chat, not {len(chats)}.", "")
-        if not self.audit.writable():  # the audit line is the policy's confirmation of the act
-            raise NotConfirmed(
-                f"Not done: the audit log {self.audit.path or '(off)'} cannot be written, and an unattended act "
-                "is audited or not done. Nothing was changed.",
-                "Fix CLIQ_AUDIT_LOG.",
-            )
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
         why_not, title = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
         if why_not:
