@@ -18,11 +18,12 @@ import pytest
 from conftest import Cliq, api_calls, audit_lines, env_for, guarded, outside_env, writes
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp import cli
+from cliq_mcp import audit_view, cli
 from cliq_mcp import tidy as tidy_command
 from cliq_mcp.config import Settings
 from cliq_mcp.sandbox.render import last_message_info
 from cliq_mcp.sandbox.state import Chat
+from cliq_mcp.summaries import clean
 
 # No MCP session (the command line and the guard only); chats are judged by their age, so the clock starts now.
 pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
@@ -509,3 +510,18 @@ def test_two_runs_of_one_account_do_not_overlap(
     assert api_calls(workspace) == []
     code, _report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5))))
     assert code == 0  # the lock goes with the run that held it
+
+
+def test_the_audit_view_finds_a_tidy_act_by_its_chats_title(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every path that writes the audit log is read back by `cliq-mcp audit`: a tidy act, found by title."""
+    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=1))),
+                           "--apply")  # fmt: skip
+    assert code == 0, report
+    (act,) = [c for c in report["chats"] if c["outcome"] == "done"]
+    title = workspace.chats[act["chat_id"]].name
+    entries, unreadable = audit_view.read(tmp_path / "audit.jsonl")
+    found = [e for e in entries if any(c.id == act["chat_id"] and c.title == clean(title, 200) for c in e.chats)]
+    assert unreadable == 0 and [(e.tool, e.outcome) for e in found] == [("close_chat", "acted")]
+    assert found[0].confirmed_by and "policy nightly.toml" in found[0].confirmed_by
