@@ -251,12 +251,13 @@ def no_state_directory(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def test_without_a_place_to_remember_answers_a_2026_yes_does_not_act(
-    cliq: Cliq, workspace: Workspace, no_state_directory: None
+    cliq: Cliq, workspace: Workspace, no_state_directory: None, tmp_path: Path
 ) -> None:
     async def yes(context: Any, params: ElicitRequestParams) -> ElicitResult:
         return ElicitResult(action="accept", content={"confirm": True})
 
-    async with Client(cliq.server(Settings.from_env(env_for(cliq.url))), elicitation_callback=yes) as client:
+    settings = Settings.from_env(env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl")))  # no state dir
+    async with Client(cliq.server(settings), elicitation_callback=yes) as client:
         result = await client.call_tool("close_chat", {"chat_id": ALICE})
     assert result.is_error is True and "nowhere to remember" in result.content[0].text
     assert writes(workspace) == []
