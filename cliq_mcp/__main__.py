@@ -1,5 +1,8 @@
 import sys
 
-from cliq_mcp.cli import main
+try:
+    from cliq_mcp.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still loading: no traceback either
+    sys.exit(130)
 
 sys.exit(main())

@@ -182,7 +182,7 @@ def select(
 
 
 def _chats_cell(chats: list[Chat]) -> str:
-    shown = [f"{c.title} ({c.id})" if c.title else c.id for c in chats[:SHOWN_CHATS]]
+    shown = [f"{c.title}\n({c.id})" if c.title else c.id for c in chats[:SHOWN_CHATS]]
     if len(chats) > SHOWN_CHATS:
         shown.append(f"… and {len(chats) - SHOWN_CHATS} more")
     return "\n".join(shown) or "—"
@@ -197,7 +197,8 @@ def table(entries: list[Entry], path: Path) -> None:
     colours = {"acted": "green", "dry_run": "cyan", "preview": "cyan", "refused": "yellow", "declined": "yellow"}
     shown = Table(title=f"Audit log {escape(str(path))}", title_justify="left")
     for name in ("time", "tool", "chat", "confirmed by", "outcome"):
-        shown.add_column(name, overflow="fold")
+        # A chat id is never broken across lines (a title may be): ids are what people copy.
+        shown.add_column(name, overflow="fold", min_width=21 if name == "chat" else None)
     for e in entries:
         colour = colours.get(e.outcome, "red")
         shown.add_row(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from cliq_mcp.config import CREDENTIAL_HELP, Settings
+from cliq_mcp.config import Settings
 from cliq_mcp.errors import AuthenticationError, ConfigurationError, Throttled
 from cliq_mcp.logs import Redactor, learn_secret
 
@@ -172,8 +172,10 @@ class ZohoAuth(httpx.Auth):
             self._expires_at = self._clock() + 3000
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._settings.problem is not None:
+            raise self._settings.problem
         if self._settings.auth_mode == "none":
-            raise ConfigurationError("No Zoho Cliq credentials are configured.", CREDENTIAL_HELP)
+            raise ConfigurationError("No Zoho Cliq credentials are configured.", self._settings.setup_help)
         if self._failure is not None:
             raise self._failure
         if self._refreshable and self._stale():

@@ -54,8 +54,9 @@ USER_CONFIG: dict[str, dict[str, Any]] = {
     "dc": {
         "type": "string",
         "title": "Zoho data centre",
-        "description": f"Where your Zoho account lives: {', '.join(DATA_CENTRES)} (com is zoho.com).",
-        "default": "com",
+        "description": f"Where your Zoho account lives: {', '.join(DATA_CENTRES)} (com is zoho.com). Empty: the "
+        "one `cliq-mcp auth` saved, else com.",
+        "default": "",
     },
     "client_id": {
         "type": "string",
@@ -81,6 +82,7 @@ USER_CONFIG: dict[str, dict[str, Any]] = {
 }
 
 ENV = {
+    "CLIQ_MCPB": "1",  # setup help names Claude Desktop's settings, not a shell
     "CLIQ_MCPB_SANDBOX": "${user_config.sandbox}",
     "CLIQ_DC": "${user_config.dc}",
     "CLIQ_CLIENT_ID": "${user_config.client_id}",

@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+from cliq_mcp import __version__
 from cliq_mcp.config import GUARD_POLICIES, LOG_LEVELS
+
+# Subcommands whose parsers live in their own modules: imported only when named (serving starts faster), but
+# every one is a choice, so a mistyped subcommand is told all of them.
+LAZY = {
+    "auth": "sign in to Zoho and save the credentials",
+    "config": "connect an MCP client to this server",
+    "audit": "show the audit log of write attempts as a table, newest first",
+    "bundle": "build the MCP Bundle (.mcpb) for Claude Desktop",
+    "tidy": "housekeeping by a policy file",
+}
 
 
 def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
@@ -40,6 +51,7 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP endpoint /mcp")
     parser.add_argument("--workers", type=int, default=1, help="HTTP: worker processes (default 1)")
+    parser.add_argument("--version", action="version", version=f"cliq-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
     if commands is None or commands & {"auth", "config", "-h", "--help"}:  # serving needs neither: start faster
         from cliq_mcp import host_config, signin
@@ -58,6 +70,9 @@ def _parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
         from cliq_mcp import tidy
 
         tidy.add_parser(sub)
+    for name, what in LAZY.items():  # not loaded: still a choice (and listed) on a usage error
+        if name not in sub.choices:
+            sub.add_parser(name, help=what)
     call = sub.add_parser("call", help="run one tool without an LLM and print its structured result as JSON")
     call.add_argument("tool")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments (default {})")
@@ -81,6 +96,14 @@ def main(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> int:
     """``env`` defaults to ``os.environ``; ``transport`` (tests: the sandbox in-process) carries ``auth``'s requests."""
+    try:
+        return _main(argv, env, transport)
+    except KeyboardInterrupt:  # Ctrl-C at any moment (even while starting): no traceback
+        print("cliq-mcp: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None, transport: httpx.AsyncBaseTransport | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
     args = _parser(set(argv)).parse_args(argv)
@@ -129,15 +152,19 @@ def main(
         return int(args.tidy(args, settings, transport))
     if settings.sandbox:
         print("cliq-mcp: serving the simulated sandbox workspace (no Cliq account used)", file=sys.stderr)
+    elif settings.problem is not None:
+        print(f"cliq-mcp: {settings.problem} Tools will answer with this until it is fixed.", file=sys.stderr)
     elif settings.auth_mode == "none":
         print("cliq-mcp: no credentials set; tools will answer with setup instructions", file=sys.stderr)
     try:
         if args.transport == "http":
             from cliq_mcp.http_app import serve
 
-            print(f"cliq-mcp: MCP over HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
+            def listening() -> None:
+                print(f"cliq-mcp: MCP over HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
+
             with contextlib.suppress(KeyboardInterrupt):
-                serve(settings, args.host, args.port, workers=args.workers, env=env)
+                serve(settings, args.host, args.port, workers=args.workers, env=env, listening=listening)
             return 0
         from cliq_mcp.server import build_server
 
@@ -172,6 +199,15 @@ def _call(args: argparse.Namespace, settings: Any) -> int:
         return 2
     if not isinstance(arguments, dict):
         print("cliq-mcp: the arguments must be a JSON object.", file=sys.stderr)
+        return 2
+    from cliq_mcp.operations import BY_NAME
+
+    if args.tool not in BY_NAME:
+        import difflib
+
+        near = difflib.get_close_matches(args.tool, list(BY_NAME), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(near)}?" if near else ""
+        print(f"cliq-mcp: no tool named {args.tool!r}.{hint} The tools: {', '.join(BY_NAME)}.", file=sys.stderr)
         return 2
     from cliq_mcp import call_progress
 

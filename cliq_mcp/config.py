@@ -39,9 +39,27 @@ SANDBOX_TOKEN = "sandbox-token"
 CREDENTIAL_HELP = (
     "Run `cliq-mcp auth` to sign in, or set CLIQ_ACCESS_TOKEN, or "
     "CLIQ_CLIENT_ID + CLIQ_CLIENT_SECRET + CLIQ_REFRESH_TOKEN "
-    "(and CLIQ_DC if your account is not on zoho.com), then restart the server; "
-    "or start it with --sandbox to try every tool on a simulated workspace."
+    "(and CLIQ_DC if your account is not on zoho.com), then start cliq-mcp again; "
+    "or use --sandbox to try every tool on a simulated workspace."
 )
+# In the MCP Bundle (CLIQ_MCPB is set by its manifest) the person has Claude Desktop's settings, not a shell.
+BUNDLE_HELP = (
+    "In Claude Desktop: Settings > Extensions > cliq-mcp > Configure: fill in the Zoho client id, client secret "
+    "and refresh token of your Self Client (and the data centre if your account is not on zoho.com), or tick "
+    "Sandbox to try every tool on a simulated workspace."
+)
+# What people type for a data centre, beyond its own name.
+DC_ALIASES = {"us": "com", "au": "com.au", "cn": "com.cn", "zohocloud.ca": "ca"}
+
+
+def data_centre(value: str) -> str | None:
+    """``eu``, ``zoho.eu``, ``https://accounts.zoho.eu``, ``.EU`` -> ``eu``; None when it names none we know."""
+    text = value.strip().lower().removeprefix("https://").removeprefix("http://").strip("/ .")
+    for prefix in ("accounts.", "cliq.", "www."):
+        text = text.removeprefix(prefix)
+    text = DC_ALIASES.get(text, text)
+    text = text.removeprefix("zoho.") if text.startswith("zoho.") else text
+    return text if text in DATA_CENTRES else None
 
 
 def _seconds(value: str | None, *, default: float, name: str, most: float) -> float:
@@ -188,6 +206,8 @@ class Settings:
     allowed_hosts: frozenset[str] = frozenset()  # extra Host values the HTTP transport accepts
     allowed_origins: frozenset[str] = frozenset()  # Origin values the HTTP transport accepts
     public_url: str | None = None  # HTTP: the address people's browsers reach this server at (approval pages)
+    problem: ConfigurationError | None = None  # a setting that cannot be used: every tool answers with it
+    setup_help: str = CREDENTIAL_HELP  # how to set credentials up, where this server runs
 
     @property
     def users_api_base_url(self) -> str | None:
@@ -231,12 +251,15 @@ class Settings:
             value = get(name)
             return SecretStr(value) if value else None
 
-        dc = (get("CLIQ_DC") or "com").lower()
-        if dc not in DATA_CENTRES:
-            raise ConfigurationError(
-                f"Unknown CLIQ_DC {dc!r}.",
+        given = get("CLIQ_DC") or "com"
+        dc = data_centre(given)
+        problem = None
+        if dc is None:  # every tool answers with it (a server that exits shows only "disconnected" in a host)
+            problem = ConfigurationError(
+                f"Unknown CLIQ_DC {given[:40]!r}.",
                 f"Use one of {', '.join(DATA_CENTRES)}, or set CLIQ_API_BASE_URL and CLIQ_ACCOUNTS_URL.",
             )
+            dc = "com"
         api_host, accounts_host = DATA_CENTRES[dc]
         settings = cls(
             api_base_url=(get("CLIQ_API_BASE_URL") or f"https://{api_host}/api/v3").rstrip("/"),
@@ -255,6 +278,8 @@ class Settings:
             allowed_hosts=_csv(get("CLIQ_MCP_ALLOWED_HOSTS")),
             allowed_origins=_csv(get("CLIQ_MCP_ALLOWED_ORIGINS")),
             public_url=get("CLIQ_MCP_PUBLIC_URL"),
+            problem=problem,
+            setup_help=BUNDLE_HELP if get("CLIQ_MCPB") else CREDENTIAL_HELP,
         )
         if sandbox == "auto":
             sandbox = settings.auth_mode == "none"
@@ -271,6 +296,7 @@ class Settings:
             client_secret=None,
             refresh_token=None,
             sandbox=True,
+            problem=None,
         )
 
     @property

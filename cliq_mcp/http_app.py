@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -167,26 +167,58 @@ def check_workers(settings: Settings, workers: int) -> None:
         )
 
 
-def serve(settings: Settings, host: str, port: int, *, workers: int = 1, env: Mapping[str, str] = {}) -> None:
-    """Serve until interrupted. With ``workers`` > 1, uvicorn starts that many processes, each building its
-    app with ``worker_app`` from ``env`` (the CLI's environment with its flags applied) and this setup."""
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a port in use is an error before anything says "listening"."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+                                 "Pick another --port (or stop what uses it).") from None  # fmt: skip
+    sock.set_inheritable(True)  # the worker processes take it over
+    return sock
+
+
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] = {},
+    listening: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve until interrupted; ``listening()`` once the port is bound. With ``workers`` > 1, uvicorn starts
+    that many processes, each building its app with ``worker_app`` from ``env`` (the CLI's environment with
+    its flags applied) and this setup."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     check_workers(settings, workers)
-    config: dict[str, Any] = {
+    options: dict[str, Any] = {
         "host": host, "port": port, "log_level": settings.log_level.lower(), "http": HTTP_PROTOCOL,
+        "access_log": False, "log_config": None,
     }  # fmt: skip
+    app = build_app(settings, host, port)  # configuration errors before anything is bound or started
     if workers == 1:
-        uvicorn.run(build_app(settings, host, port), access_log=False, log_config=None, **config)
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        sock = _listen(host, port)
+        listening()
+        server.run(sockets=[sock])
         return
-    build_app(settings, host, port)  # the same configuration errors as one worker, before any process starts
     os.environ.update(env)
     setup = {"host": host, "port": port, "sandbox": settings.sandbox, "log_level": settings.log_level}
     os.environ[WORKER_SETUP] = json.dumps(setup)
     if settings.guard.secret is None:
         # Every worker must verify the others' confirmation tokens and sealed answers: one key for this server.
         os.environ["CLIQ_GUARD_SECRET"] = secrets.token_urlsafe(32)
-    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, access_log=False, log_config=None, **config)
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+    sock = _listen(host, port)
+    listening()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def worker_app() -> Starlette:

@@ -246,6 +246,10 @@ def build_server(
     )
     # Outside the SDK's request-state boundary (index 0 is telemetry), so it sees the sealed form.
     server.middleware.insert(1, NoteSealedState())
+    # MCPServer serves resources by default; this server has none, so it does not say it has (the SDK derives
+    # the advertised capabilities from the handlers registered: there is no public switch).
+    for method in ("resources/list", "resources/templates/list", "resources/read"):
+        server._lowlevel_server._request_handlers.pop(method, None)
     for prompt, title, description in PROMPTS:
         server.prompt(title=title, description=description)(prompt)
     return server

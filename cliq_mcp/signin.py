@@ -34,6 +34,7 @@ from cliq_mcp.operations import BY_NAME
 from cliq_mcp.private_files import write_private
 
 SCOPES = "ZohoCliq.Chats.READ,ZohoCliq.Chats.CREATE,ZohoCliq.Chats.UPDATE,ZohoCliq.Chats.DELETE"
+USERS_SCOPE = "ZohoCliq.Users.READ"  # optional: find_people's better source
 TIMEOUT_S = 15.0
 CHECK = BY_NAME["list_chats"]  # the check call: GET /chats?limit=1, paced and mapped as the server's
 ENV_CREDENTIALS = ("CLIQ_ACCESS_TOKEN", "CLIQ_REFRESH_TOKEN")  # either makes the server ignore the file
@@ -217,7 +218,9 @@ def _sign_in(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.
             "     and client secret.\n"
             '  3. On the "Generate Code" tab, enter the scopes\n'
             f"       {SCOPES}\n"
-            "     and a description, then create the code. It is valid for 3 minutes: paste it below right away.\n"
+            f"     (add ,{USERS_SCOPE} to let find_people ask Cliq's Users API; without it people are found\n"
+            "     through your chats) and a description, then create the code. It is valid for 3 minutes: paste\n"
+            "     it below right away.\n"
             "The secret and the code are not shown as you type.",
             flush=True,
         )

@@ -72,7 +72,7 @@ def test_the_table_shows_newest_first_with_titles_confirmation_and_outcome(log: 
     tools = [row.split("│")[2].strip() for row in rows if row.split("│")[2].strip()]
     assert tools == ["clear_chat_history", "close_chat", "mute_chat", "close_chats", "rename_chat", "rename_chat"]
     text = shown.stdout
-    assert f"Audited review ({Q2})" in text  # the title the guard read when it asked, and the id
+    assert "Audited review" in text and f"({Q2})" in text  # the title the guard read when it asked, and the id
     assert "elicitation" in text and "declined" in text and "dry_run" in text and "invalid" in text
     assert ALICE in text and CLOSED in text
     assert "skipped 1 line(s)" in shown.stderr
@@ -122,3 +122,10 @@ def test_lines_of_the_same_millisecond_are_newest_first_too(tmp_path: Path) -> N
     log = tmp_path / "audit.jsonl"
     log.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert [e["tool"] for e in entries(audit(log, "--json"))] == ["mute_chat", "rename_chat"]
+
+
+def test_at_80_columns_no_chat_id_is_split(log: Path) -> None:
+    shown = audit(log, COLUMNS="80")
+    assert shown.returncode == 0, shown.stderr
+    for chat_id in (Q2, ALICE, CLOSED):
+        assert chat_id in shown.stdout  # whole, on one line

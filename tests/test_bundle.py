@@ -115,6 +115,10 @@ async def test_started_from_the_unpacked_bundle_it_lists_and_calls_tools(built: 
 def test_without_credentials_or_sandbox_claude_desktop_still_starts_it(built: tuple[Path, Path]) -> None:
     config = as_claude_desktop(built[1], {})  # nothing filled in: the defaults
     assert config["env"] == {
-        "CLIQ_MCPB_SANDBOX": "false", "CLIQ_DC": "com", "CLIQ_CLIENT_ID": "", "CLIQ_CLIENT_SECRET": "",
+        "CLIQ_MCPB": "1",
+        "CLIQ_MCPB_SANDBOX": "false",
+        "CLIQ_DC": "",
+        "CLIQ_CLIENT_ID": "",
+        "CLIQ_CLIENT_SECRET": "",
         "CLIQ_REFRESH_TOKEN": "",
-    }  # fmt: skip
+    }  # fmt: skip  (an empty data centre defers to what `cliq-mcp auth` saved)

@@ -35,7 +35,7 @@ def test_call_exit_codes(cliq_socket: Cliq, workspace: Workspace, tmp_path: Path
     assert run(cliq_socket.url, "call", "get_chat", '{"chat_id": "../x"}').returncode == 1  # refused input
     assert run(cliq_socket.url, "call", "get_chat", "not json").returncode == 2
     assert run(cliq_socket.url, "call", "get_chat", "[1]").returncode == 2
-    assert run(cliq_socket.url, "call", "no_such_tool").returncode == 1
+    assert run(cliq_socket.url, "call", "no_such_tool").returncode == 2  # usage: named with the closest tools
     refused = run(cliq_socket.url, "--audit-log", audit, "call", "close_chat", json.dumps({"chat_id": Q2}))
     assert refused.returncode == 1 and "nobody can be asked" in refused.stdout  # no terminal, no person
     trusting = ("--audit-log", audit, "--guard", "trust-host")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from cliq_mcp.config import Settings
@@ -29,10 +32,29 @@ def test_overrides_win_and_trailing_slashes_go() -> None:
     assert (settings.api_base_url, settings.accounts_url) == ("http://127.0.0.1:1/api/v3", "http://a")
 
 
-def test_unknown_dc_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigurationError, match="Unknown CLIQ_DC 'mars'") as exc:
-        Settings.from_env({"CLIQ_DC": "mars"})
-    assert "com.au" in str(exc.value)
+def test_an_unknown_dc_is_what_every_tool_answers_not_an_exit() -> None:
+    settings = Settings.from_env({"CLIQ_DC": "mars", "CLIQ_ACCESS_TOKEN": "t"})  # a server starts with it
+    assert settings.problem is not None and "Unknown CLIQ_DC 'mars'" in str(settings.problem)
+    assert "com.au" in str(settings.problem)
+
+
+@pytest.mark.parametrize(("typed", "dc"), [("zoho.eu", "eu"), ("https://accounts.zoho.com.au/", "com.au"),
+                                           (" EU ", "eu"), ("zohocloud.ca", "ca"), ("zoho.com", "com")])  # fmt: skip
+def test_a_data_centre_is_read_as_people_write_it(typed: str, dc: str) -> None:
+    settings = Settings.from_env({"CLIQ_DC": typed})
+    assert settings.problem is None and settings.dc == dc
+
+
+def test_empty_bundle_settings_defer_to_what_auth_saved(tmp_path: Path) -> None:
+    saved = tmp_path / "config" / "cliq-mcp" / "credentials.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"dc": "eu", "client_id": "i", "client_secret": "s", "refresh_token": "r"}))
+    bundle = {"CLIQ_MCPB": "1", "CLIQ_DC": "", "CLIQ_CLIENT_ID": "", "CLIQ_CLIENT_SECRET": "", "CLIQ_REFRESH_TOKEN": "",
+              "XDG_CONFIG_HOME": str(tmp_path / "config")}  # fmt: skip
+    settings = Settings.from_env(bundle)
+    assert settings.accounts_url == "https://accounts.zoho.eu" and settings.auth_mode == "refresh"
+    nothing = Settings.from_env({**bundle, "XDG_CONFIG_HOME": str(tmp_path / "empty")})
+    assert nothing.auth_mode == "none" and "Claude Desktop" in nothing.setup_help and "auth`" not in nothing.setup_help
 
 
 def test_sandbox_auto_only_without_credentials() -> None:
@@ -75,3 +97,25 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
 def test_unclear_switches_are_refused_not_read_as_off(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name.removeprefix("CLIQ_").replace("_", " ").lower() + "|" + name):
         Settings.from_env({name: value})
+
+
+async def test_every_tool_answers_with_a_settings_problem(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from cliq_mcp.server import build_server
+
+    settings = Settings.from_env({"CLIQ_DC": "zoho.mars", "CLIQ_ACCESS_TOKEN": "t", "HOME": str(tmp_path)})
+    async with Client(build_server(settings)) as client:  # it starts: a host sees the tools, not "disconnected"
+        result = await client.call_tool("list_chats", {})
+    assert result.is_error is True and "Unknown CLIQ_DC 'zoho.mars'" in result.content[0].text
+
+
+async def test_a_bundle_without_credentials_says_what_to_fill_in_claude_desktop(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from cliq_mcp.server import build_server
+
+    settings = Settings.from_env({"CLIQ_MCPB": "1", "HOME": str(tmp_path)})
+    async with Client(build_server(settings)) as client:
+        text = (await client.call_tool("list_chats", {})).content[0].text
+    assert "Settings > Extensions > cliq-mcp" in text and "tick Sandbox" in text and "restart" not in text
