@@ -140,6 +140,7 @@ def manifest(tools: list[dict[str, Any]], prompts: list[dict[str, Any]]) -> dict
         "tools act only on your yes, asked in Claude. Tick *Sandbox* to try it on a simulated workspace.",
         "author": {"name": "cliq-mcp contributors"},
         "license": meta["License"] or "MIT",
+        "icon": ICON,
         "keywords": ["zoho", "cliq", "chat", "mcp"],
         "privacy_policies": ["https://www.zoho.com/privacy.html"],  # it reaches Zoho's API with your account
         "server": {
@@ -152,6 +153,35 @@ def manifest(tools: list[dict[str, Any]], prompts: list[dict[str, Any]]) -> dict
         "compatibility": {"platforms": ["darwin", "win32", "linux"], "runtimes": {"python": python}},
         "user_config": USER_CONFIG,
     }
+
+
+ICON = "icon.png"
+
+
+def icon(size: int = 128) -> bytes:
+    """The bundle's icon, drawn here (no binary file in the repository): a speech bubble on Cliq's blue."""
+    import struct
+    import zlib
+
+    blue, white = b"\x1a\x73\xe8\xff", b"\xff\xff\xff\xff"
+    clear = b"\x00\x00\x00\x00"
+
+    def pixel(x: int, y: int) -> bytes:
+        r, c = size * 0.18, size / 2  # corner radius of the tile; its centre
+        dx, dy = max(abs(x - c) - (c - r), 0), max(abs(y - c) - (c - r), 0)
+        if dx * dx + dy * dy > r * r:
+            return clear
+        bubble = size * 0.24 <= x <= size * 0.76 and size * 0.28 <= y <= size * 0.62
+        tail = size * 0.34 <= x <= size * 0.34 + (size * 0.76 - y) and size * 0.62 <= y <= size * 0.76
+        return white if bubble or tail else blue
+
+    rows = b"".join(b"\x00" + b"".join(pixel(x, y) for x in range(size)) for y in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
 def pyproject(python: str) -> str:
@@ -174,6 +204,7 @@ def build(output: Path) -> dict[str, Any]:
         bundle.writestr("manifest.json", json.dumps(written, indent=2, ensure_ascii=False) + "\n")
         bundle.writestr("pyproject.toml", pyproject(written["compatibility"]["runtimes"]["python"]))
         bundle.writestr(ENTRY_POINT, MAIN)
+        bundle.writestr(ICON, icon())
         for path in sorted(source.rglob("*.py")):
             bundle.write(path, f"server/cliq_mcp/{path.relative_to(source).as_posix()}")
     return written

@@ -46,9 +46,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=_run)
 
 
+def _in_uv_cache(prefix: Path) -> bool:
+    """Whether this Python is one of uv's throw-away environments (``uvx cliq-mcp``): a path into uv's cache
+    (``…/uv/archive-v0/<hash>``) is gone once the cache is pruned."""
+    parts = prefix.parts
+    return any(p.startswith(("archive-v", "environments-v", "builds-v")) for p in parts) and "uv" in parts
+
+
 def server_command() -> tuple[str, list[str]]:
     """This installation's absolute command: the ``cliq-mcp`` script beside the interpreter, on PATH, or
-    ``python -m cliq_mcp``. Not resolved through symlinks: a venv's python is a link out of the venv."""
+    ``python -m cliq_mcp``. Not resolved through symlinks: a venv's python is a link out of the venv. Run from
+    uv's cache (``uvx``), the command that will still work tomorrow: ``uvx cliq-mcp``."""
+    if _in_uv_cache(Path(sys.prefix)):
+        return "uvx", ["cliq-mcp"]
     beside = Path(sys.executable).parent
     found = shutil.which("cliq-mcp", path=os.pathsep.join([str(beside), os.environ.get("PATH", "")]))
     if found:
@@ -126,8 +136,14 @@ def merge_into(path: Path, key: str, name: str, entry: dict[str, Any]) -> tuple[
     merged_servers = dict(existing.get(key, {}))
     old_entry = merged_servers.get(name)
     new_entry = dict(entry)
-    if new_entry.get("env") == PLACEHOLDERS and isinstance(old_entry, dict) and isinstance(old_entry.get("env"), dict):
-        new_entry["env"] = {**PLACEHOLDERS, **old_entry["env"]}  # never overwrite real values with placeholders
+    if new_entry.get("env") == PLACEHOLDERS:  # no credentials here: only what the file already holds is kept
+        kept = old_entry.get("env") if isinstance(old_entry, dict) else None
+        new_entry["env"] = dict(kept) if isinstance(kept, dict) else {}
+        if not any(k in new_entry["env"] for k in PLACEHOLDERS if k != "CLIQ_DC"):
+            raise Refused(
+                f"no credentials to write into {path}: a client started with placeholders would only fail. Run "
+                "`cliq-mcp auth` first (then no secrets are written at all), or use --sandbox"
+            )
     merged_servers[name] = new_entry
     merged = {**existing, key: merged_servers}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,3 +123,18 @@ def test_without_credentials_or_sandbox_claude_desktop_still_starts_it(built: tu
         "CLIQ_CLIENT_SECRET": "",
         "CLIQ_REFRESH_TOKEN": "",
     }  # fmt: skip  (an empty data centre defers to what `cliq-mcp auth` saved)
+
+
+def test_the_readmes_size_of_the_bundle_is_true(built: tuple[Path, Path]) -> None:
+    said = re.search(r"its icon \(about (\d+) KB\)", (REPO / "README.md").read_text())
+    assert said, "the README no longer says the bundle's size"
+    size_kb = built[0].stat().st_size / 1024
+    assert abs(size_kb - int(said.group(1))) <= 0.1 * size_kb, f"the bundle is {size_kb:.0f} KB"
+
+
+def test_the_manifest_has_an_icon_and_says_what_it_runs_on(built: tuple[Path, Path]) -> None:
+    manifest = json.loads((built[1] / "manifest.json").read_text())
+    icon = built[1] / manifest["icon"]
+    assert icon.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert manifest["compatibility"]["platforms"] == ["darwin", "win32", "linux"]
+    assert manifest["compatibility"]["runtimes"]["python"] == ">=3.10"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVERY_TOOL
+from conftest import EVERY_TOOL, outside_env
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import get_default_environment
 
@@ -21,6 +21,8 @@ PLACEHOLDERS = {
     "CLIQ_CLIENT_SECRET": "<your client secret>",
     "CLIQ_REFRESH_TOKEN": "<your refresh token>",
 }
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def user_env(home: Path) -> dict[str, str]:
@@ -114,10 +116,11 @@ def test_write_merges_keeps_the_rest_and_backs_up(tmp_path: Path) -> None:
     assert json.loads(backup.read_text()) == original
     assert f"Added the server 'cliq' in {path}" in proc.stdout and backup.name in proc.stdout
 
+    # Without credentials (and without --sandbox) nothing is written: placeholders in a live config only fail.
+    before = path.read_text()
     again = config("claude-desktop", "--write", "--name", "cliq", "--config-file", str(path), home=tmp_path)
-    assert again.returncode == 0 and "Replaced" in again.stdout
-    assert len(list(tmp_path.glob("claude_desktop_config.json.*.bak"))) == 2
-    assert set(json.loads(path.read_text())["mcpServers"]) == {"other", "cliq"}
+    assert again.returncode == 1 and "cliq-mcp auth" in again.stderr and path.read_text() == before
+    assert len(list(tmp_path.glob("claude_desktop_config.json.*.bak"))) == 1
 
 
 def test_write_keeps_real_values_over_placeholders(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_write_keeps_real_values_over_placeholders(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     entry = json.loads(path.read_text())["mcpServers"]["cliq"]
     assert entry["command"] != "/old/cliq-mcp"
-    assert entry["env"] == {**PLACEHOLDERS, **real}
+    assert entry["env"] == real  # kept; no placeholder written beside them
     assert "real-secret-value" not in proc.stdout + proc.stderr
 
 
@@ -168,3 +171,15 @@ async def test_without_the_script_the_command_is_this_python(monkeypatch: pytest
     server = StdioServerParameters(command=entry["command"], args=entry["args"], env=get_default_environment())
     async with Client(server, mode="legacy") as mcp:
         assert len((await mcp.list_tools()).tools) >= len(EVERY_TOOL)
+
+
+def test_from_uvs_cache_the_command_is_one_that_lasts(tmp_path: Path) -> None:
+    """Run as `uvx cliq-mcp config ...`, this Python lives in uv's cache, which uv prunes: the command printed
+    is `uvx cliq-mcp`, which finds (or fetches) it again tomorrow."""
+    env_dir = tmp_path / ".cache" / "uv" / "archive-v0" / "Xy1-abc"  # where uvx keeps a tool's environment
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=60)
+    ours = ":".join(p for p in sys.path if p.endswith("site-packages"))
+    code = "from cliq_mcp.host_config import server_command; print(server_command())"
+    done = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**outside_env(), "PYTHONPATH": f"{REPO}:{ours}"})  # fmt: skip
+    assert done.stdout.strip() == "('uvx', ['cliq-mcp'])", done.stderr
