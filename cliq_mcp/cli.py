@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx
+    from cliq_mcp.client import Transport
 
 from cliq_mcp import __version__
 from cliq_mcp.config import GUARD_POLICIES, LOG_LEVELS
@@ -93,7 +93,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     env: Mapping[str, str] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
 ) -> int:
     """``env`` defaults to ``os.environ``; ``transport`` (tests: the sandbox in-process) carries ``auth``'s requests."""
     try:
@@ -103,7 +103,7 @@ def main(
         return 130
 
 
-def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None, transport: httpx.AsyncBaseTransport | None) -> int:
+def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None, transport: Transport | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
     args = _parser(set(argv)).parse_args(argv)

@@ -40,6 +40,18 @@ logger = logging.getLogger(__name__)
 # unexpected failure can say whether anything may have been applied.
 WRITES_SENT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_writes_sent", default=None)
 
+# How a request reaches Cliq: the network (None), the embedded sandbox, or the tests' simulated Cliq. Only the
+# HTTP layer (this module, auth, signin) imports httpx; everything else names a transport by this alias.
+Transport = httpx.AsyncBaseTransport
+
+
+def sandbox_transport(rate_limits: bool = True) -> Transport:
+    """The embedded simulated workspace, reached in-process (``--sandbox``)."""
+    from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
+
+    return httpx.ASGITransport(app=create_app(Workspace(rate_limits=rate_limits)))
+
+
 THROTTLE_CODES = {"rate_limit_exceeded", "request_limit_exceeded"}
 ATTEMPTS = 3  # for reads, and for writes that never left
 DEADLINE_S = 25.0  # all attempts of one call, inside a client's usual 30 s request timeout

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import httpx
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -28,7 +27,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 
 from cliq_mcp import __version__
-from cliq_mcp.client import WRITES_SENT, CliqClient
+from cliq_mcp.client import WRITES_SENT, CliqClient, Transport, sandbox_transport
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, InvalidArguments
 from cliq_mcp.guard import Guard
@@ -116,7 +115,7 @@ class Runtime:
 def runtime(
     settings: Settings,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
@@ -125,9 +124,7 @@ def runtime(
 ) -> Runtime:
     """The client, guard and store for these settings (see build_server); ``policy``: a housekeeping run's."""
     if transport is None and settings.sandbox:
-        from cliq_mcp.sandbox import Workspace, create_app  # imported only when the sandbox is used
-
-        transport = httpx.ASGITransport(app=create_app(Workspace(rate_limits=settings.sandbox_rate_limits)))
+        transport = sandbox_transport(settings.sandbox_rate_limits)
     config = settings.guard
     store = open_store(config.state_url, clock=wall_clock) if config.state_url else None
     # One pacing budget per account, in the store shared by its processes and replicas.
@@ -192,7 +189,7 @@ async def _open_browser(url: str) -> bool:
 def build_server(
     settings: Settings,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,

@@ -39,9 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 
-from cliq_mcp.client import WRITES_SENT
+from cliq_mcp.client import WRITES_SENT, Transport
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
 from cliq_mcp.housekeeping import Judged, excluded, plan
@@ -139,7 +138,7 @@ async def run(
     settings: Settings,
     report: Report,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
@@ -289,7 +288,7 @@ def add_parser(sub: Any) -> None:
 def main(
     args: argparse.Namespace,
     settings: Settings,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     *,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -367,7 +366,7 @@ def _main(
     say: Say,
     redactor: Redactor,
     refused: Callable[[str, Policy], int],
-    transport: httpx.AsyncBaseTransport | None,
+    transport: Transport | None,
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float],
     wall_clock: Callable[[], float],
