@@ -10,10 +10,13 @@ triggers at most one refresh, and the flow never loops.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from math import ceil
+from typing import Protocol
 
 import anyio
 import httpx
@@ -117,8 +120,41 @@ def read_token_answer(response: httpx.Response, secrets: Iterable[str] = ()) -> 
     )
 
 
+class Shelf(Protocol):
+    """What ZohoAuth needs of the shared state store (state_store.StateStore) to share one access token among
+    every process of the account."""
+
+    async def hold(self, key: str, ttl_s: float) -> bool: ...
+
+    async def release(self, key: str) -> None: ...
+
+    async def get(self, key: str) -> tuple[str, float] | None: ...
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None: ...
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float: ...
+
+
+LEASE_S = 30.0  # one process asks Zoho for the account's token at a time; a lease a dead process held ends
+WAIT_FOR_OTHER_S = 20.0  # how long a process waits for the token another is fetching
+POLL_S = 0.25
+BLOCKED_S = 600.0  # Zoho blocks a refresh token for the rest of its 10-minute window once throttled
+
+
 class ZohoAuth(httpx.Auth):
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+    """Zoho OAuth for every request: the access token in force, refreshed ahead of its expiry, one refresh at a
+    time, at most one per 401. With a ``shelf`` (the state store), the token is the account's: every process
+    and replica reuses the one fetched last, one process fetches at a time, at most 10 token requests are made
+    per 10 minutes for the account, and a Zoho throttle is remembered until its window ends."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        shelf: Shelf | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self._settings = settings
         self._clock = clock
         self._token: str | None = settings.access_token.get_secret_value() if settings.access_token else None
@@ -126,6 +162,14 @@ class ZohoAuth(httpx.Auth):
         self._lock = anyio.Lock()
         self._requests: deque[float] = deque()
         self._failure: AuthenticationError | None = None  # a refusal that retrying cannot fix
+        self._shelf = shelf
+        self._sleep = sleep
+        # The token is the grant's (client and refresh token, at its accounts server): only the same credentials
+        # share it; Zoho's limits count per refresh token.
+        held = [settings.accounts_url, settings.client_id or ""]
+        held += [s.get_secret_value() for s in (settings.client_secret, settings.refresh_token) if s]
+        grant = hashlib.sha256("\0".join(held).encode()).hexdigest()[:16]
+        self._keys = {k: f"{settings.account}:token:{grant}{k}" for k in ("", "-lease", "-blocked", "-requests")}
 
     @property
     def _refreshable(self) -> bool:
@@ -136,9 +180,51 @@ class ZohoAuth(httpx.Auth):
             return True
         return self._expires_at is not None and self._clock() >= self._expires_at
 
-    def _token_request(self) -> httpx.Request:
-        s = self._settings
-        assert s.client_id and s.client_secret and s.refresh_token
+    async def _adopt(self, not_this: str | None) -> bool:
+        """The account's token from the shelf, if one is there (other than ``not_this``, which Cliq refused)."""
+        if self._shelf is None:
+            return False
+        kept = await self._shelf.get(self._keys[""])
+        if kept is None or kept[0] == not_this:
+            return False
+        self._token, self._expires_at = kept[0], self._clock() + kept[1]
+        learn_secret(kept[0])
+        return True
+
+    async def _must_fetch(self, not_this: str | None) -> bool:
+        """Whether this process asks Zoho now (it then holds the lease): not while Zoho blocks the account, not
+        over the account's 10 requests in 10 minutes, and not while another process fetches (its token is taken
+        instead). False: a token was adopted."""
+        if self._shelf is None:
+            self._count_here()
+            return True
+        if await self._adopt(not_this):
+            return False
+        blocked = await self._shelf.get(self._keys["-blocked"])
+        if blocked is not None:
+            raise Throttled(
+                "Zoho refused this account's token requests (too many in 10 minutes); it is not asked again until "
+                f"its window ends, in about {ceil(blocked[1])} s.",
+                "Wait, then try again.", status=0, code="token_blocked", retry_after=blocked[1],
+            )  # fmt: skip
+        waited = 0.0
+        while not await self._shelf.hold(self._keys["-lease"], LEASE_S):
+            if waited >= WAIT_FOR_OTHER_S:
+                break  # the other fetch is taking too long (or died): ask, within the account's budget
+            await self._sleep(POLL_S)
+            waited += POLL_S
+            if await self._adopt(not_this):
+                return False
+        wait = await self._shelf.admit(self._keys["-requests"], TOKEN_WINDOW_MAX, TOKEN_WINDOW_S)
+        if wait > 0:
+            await self._shelf.release(self._keys["-lease"])
+            raise AuthenticationError(
+                "Too many token refreshes for this account in the last 10 minutes; Zoho would block its refresh "
+                f"token. Try again in {ceil(wait)} s.", "Wait a few minutes and try again.", status=429,
+            )  # fmt: skip
+        return True
+
+    def _count_here(self) -> None:
         now = self._clock()
         while self._requests and now - self._requests[0] > TOKEN_WINDOW_S:
             self._requests.popleft()
@@ -149,6 +235,10 @@ class ZohoAuth(httpx.Auth):
                 status=429,
             )
         self._requests.append(now)
+
+    def _token_request(self) -> httpx.Request:
+        s = self._settings
+        assert s.client_id and s.client_secret and s.refresh_token
         grant = {
             "grant_type": "refresh_token",
             "client_id": s.client_id,
@@ -157,19 +247,28 @@ class ZohoAuth(httpx.Auth):
         }
         return token_request(s.accounts_url, grant, timeout=s.timeout)
 
-    def _store(self, response: httpx.Response) -> None:
+    async def _store(self, response: httpx.Response) -> None:
         try:
-            answer = read_token_answer(response, self._settings.secrets())
-        except TokenRefused as exc:
-            self._failure = exc  # a bad client or a revoked refresh token: don't ask again
-            raise
-        # Anything else (throttled, 5xx, a gateway page, no token) may pass: a later call asks again.
+            try:
+                answer = read_token_answer(response, self._settings.secrets())
+            except TokenRefused as exc:
+                self._failure = exc  # a bad client or a revoked refresh token: don't ask again
+                raise
+            except Throttled:
+                if self._shelf is not None:  # every process of the account: not again until the window ends
+                    await self._shelf.put(self._keys["-blocked"], "1", BLOCKED_S)
+                raise
+        finally:
+            if self._shelf is not None:
+                await self._shelf.release(self._keys["-lease"])
+        # Anything else (5xx, a gateway page, no token) may pass: a later call asks again.
         self._token = answer.access_token
         learn_secret(answer.access_token)  # hidden from logs and tool results from now on
-        if answer.expires_in is not None:
-            self._expires_at = self._clock() + max(answer.expires_in - REFRESH_MARGIN_S, answer.expires_in / 2)
-        else:
-            self._expires_at = self._clock() + 3000
+        lifetime = answer.expires_in if answer.expires_in is not None else 3600.0
+        usable = max(lifetime - REFRESH_MARGIN_S, lifetime / 2)
+        self._expires_at = self._clock() + usable
+        if self._shelf is not None:
+            await self._shelf.put(self._keys[""], answer.access_token, usable)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._settings.problem is not None:
@@ -180,19 +279,20 @@ class ZohoAuth(httpx.Auth):
             raise self._failure
         if self._refreshable and self._stale():
             async with self._lock:
-                if self._stale():  # another caller may have refreshed while we waited
+                if self._stale() and await self._must_fetch(None):  # another caller or process may have one
                     token_response = yield self._token_request()
                     await token_response.aread()
-                    self._store(token_response)
+                    await self._store(token_response)
         used = self._token
         request.headers["Authorization"] = f"Zoho-oauthtoken {used}"
         response = yield request
         if response.status_code != 401 or not self._refreshable:
             return
         async with self._lock:
-            if self._token == used:  # nobody refreshed since this request was sent
+            # Nobody here refreshed since this request was sent, and no other process has a newer token.
+            if self._token == used and await self._must_fetch(used):
                 token_response = yield self._token_request()
                 await token_response.aread()
-                self._store(token_response)
+                await self._store(token_response)
         request.headers["Authorization"] = f"Zoho-oauthtoken {self._token}"
         yield request

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx
 
-from cliq_mcp.auth import ZohoAuth
+from cliq_mcp.auth import Shelf, ZohoAuth
 from cliq_mcp.config import Settings
 from cliq_mcp.errors import (
     ApiError,
@@ -148,14 +148,16 @@ class CliqClient:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         windows: Windows | None = None,
+        shelf: Shelf | None = None,
     ) -> None:
         """``windows``: where pacing is counted, normally the shared state store (one budget per account);
-        None: in this process's memory, on ``clock``."""
+        None: in this process's memory, on ``clock``. ``shelf``: where the account's access token is shared
+        (the state store too); None: each process fetches its own."""
         self.settings = settings
         self._transport = transport
         self._sleep = sleep  # backoff and Retry-After waits
         self._clock = clock  # the overall deadline
-        self._auth = ZohoAuth(settings)
+        self._auth = ZohoAuth(settings, clock=clock, shelf=shelf, sleep=sleep)
         windows = windows or LocalWindows(clock)
         self._pacer = Pacer(windows, settings.account, sleep=sleep) if settings.pacing else None
         # Cliq may echo a secret back (an error quoting the token, a chat titled with a pasted key): hidden

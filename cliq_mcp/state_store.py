@@ -15,6 +15,7 @@ share them and two accounts never collide.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
@@ -49,6 +50,19 @@ class StateStore(Protocol):
         """Forget a claim before its time (a lease given back: a housekeeping run's lock)."""
         ...
 
+    async def hold(self, key: str, ttl_s: float) -> bool:
+        """``claim`` for ``ttl_s`` seconds from now, by the store's own clock (a short lease)."""
+        ...
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        """A value ``put`` and the seconds it has left, or None (never put, expired, or not kept here)."""
+        ...
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds (a secret: the access token shared by the account's
+        processes; where the store cannot keep it private, it is not kept)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -79,6 +93,7 @@ class SqliteStore:
                     db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, until REAL NOT NULL)")
                     db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
                     db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
+                    db.execute("CREATE TABLE IF NOT EXISTS kept (key TEXT PRIMARY KEY, value TEXT, until REAL)")
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or attempt == 99:
@@ -127,6 +142,21 @@ class SqliteStore:
     async def release(self, key: str) -> None:
         await self._run(lambda db, now: db.execute("DELETE FROM claims WHERE key = ?", (key,)))
 
+    async def hold(self, key: str, ttl_s: float) -> bool:
+        return await self._run(lambda db, now: self._claim(db, now, key, now + ttl_s))
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        def step(db: sqlite3.Connection, now: float) -> tuple[str, float] | None:
+            row = db.execute("SELECT value, until FROM kept WHERE key = ? AND until > ?", (key, now)).fetchone()
+            return (str(row[0]), float(row[1]) - now) if row else None
+
+        return await self._run(step)
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        # The file is its owner's only (0600 in a 0700 directory): the value is kept as it is.
+        await self._run(lambda db, now: db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)",
+                                                   (key, value, now + ttl_s)))  # fmt: skip
+
     async def aclose(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
@@ -154,7 +184,10 @@ class RedisStore:
     """Redis (redis-py's asyncio client, ``pip install redis``): a claim is ``SET key 1 NX PX lifetime``; a
     pacing step is the ``ADMIT`` script over one sorted set per window, on Redis's clock."""
 
-    def __init__(self, url: str, *, clock: Any = time.time) -> None:
+    def __init__(self, url: str, *, clock: Any = time.time, key: bytes | None = None) -> None:
+        """``key`` (the guard secret every replica shares) seals what ``put`` keeps: Redis is reached over the
+        network, and a token in it must be of no use to whoever reads it. Without a key nothing is kept."""
+        self._key = hashlib.sha256(b"cliq-mcp kept|" + key).digest() if key else None
         try:
             from redis.asyncio import Redis
             from redis.exceptions import RedisError
@@ -201,10 +234,51 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
+    async def hold(self, key: str, ttl_s: float) -> bool:
+        return await self.claim(key, self._clock() + ttl_s)
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        if self._key is None:
+            return None
+        try:
+            redis = self._connection()
+            sealed, left_ms = await redis.get(f"cliq-mcp:kept:{key}"), await redis.pttl(f"cliq-mcp:kept:{key}")
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+        value = unseal_value(self._key, sealed) if sealed is not None else None
+        return (value, left_ms / 1000) if value is not None and left_ms > 0 else None
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        if self._key is None or ttl_s <= 0:
+            return
+        try:
+            await self._connection().set(f"cliq-mcp:kept:{key}", seal_value(self._key, value), px=int(ttl_s * 1000))
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+
     async def aclose(self) -> None:
         if self._redis is not None:
             redis, self._redis = self._redis, None
             await redis.aclose()
+
+
+def seal_value(key: bytes, value: str) -> bytes:
+    """``value`` encrypted and authenticated with ``key`` (AES-GCM, a fresh nonce each time)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, value.encode(), b"cliq-mcp")
+
+
+def unseal_value(key: bytes, sealed: bytes) -> str | None:
+    """What ``seal_value`` sealed with ``key``; None for anything else (another key, a value changed)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], b"cliq-mcp").decode()
+    except (InvalidTag, ValueError):
+        return None
 
 
 def unavailable(where: str, what: str) -> StateUnavailable:
@@ -215,10 +289,11 @@ def unavailable(where: str, what: str) -> StateUnavailable:
     )
 
 
-def open_store(url: str, *, clock: Any = time.time) -> StateStore:
-    """``sqlite:///absolute/path``, a plain path, or ``redis://host:port/db``."""
+def open_store(url: str, *, clock: Any = time.time, key: bytes | None = None) -> StateStore:
+    """``sqlite:///absolute/path``, a plain path, or ``redis://host:port/db`` (``key``: the shared guard
+    secret, which seals what Redis keeps)."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStore(url, clock=clock)
+        return RedisStore(url, clock=clock, key=key)
     path = unquote(urlsplit(url).path) if url.startswith("sqlite://") else url
     if not path:
         raise ConfigurationError(f"CLIQ_STATE_URL {url!r} names no file.", "Use sqlite:///path/to/state.db.")
