@@ -63,6 +63,15 @@ class StateStore(Protocol):
         processes; where the store cannot keep it private, it is not kept)."""
         ...
 
+    async def lease(self, key: str, owner: str, ttl_s: float) -> float:
+        """Take or renew ``key`` for ``owner`` for ``ttl_s`` seconds: 0 if held now, else the seconds left of
+        another owner's lease (which ends by itself unless renewed: a killed holder frees it soon)."""
+        ...
+
+    async def end_lease(self, key: str, owner: str) -> None:
+        """Give the lease back, if ``owner`` holds it."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -157,6 +166,19 @@ class SqliteStore:
         await self._run(lambda db, now: db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)",
                                                    (key, value, now + ttl_s)))  # fmt: skip
 
+    async def lease(self, key: str, owner: str, ttl_s: float) -> float:
+        def step(db: sqlite3.Connection, now: float) -> float:
+            row = db.execute("SELECT value, until FROM kept WHERE key = ? AND until > ?", (key, now)).fetchone()
+            if row is not None and row[0] != owner:
+                return max(float(row[1]) - now, 0.001)
+            db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)", (key, owner, now + ttl_s))
+            return 0.0
+
+        return await self._run(step)
+
+    async def end_lease(self, key: str, owner: str) -> None:
+        await self._run(lambda db, now: db.execute("DELETE FROM kept WHERE key = ? AND value = ?", (key, owner)))
+
     async def aclose(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
@@ -177,6 +199,21 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
+# A lease, atomically: taken when free, renewed by its owner; else the milliseconds another owner has left.
+LEASE = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then
+  return math.max(1, redis.call('PTTL', KEYS[1]))
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 0
+"""
+END_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -253,6 +290,19 @@ class RedisStore:
             return
         try:
             await self._connection().set(f"cliq-mcp:kept:{key}", seal_value(self._key, value), px=int(ttl_s * 1000))
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+
+    async def lease(self, key: str, owner: str, ttl_s: float) -> float:
+        try:
+            left_ms = await self._connection().eval(LEASE, 1, f"cliq-mcp:lease:{key}", owner, int(ttl_s * 1000))
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+        return int(left_ms) / 1000
+
+    async def end_lease(self, key: str, owner: str) -> None:
+        try:
+            await self._connection().eval(END_LEASE, 1, f"cliq-mcp:lease:{key}", owner)
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 

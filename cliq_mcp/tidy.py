@@ -25,7 +25,10 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
+import secrets
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -147,25 +150,33 @@ async def run(
     """Plan, and with ``report.applied`` act, filling ``report`` as it goes (it stays true if cancelled).
     ``sleep``, ``clock`` and ``wall_clock`` as for server.build_server (tests: one fake clock for all)."""
     parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, policy=policy)
-    lease = f"{settings.account}:tidy-run"
+    lease, owner = f"{settings.account}:tidy-run", secrets.token_hex(8)
     held = False
     try:
-        if parts.store is not None and "://" in (settings.guard.state_url or ""):
-            # Replicas on several machines share a Redis store: the run's lock is a lease there (the file lock
-            # of _one_run_at_a_time covers one machine). It ends with the run, or after the longest a run takes.
-            longest = policy.limits.max_wait_minutes * 60 + 4 * 3600
+        if parts.store is not None:
+            # One run per account, whichever process, machine or state file: a lease in the shared store, renewed
+            # while the run lives, so a run that was killed frees the account within LEASE_S.
             try:
-                held = await parts.store.claim(lease, wall_clock() + longest)
+                left = await parts.store.lease(lease, owner, LEASE_S)
             except CliqError as exc:
                 report.refused = f"the run's lease cannot be taken: {clean(exc, 200)}"
                 return
-            if not held:
-                report.refused = "another `cliq-mcp tidy` of this account is running (the state store's lease)."
+            if left:
+                report.refused = (
+                    f"another `cliq-mcp tidy` of this account is running: its lease ends in {ceil(left)} s unless "
+                    "that run renews it (it does every 30 s while alive). A run that was killed frees the account "
+                    "by then: wait and run again."
+                )
                 return
+            held = True
         waits = _Waits(report, policy, sleep, say)
-        await _plan(policy, parts, report, waits, say)
-        if report.applied and report.complete:
-            await _apply(parts, report, say, waits)
+        async with anyio.create_task_group() as renewing:
+            if held:
+                renewing.start_soon(_renew, parts, lease, owner)
+            await _plan(policy, parts, report, waits, say)
+            if report.applied and report.complete:
+                await _apply(parts, report, say, waits)
+            renewing.cancel_scope.cancel()
     except BaseException as exc:  # cancelled (SIGINT, SIGTERM) or a bug: the report still tells the truth
         report.stopped = report.stopped or _why(exc)
         raise
@@ -178,9 +189,22 @@ async def run(
         with anyio.CancelScope(shield=True):
             if held and parts.store is not None:
                 with contextlib.suppress(CliqError):  # unreachable now: the lease ends by itself
-                    await parts.store.release(lease)
+                    await parts.store.end_lease(lease, owner)
             await parts.aclose()
             report.finished = _now()
+
+
+LEASE_S = 120.0  # a run's lease on the account: renewed every RENEW_S while the run lives
+RENEW_S = 30.0
+
+
+async def _renew(parts: Runtime, lease: str, owner: str) -> None:
+    """Keep the run's lease while the run lives (wall time: the lease is about processes, not the plan's clock)."""
+    assert parts.store is not None
+    while True:
+        await anyio.sleep(RENEW_S)
+        with contextlib.suppress(CliqError):  # a store that failed for a moment: the next renewal may do
+            await parts.store.lease(lease, owner, LEASE_S)
 
 
 def _why(exc: BaseException) -> str:
@@ -335,17 +359,17 @@ def main(
 
 @contextlib.contextmanager
 def _one_run_at_a_time(settings: Settings) -> Iterator[str]:
-    """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts): yields
-    "" when held, else why not."""
-    state = settings.guard.state_url
-    if state and "://" in state:  # Redis: the run's lease there does it (run)
-        yield ""
-        return
-    # No state directory (a bare cron or container environment): the lock lives in the temporary directory.
-    where = Path(state) if state else Path(tempfile.gettempdir()) / "cliq-mcp" / "state"
-    path = where.with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
+    """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts), whatever
+    the state directory or store each run was given (the store's lease covers runs on other machines): yields
+    "" when held, else why not. The kernel lets go of it when the process ends, even killed."""
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    where = Path(runtime_dir) / "cliq-mcp" if runtime_dir else Path(tempfile.gettempdir()) / f"cliq-mcp-{os.getuid()}"
+    path = where / f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = os.lstat(path.parent)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise OSError(f"{path.parent} is not a directory of this user's alone")
         handle = path.open("a")
     except OSError as exc:
         yield f"the run lock cannot be made in {path.parent} ({exc.strerror or exc})."

@@ -144,7 +144,8 @@ def own_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     for name, where in (("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state"),
-                        ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache")):  # fmt: skip
+                        ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache"),
+                        ("XDG_RUNTIME_DIR", "run")):  # fmt: skip
         monkeypatch.setenv(name, str(home / where))
     # No test opens a real browser by accident: `false` fails, so the approval page cannot be shown unless
     # a test points BROWSER at a stand-in for the desktop.

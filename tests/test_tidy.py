@@ -5,6 +5,7 @@ and the exit status."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -499,17 +500,40 @@ def test_two_runs_of_one_account_do_not_overlap(
     import hashlib
 
     settings = guarded(cliq, tmp_path)
-    state = Path(settings.guard.state_url or "")
-    lock = state.with_name(f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")
+    # The machine's lock does not depend on the state directory a run was given (another run may use another).
+    lock = Path(os.environ["XDG_RUNTIME_DIR"]) / "cliq-mcp" / (
+        f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock")  # fmt: skip
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other run
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other run, with its own state directory
         code, report, err = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5))),
                                  "--apply")  # fmt: skip
     assert code == 2 and report["status"] == "refused" and "another `cliq-mcp tidy`" in err
     assert api_calls(workspace) == []
     code, _report, _ = tidy(cliq, tmp_path, capsys, "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5))))
     assert code == 0  # the lock goes with the run that held it
+
+
+def test_a_run_killed_on_another_machine_frees_the_account_within_its_lease(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run on another machine (sharing the state store) holds the account's lease; killed, it renews it no
+    more, and the lease ends within two minutes: a refusal says when, and the next run after that goes on."""
+    import anyio
+
+    from cliq_mcp.state_store import open_store
+
+    settings = guarded(cliq, tmp_path)
+    store = open_store(settings.guard.state_url or "", clock=cliq.time)
+    lease = f"{settings.account}:tidy-run"
+    assert anyio.run(store.lease, lease, "a run on another machine", 120.0) == 0
+    policy = str(policy_file(tmp_path, NIGHTLY.format(most=5)))
+    code, report, err = tidy(cliq, tmp_path, capsys, "--policy", policy)
+    assert code == 2 and "its lease ends in 120 s" in err and "wait and run again" in err
+    cliq.time.advance(121)  # that run was killed: nobody renewed the lease
+    code, report, _ = tidy(cliq, tmp_path, capsys, "--policy", policy)
+    assert code == 0, report
+    anyio.run(store.aclose)
 
 
 def test_the_audit_view_finds_a_tidy_act_by_its_chats_title(
