@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 # The writes that left for Cliq during the current tool call (the server sets a fresh list per call), so an
 # unexpected failure can say whether anything may have been applied.
 WRITES_SENT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_writes_sent", default=None)
+# Whether the request of the current attempt has left for Cliq (set by the client's request hook, which httpx
+# calls right before the request goes to the transport, after the token is in hand): time spent before that
+# (the state store, the token, pacing) can never make a write "may have been applied".
+_LEFT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_left", default=None)
 
 # How a request reaches Cliq: the network (None), the embedded sandbox, or the tests' simulated Cliq. Only the
 # HTTP layer (this module, auth, signin) imports httpx; everything else names a transport by this alias.
@@ -188,6 +192,7 @@ class CliqClient:
                 transport=self._transport,
                 headers={"Accept": "application/json", "User-Agent": "cliq-mcp"},
                 follow_redirects=False,
+                event_hooks={"request": [self._leaving]},
             )
         return self._http
 
@@ -198,6 +203,14 @@ class CliqClient:
 
     def now(self) -> float:
         return self._clock()
+
+    async def _leaving(self, request: httpx.Request) -> None:
+        """httpx: a request is about to go out. The token endpoint's are not the call's own."""
+        left = _LEFT.get()
+        if left is not None and request.url.path != "/oauth/v2/token":
+            left.append(request.method)
+            if request.method != "GET" and (sent := WRITES_SENT.get()) is not None:
+                sent.append(request.url.path)
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.
@@ -224,11 +237,11 @@ class CliqClient:
                 await self._pacer.wait(rate)
             remaining = deadline - self._clock()
             budget = min(self.settings.timeout, remaining)
+            left: list[str] = []
+            _LEFT.set(left)
             try:
                 # httpx's timeouts bound each read; this bounds the whole answer (a trickling body too).
                 with anyio.fail_after(budget):
-                    if not read and (sent := WRITES_SENT.get()) is not None:
-                        sent.append(wire.path)
                     response = await self._client().request(
                         wire.method,
                         url,
@@ -254,6 +267,11 @@ class CliqClient:
                 retry_in = _backoff(attempt)
             except (httpx.TransportError, TimeoutError) as exc:  # timeouts, dropped connections: it may have arrived
                 stalled = isinstance(exc, httpx.TimeoutException | TimeoutError)
+                if not left:  # the time went before the request left (the token, the state store): not sent
+                    raise TransportError(
+                        f"Not sent: getting ready to send took too long ({type(exc).__name__}: the access token or "
+                        "the state store), so the request never left.", "Try again in a little while.",
+                    ) from None  # fmt: skip
                 if not read or last or self._clock() + _backoff(attempt) >= deadline:
                     what = "did not answer in time" if stalled else "closed the connection without an answer"
                     raise TransportError(

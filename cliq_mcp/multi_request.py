@@ -24,6 +24,7 @@ from cliq_mcp.errors import (
     InvalidArguments,
     NotFound,
     ServerError,
+    StateUnavailable,
     Throttled,
     TransportError,
 )
@@ -54,8 +55,8 @@ def outcome_of(exc: CliqError) -> tuple[str, str]:
         return "failed", reason  # Cliq answered with an error where it promises no body
     if isinstance(exc, ServerError | TransportError) and CHECK_FIRST in exc.hint:
         return "may_have_been_applied", reason  # the request left; its answer was an error or never came
-    if isinstance(exc, TransportError):
-        return "not_sent", reason  # Cliq could not be reached at all
+    if isinstance(exc, TransportError | StateUnavailable):
+        return "not_sent", reason  # Cliq could not be reached at all, or the request never left
     return "failed", reason  # Cliq answered and refused it (ApiError), or our own checks did
 
 

@@ -98,3 +98,19 @@ async def test_redis_keeps_the_token_sealed_with_the_guard_secret(redis_url: str
     await raw.aclose()
     for store in (one, replica, stranger):
         await store.aclose()
+
+
+async def test_a_write_held_up_before_it_left_is_not_sent_not_may_have_been(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """The token endpoint stalls: the close never leaves. It is "not sent", never "may have been applied"."""
+    from conftest import Q2, writes
+
+    workspace.inject(Fault(method="POST", path_prefix="/oauth/v2/token", kind="stall"))
+    env = {**refresh_env(cliq.url, tmp_path), "CLIQ_TIMEOUT": "0.3", "CLIQ_GUARD": "unattended",
+           "CLIQ_UNATTENDED_CHATS": Q2, "CLIQ_AUDIT_LOG": str(tmp_path / "audit.jsonl")}  # fmt: skip
+    async with Client(cliq.server(Settings.from_env(env))) as client:
+        result = await client.call_tool("close_chat", {"chat_id": Q2})
+    said = result.content[0].text
+    assert result.is_error is True and "Not sent" in said and "may" not in said, said
+    assert writes(workspace) == []
