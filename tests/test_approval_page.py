@@ -4,6 +4,7 @@ is injected, so expiry needs no sleeping."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from playwright.async_api import Browser
@@ -385,3 +387,29 @@ async def test_without_a_base_url_or_a_task_group_nothing_is_served() -> None:
         await Approvals().open("cliq-mcp", QUESTION, ttl_s=120)
     with pytest.raises(ValueError, match="base_url"):
         Approvals(base_url="mcp.example.com/approvals")
+
+
+async def test_a_field_or_host_given_twice_is_no_answer(approvals: Approvals) -> None:
+    """A form with its decision twice ("deny" then "approve"), or a request naming two hosts, is read as no
+    answer: what a person sent is never guessed."""
+    approval = await approvals.open("cliq-mcp", QUESTION, ttl_s=120)
+    async with _opened(approval) as (client, csrf, origin):
+        host = origin.removeprefix("http://")
+        form = "application/x-www-form-urlencoded"
+        twice = await client.post(approval.url, content=f"csrf={csrf}&decision=deny&decision=approve",
+                                  headers={"Origin": origin, "Content-Type": form})  # fmt: skip
+        assert twice.status_code == 400 and approval.outcome is None
+        # httpx will not send two Host headers: a raw request, as any program on the machine could.
+        body = f"csrf={csrf}&decision=approve".encode()
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        raw = (f"POST {approval.url.removeprefix(origin)} HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n"
+               f"Origin: {origin}\r\nCookie: {cookie}\r\nContent-Type: {form}\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body  # fmt: skip
+        hostname, port = host.split(":")
+        async with await anyio.connect_tcp(hostname, int(port)) as stream:
+            await stream.send(raw)
+            answer = b""
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
+                    answer += await stream.receive()
+        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 400")) and approval.outcome is None  # h11 or ours
