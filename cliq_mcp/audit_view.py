@@ -27,6 +27,7 @@ OUTCOMES = (
     "dry_run",
     "refused",
     "declined",
+    "waiting",  # the approval page was still open, unanswered, when the call returned
     "cancelled",
     "failed",
     "error",

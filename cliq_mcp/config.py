@@ -153,7 +153,9 @@ class GuardConfig:
     state_url: str | None = None  # the shared state store (state_store.py); None: no place to keep it
     secret: SecretStr | None = None  # HMAC key for confirmation tokens; None: random per process
     token_ttl: float = 300.0  # nothing acts later than this after the question was asked
-    approval_wait: float = 120.0  # how long a call waits for the person's answer on the approval page
+    # How long one call waits for the person's click on the approval page: inside the 60 s request timeout of
+    # the usual MCP clients (the official TypeScript SDK's default); the page stays open for the next call.
+    approval_wait: float = 45.0
 
     @classmethod
     def from_env(cls, get: Callable[[str], str | None]) -> GuardConfig:
@@ -182,7 +184,7 @@ class GuardConfig:
             state_url=get("CLIQ_STATE_URL") or (f"{state}/cliq-mcp/state.sqlite3" if state else None),
             secret=SecretStr(secret) if secret else None,
             token_ttl=ttl,
-            approval_wait=_seconds(get("CLIQ_APPROVAL_WAIT"), default=120.0, name="CLIQ_APPROVAL_WAIT", most=3600),
+            approval_wait=_seconds(get("CLIQ_APPROVAL_WAIT"), default=45.0, name="CLIQ_APPROVAL_WAIT", most=3600),
         )
 
 

@@ -156,14 +156,38 @@ async def test_deny_on_the_page_sends_nothing(
     assert writes(workspace) == []
 
 
-async def test_nobody_answering_in_time_is_not_done_and_the_page_closes(
+async def test_a_call_waits_no_longer_than_a_client_would_and_the_same_call_picks_the_answer_up(
     cliq: Cliq, workspace: Workspace, desktop: Path
 ) -> None:
+    """The call waits CLIQ_APPROVAL_WAIT (45 s by default: inside the 60 s request timeout of the official
+    TypeScript SDK), then says it is still waiting; the page stays open. The person approves; the same call
+    made again acts on that click, once, without a second page."""
     async with Client(cliq.server(cliq.settings(CLIQ_APPROVAL_WAIT="0.2"))) as client:
+        first = await client.call_tool("close_chat", {"chat_id": Q2})
+        assert first.is_error is True and first.content[0].text.startswith("Not done yet: waiting")
+        assert "call close_chat again with the same arguments" in first.content[0].text and writes(workspace) == []
+        url = leads_to(desktop.read_text())
+        desktop.unlink()  # a second page would be opened here
+        async with httpx.AsyncClient() as person:
+            await approve_with(person, url)
+        assert writes(workspace) == []  # the click alone acts on nothing: the call does, when made again
+        second = await client.call_tool("close_chat", {"chat_id": Q2})
+        third = await client.call_tool("close_chat", {"chat_id": Q2})  # the chat is closed now: nothing to do
+    assert second.is_error is False, second.content[0].text
+    assert wire(workspace) == CLOSE_Q2 and not desktop.exists()
+    assert "already closed" in third.content[0].text
+
+
+async def test_a_page_nobody_answers_closes_when_its_time_runs_out(
+    cliq: Cliq, workspace: Workspace, desktop: Path
+) -> None:
+    settings = cliq.settings(CLIQ_APPROVAL_WAIT="0.2", CLIQ_CONFIRM_TTL="0.3")
+    async with Client(cliq.server(settings)) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
+        await anyio.sleep(0.3)  # the page's own time (CLIQ_CONFIRM_TTL) runs out
         async with httpx.AsyncClient() as late:  # the person comes back too late
             page = await late.get(leads_to(desktop.read_text()))
-    assert result.is_error is True and "nobody answered" in result.content[0].text
+    assert result.is_error is True and "Not done yet" in result.content[0].text
     assert page.status_code == 410 and writes(workspace) == []
 
 

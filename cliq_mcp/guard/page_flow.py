@@ -14,6 +14,7 @@ the page then says the question has closed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -29,6 +30,13 @@ from cliq_mcp.guard.approval import Approval, Approvals
 from cliq_mcp.guard.questions import Question
 
 SERVER_NAME = "cliq-mcp"
+
+
+def _digest(tool: str, question: Question) -> str:
+    """The same call about the same target: the same digest (and so the same open page)."""
+    return hashlib.sha256(f"{tool}\n{question.full}".encode()).hexdigest()
+
+
 KEEPALIVE_S = 10.0  # a progress notification this often while the person decides
 Opener = Callable[[str], Awaitable[bool]]  # show a URL to the person; False if no browser could be started
 
@@ -60,6 +68,9 @@ class PageFlow:
         self._timeout_s = timeout_s
         # 2026-07-28: approvals between the rounds, by id, with the question the page shows and when it opened
         self._waiting: dict[str, tuple[Approval, str, float]] = {}
+        # Pages still open after a call stopped waiting on them (a client's request timeout is near): by the
+        # question they show. The same call made again waits on the same page; only the person's click acts.
+        self._open: dict[str, tuple[Approval, float]] = {}
 
     def possible(self, ctx: Context[Any, Any]) -> bool:
         return can_elicit_url(ctx) or self._opener is not None
@@ -76,6 +87,16 @@ class PageFlow:
         # Forget approvals past their lifetime; one answered on the page stays until its retry comes for it.
         now = time.monotonic()
         self._waiting = {key: w for key, w in self._waiting.items() if now - w[2] <= self._ttl_s}
+        for key, (stale, opened) in list(self._open.items()):
+            if now - opened > self._ttl_s:
+                stale.close()
+                del self._open[key]
+        asked = _digest(tool, question)
+        still = self._open.pop(asked, None)
+        if still is not None:  # this very question's page is open in the person's browser: wait on it again
+            with still[0].kept_or_closed() as keep:
+                await self._wait(tool, still[0], ctx, asked, still[1], keep)
+            return None
         approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
         if can_elicit_url(ctx) and modern:
@@ -87,7 +108,7 @@ class PageFlow:
             )
             state = json.dumps({"approval": approval_id})  # sealed by the SDK: the client cannot change it
             return InputRequiredResult(input_requests={"approve": request}, request_state=state)
-        with approval:  # closed on the way out, whatever happens: the page then says so
+        with approval.kept_or_closed() as keep:  # closed on the way out, unless left open for the next call
             if can_elicit_url(ctx):
                 try:  # its own id: the URL's secret part is not something a host may show or log
                     answer = await ctx.elicit_url(message, approval.url, secrets.token_urlsafe(12))
@@ -104,7 +125,7 @@ class PageFlow:
                     "Nothing was changed.",
                     ways_forward(command or f"cliq-mcp call {tool} '<arguments>'"),
                 )
-            await self._wait(tool, approval, ctx)
+            await self._wait(tool, approval, ctx, asked, now, keep)
         return None
 
     async def _second_round(self, tool: str, question: Question, ctx: Context[Any, Any]) -> None:
@@ -119,8 +140,8 @@ class PageFlow:
                 "another server process). Nothing was changed.",
                 f"Call {tool} again to ask the person again.",
             )
-        approval, shown, _ = waiting
-        with approval:
+        approval, shown, opened = waiting
+        with approval.kept_or_closed() as keep:
             if question.full != shown:  # the page showed the chat as it was then: a yes to that is not a yes to this
                 raise NotConfirmed(
                     "Not done: the chat changed after the approval page was shown. Nothing was changed.",
@@ -131,9 +152,20 @@ class PageFlow:
             if action != "accept":
                 raise NotConfirmed(f"Not done: the person chose {action or 'not to answer'}. Nothing was changed.",
                                    "", outcome="declined")  # fmt: skip
-            await self._wait(tool, approval, ctx)
+            await self._wait(tool, approval, ctx, _digest(tool, question), opened, keep)
 
-    async def _wait(self, tool: str, approval: Approval, ctx: Context[Any, Any]) -> None:
+    async def _wait(
+        self,
+        tool: str,
+        approval: Approval,
+        ctx: Context[Any, Any],
+        asked: str,
+        opened: float,
+        keep: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Wait for the person's click, at most CLIQ_APPROVAL_WAIT (45 s: inside the usual 60 s request timeout
+        of MCP clients); if they have not clicked by then, the page stays open and the call says so: the same
+        call made again waits on it (``asked``). Nothing but the click acts."""
         async with anyio.create_task_group() as keepalive:
 
             async def tick() -> None:
@@ -144,8 +176,18 @@ class PageFlow:
                     await ctx.report_progress(beats, None, "Waiting for the person's answer on the approval page")
 
             keepalive.start_soon(tick)
-            outcome = await approval.wait(self._timeout_s)
+            outcome = await approval.wait(self._timeout_s, keep_open=True)
             keepalive.cancel_scope.cancel()
+        if outcome is None:  # not answered yet, and the page has time left
+            keep()
+            self._open[asked] = (approval, opened)
+            raise NotConfirmed(
+                "Not done yet: waiting for the person's answer on the approval page in their browser (it stays open "
+                f"for up to {int(self._ttl_s)} s). Nothing was changed.",
+                f"Tell the person, then call {tool} again with the same arguments to keep waiting: only their click "
+                "on the page can approve it.",
+                outcome="waiting",
+            )
         if outcome == "denied":
             raise NotConfirmed("Not done: the person denied it on the approval page. Nothing was changed.", "",
                                outcome="declined")  # fmt: skip

@@ -111,18 +111,20 @@ class Approval:
         self._record.settle(self._clock())
         return self._record.outcome
 
-    async def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> Outcome:
+    async def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S, *, keep_open: bool = False) -> Outcome | None:
         """The person's answer; "expired" when the page's time or ``timeout_s`` runs out first (the page
-        then closes, so a late click changes nothing)."""
+        then closes, so a late click changes nothing) or, ``keep_open``, None when only ``timeout_s`` ran out
+        (the page stays open for a later wait, until its own time ends)."""
         record = self._record
         record.settle(self._clock())
         if record.ended is None:
             with anyio.move_on_after(max(0.0, min(timeout_s, record.expires_at - self._clock()))):
                 await record.done.wait()
+            record.settle(self._clock())
+            if record.ended is None and keep_open:
+                return None
             record.end("expired", self._clock())
-        outcome = record.outcome
-        assert outcome is not None
-        return outcome
+        return record.outcome
 
     def close(self) -> None:
         """End the question; the page now says it has closed. Does nothing once answered."""
@@ -133,6 +135,22 @@ class Approval:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def kept_or_closed(self) -> Iterator[Callable[[], None]]:
+        """Closed on the way out, whatever happens, unless the ``keep()`` it yields was called (left open for a
+        later wait)."""
+        kept = False
+
+        def keep() -> None:
+            nonlocal kept
+            kept = True
+
+        try:
+            yield keep
+        finally:
+            if not kept:
+                self.close()
 
 
 class _Listener(uvicorn.Server):
