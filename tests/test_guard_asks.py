@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +123,30 @@ async def test_where_nobody_can_be_asked_the_answer_gives_this_very_call_for_a_t
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert result.is_error and f"""cliq-mcp call close_chat '{{"chat_id": "{Q2}"}}'""" in text(result)
     assert writes(workspace) == []
+
+
+async def test_a_batch_cut_short_keeps_the_yes_for_the_chats_not_sent(
+    cliq: Cliq, workspace: Workspace, era: str, tmp_path: Path
+) -> None:
+    """Cliq throttles the second close of three: the third is not sent. The call for the rest (as the answer
+    gives it) is not asked about again: the person already approved that chat, as it still is; its yes is used
+    once. The throttled chat itself is asked about again."""
+    from conftest import audit_lines, guarded
+
+    chats = [c.chat_id for c in workspace.my_chats()[:3]]
+    workspace.inject(Fault(method="PUT", path_prefix=f"/api/v3/chats/{chats[1]}", kind="status", status=429,
+                           body={"code": "rate_limit_exceeded", "message": "Too many"}))  # fmt: skip
+    seen: list[ElicitRequestParams] = []
+    settings = guarded(cliq, tmp_path)
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True},
+                                                                                       seen)) as client:  # fmt: skip
+        first = await client.call_tool("close_chats", {"chat_ids": chats})
+        rest = first.structured_content["continue_with"]
+        assert rest == {"chat_ids": [chats[2]]} and len(seen) == 1
+        second = await client.call_tool("close_chats", rest)
+        assert second.is_error is False and len(seen) == 1  # not asked again
+        third = await client.call_tool("close_chats", {"chat_ids": [chats[1]]})  # the throttled one: asked
+        assert third.is_error is False and len(seen) == 2
+    assert [w.path.rsplit("/", 1)[1] for w in writes(workspace)] == [chats[0], chats[1], chats[2], chats[1]]
+    confirmed = [line.get("confirmed_by") for line in audit_lines(tmp_path) if line["outcome"] == "acted"]
+    assert confirmed == ["elicitation", "earlier yes", "elicitation"]

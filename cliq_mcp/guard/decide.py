@@ -28,6 +28,7 @@ server can mint, bound to the tool, its exact arguments and the target as previe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -45,7 +46,7 @@ from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed,
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import PageFlow, ways_forward
-from cliq_mcp.guard.questions import NothingToDo, build_question
+from cliq_mcp.guard.questions import NothingToDo, Question, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping import recheck
@@ -250,6 +251,8 @@ class Guard:
             await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
             return await act()
+        if op.each and await self._kept_yes(op, asked, note):  # the person said yes to these before: not asked again
+            return await act()
         asked_at = self._clock()
         if can_elicit(ctx):
             how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
@@ -283,7 +286,10 @@ class Guard:
             )
         await self._claim_answer(ctx)
         note["confirmed_by"] = how
-        return await act()
+        done = await act()
+        if op.each:
+            await self._keep_yes(op, asked, done)
+        return done
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
@@ -325,6 +331,44 @@ class Guard:
         preview = Preview(would_send=_would_send(op, request), question=question, confirmation_token=issued,
                           expires_in_s=ttl)  # fmt: skip
         return result(text, Written(preview=preview))
+
+    def _kept(self, op: Operation, chat_id: str) -> str:
+        return f"{self.single_use.account}:yes:{op.name}:{chat_id}"
+
+    async def _keep_yes(self, op: Operation, asked: Question, done: CallToolResult) -> None:
+        """A batch cut short (our pacing, Cliq's throttle): the person's yes is kept for exactly the chats not
+        sent, each as they were shown, until CLIQ_CONFIRM_TTL after the question, so that the call for the rest
+        does not ask again about chats already approved."""
+        store = self.single_use.store
+        items = (done.structured_content or {}).get("items") or []
+        rest = [i["chat_id"] for i in items if isinstance(i, dict) and i.get("outcome") == "not_sent"]
+        if store is None or not rest:
+            return
+        for chat_id in rest:
+            if chat_id in asked.per_chat:
+                with contextlib.suppress(CliqError):  # not kept: the person is simply asked again
+                    await store.put(self._kept(op, chat_id), f"{secrets.token_hex(8)}|{asked.per_chat[chat_id]}",
+                                    self.config.token_ttl)  # fmt: skip
+
+    async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> bool:
+        """Whether every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now; if
+        so, each of those yeses is claimed, once (two calls cannot both use it)."""
+        store = self.single_use.store
+        if store is None or not asked.per_chat:
+            return False
+        kept: dict[str, str] = {}
+        for chat_id, line in asked.per_chat.items():
+            found = await store.get(self._kept(op, chat_id))
+            nonce, _, shown = (found[0] if found else "").partition("|")
+            if not found or shown != line:
+                return False
+            kept[chat_id] = nonce
+        for nonce in kept.values():
+            if not await self.single_use.claim("kept-yes", nonce, self._clock() + self.config.token_ttl):
+                raise NotConfirmed("Not done: that yes was already used (a confirmation acts once). Nothing was "
+                                   "changed.", f"Call {op.name} again to ask the person again.")  # fmt: skip
+        note["confirmed_by"] = "earlier yes"
+        return True
 
     async def _claim_answer(self, ctx: Context[Any, Any]) -> None:
         """A 2026-07-28 yes arrives in a retry that could be sent again: claim it once, in the shared store.

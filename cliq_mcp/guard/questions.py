@@ -29,6 +29,8 @@ class Question:
     sentence: str
     lines: tuple[str, ...] = field(default_factory=tuple)
     titles: dict[str, str] = field(default_factory=dict)  # chat id -> its name as read now (for the audit log)
+    # A batch: chat id -> its line, as the person sees it (a yes kept for chats not sent yet is kept per line).
+    per_chat: dict[str, str] = field(default_factory=dict, compare=False)
     names: dict[str, str] = field(default_factory=dict, compare=False)  # user id -> name, read for the question
 
     @property
@@ -97,7 +99,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
             lines += (f"Skipped, {reason}: {', '.join(c for c in chat_ids if c in skip and skip[c][1] == reason)}",)
         titles = {c: clean(found[c].name, 200) for c in targets}
         sentence = op.confirm.format(chats=f"{len(targets)} chat{'s' if len(targets) != 1 else ''}")
-        return Question(sentence, lines, titles)
+        return Question(sentence, lines, titles, per_chat=dict(zip(targets, lines, strict=False)))
     chat_id = str(values["chat_id"])
     if op.fixed.get("operation") == "close_chat" and not answering:
         await _refuse_if_closed(client, chat_id)

@@ -34,18 +34,18 @@ class SingleUse:
     destructive acts: remembering in this process only would let another process act on the same yes."""
 
     def __init__(self, store: StateStore | None, account: str, missing: str = "") -> None:
-        self._store = store
-        self._account = account
+        self.store = store
+        self.account = account
         self._missing = missing or "no state directory: HOME and XDG_STATE_HOME are unset"
 
     async def claim(self, kind: str, value: str, until: float) -> bool:
-        if self._store is None:
+        if self.store is None:
             raise NotConfirmed(
                 "Not done: this server has nowhere to remember which confirmations were already used "
                 f"({self._missing}), so it acts on none. Nothing was changed.",
                 NO_STORE_HINT,
             )
-        return await self._store.claim(f"{self._account}:{kind}:{value}", until)
+        return await self.store.claim(f"{self.account}:{kind}:{value}", until)
 
 
 class Tokens:
