@@ -10,6 +10,7 @@ tests/test_contract.py runs the first on every request every catalogue row can b
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime
@@ -57,13 +58,33 @@ def operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
     return (best[1], CONTRACT["operations"][best[1]]) if best else None
 
 
+_VALIDATORS: dict[int, Draft202012Validator] = {}
+
+
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
-    return Draft202012Validator({**schema, "$defs": CONTRACT["$defs"]}, format_checker=_formats)
+    """One validator per schema of the contract (they never change): the suite checks every answer."""
+    found = _VALIDATORS.get(id(schema))
+    if found is None:  # the shared definitions put in place: resolving a $ref for every chat is slow
+        found = _VALIDATORS[id(schema)] = Draft202012Validator(_inlined(schema), format_checker=_formats)
+    return found
+
+
+def _inlined(node: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"$ref"}:
+            return _inlined(CONTRACT["$defs"][node["$ref"].rsplit("/", 1)[-1]])
+        return {k: _inlined(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inlined(v) for v in node]
+    return node
 
 
 def _schema_breaches(schema: dict[str, Any], value: Any, what: str) -> list[str]:
+    validator = _validator(schema)
+    if validator.is_valid(value):
+        return []
     return [f"{what}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message[:160]}"
-            for e in _validator(schema).iter_errors(value)]  # fmt: skip
+            for e in validator.iter_errors(value)]  # fmt: skip
 
 
 def _value_breaches(name: str, value: str, fact: dict[str, Any]) -> list[str]:
@@ -131,7 +152,16 @@ def answer_breaches(method: str, path: str, status: int, body: bytes) -> list[st
     found = operation(method, path)
     if found is None:
         return []  # the request already failed the check
-    key, op = found
+    return list(_answer_breaches(found[0], status, body))  # the same answer (the seed's pages) is checked once
+
+
+@functools.lru_cache(maxsize=4096)
+def _answer_breaches(key: str, status: int, body: bytes) -> tuple[str, ...]:
+    return tuple(_checked_answer(key, status, body))
+
+
+def _checked_answer(key: str, status: int, body: bytes) -> list[str]:
+    op = CONTRACT["operations"][key]
     try:
         answer = json.loads(body) if body else None
     except ValueError:
