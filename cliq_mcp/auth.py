@@ -11,6 +11,7 @@ triggers at most one refresh, and the flow never loops.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -100,7 +101,8 @@ def read_token_answer(response: httpx.Response, secrets: Iterable[str] = ()) -> 
             )
         raise TokenRefused(f"Zoho refused the token request ({detail}).", REAUTHORISE, status=401, code=detail)
     access = body.get("access_token")
-    if status != 200 or not isinstance(access, str) or not access.strip():
+    # A token goes into a header: only visible ASCII can (anything else would fail every request unsent).
+    if status != 200 or not isinstance(access, str) or not re.fullmatch(r"[\x21-\x7e]{4,4096}", access):
         raise AuthenticationError(
             f"Zoho's token endpoint answered HTTP {status} without an access token.", "Try again shortly.",
             status=status,
@@ -130,7 +132,7 @@ class Shelf(Protocol):
 
     async def get(self, key: str) -> tuple[str, float] | None: ...
 
-    async def put(self, key: str, value: str, ttl_s: float) -> None: ...
+    async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None: ...
 
     async def admit(self, key: str, limit: int, window_s: float) -> float: ...
 
@@ -163,6 +165,7 @@ class ZohoAuth(httpx.Auth):
         self._requests: deque[float] = deque()
         self._failure: AuthenticationError | None = None  # a refusal that retrying cannot fix
         self._shelf = shelf
+        self._holding = False  # this process holds the account's fetch lease
         self._sleep = sleep
         # The token is the grant's (client and refresh token, at its accounts server): only the same credentials
         # share it; Zoho's limits count per refresh token.
@@ -215,14 +218,22 @@ class ZohoAuth(httpx.Auth):
             waited += POLL_S
             if await self._adopt(not_this):
                 return False
+        else:
+            self._holding = True
         wait = await self._shelf.admit(self._keys["-requests"], TOKEN_WINDOW_MAX, TOKEN_WINDOW_S)
         if wait > 0:
-            await self._shelf.release(self._keys["-lease"])
+            await self._let_go()
             raise AuthenticationError(
                 "Too many token refreshes for this account in the last 10 minutes; Zoho would block its refresh "
                 f"token. Try again in {ceil(wait)} s.", "Wait a few minutes and try again.", status=429,
             )  # fmt: skip
         return True
+
+    async def _let_go(self) -> None:
+        """Give the fetch lease back, if this process holds it (never another's)."""
+        if self._holding and self._shelf is not None:
+            self._holding = False
+            await self._shelf.release(self._keys["-lease"])
 
     def _count_here(self) -> None:
         now = self._clock()
@@ -256,11 +267,10 @@ class ZohoAuth(httpx.Auth):
                 raise
             except Throttled:
                 if self._shelf is not None:  # every process of the account: not again until the window ends
-                    await self._shelf.put(self._keys["-blocked"], "1", BLOCKED_S)
+                    await self._shelf.put(self._keys["-blocked"], "1", BLOCKED_S, secret=False)
                 raise
         finally:
-            if self._shelf is not None:
-                await self._shelf.release(self._keys["-lease"])
+            await self._let_go()
         # Anything else (5xx, a gateway page, no token) may pass: a later call asks again.
         self._token = answer.access_token
         learn_secret(answer.access_token)  # hidden from logs and tool results from now on
@@ -280,8 +290,13 @@ class ZohoAuth(httpx.Auth):
         if self._refreshable and self._stale():
             async with self._lock:
                 if self._stale() and await self._must_fetch(None):  # another caller or process may have one
-                    token_response = yield self._token_request()
-                    await token_response.aread()
+                    try:
+                        token_response = yield self._token_request()
+                        await token_response.aread()
+                    except BaseException:  # given up on (a stall, a cancelled call): the lease goes back
+                        with anyio.CancelScope(shield=True):
+                            await self._let_go()
+                        raise
                     await self._store(token_response)
         used = self._token
         request.headers["Authorization"] = f"Zoho-oauthtoken {used}"
@@ -291,8 +306,13 @@ class ZohoAuth(httpx.Auth):
         async with self._lock:
             # Nobody here refreshed since this request was sent, and no other process has a newer token.
             if self._token == used and await self._must_fetch(used):
-                token_response = yield self._token_request()
-                await token_response.aread()
+                try:
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await self._let_go()
+                    raise
                 await self._store(token_response)
         request.headers["Authorization"] = f"Zoho-oauthtoken {self._token}"
         yield request

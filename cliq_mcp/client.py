@@ -257,6 +257,11 @@ class CliqClient:
                         exc.hint = f"The change may or may not have been applied: {CHECK_FIRST}"
                     raise
                 waited_for_cliq = waited_for_cliq or isinstance(exc, Throttled)
+            except httpx.LocalProtocolError as exc:  # refused here, before a byte was written: not sent
+                raise TransportError(
+                    f"Not sent: the request could not be written ({type(exc).__name__}).",
+                    "This is a fault on this side; try again, and report it if it persists.",
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left: safe to try again, writes included.
                 if last or self._clock() + _backoff(attempt) >= deadline:

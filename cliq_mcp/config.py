@@ -256,12 +256,13 @@ class Settings:
         given = get("CLIQ_DC") or "com"
         dc = data_centre(given)
         problem = None
-        if dc is None:  # every tool answers with it (a server that exits shows only "disconnected" in a host)
+        explicit = get("CLIQ_API_BASE_URL") and get("CLIQ_ACCOUNTS_URL")  # both given: no data centre needed
+        if dc is None and not explicit:  # every tool answers with it (a server that exits shows only "disconnected")
             problem = ConfigurationError(
                 f"Unknown CLIQ_DC {given[:40]!r}.",
                 f"Use one of {', '.join(DATA_CENTRES)}, or set CLIQ_API_BASE_URL and CLIQ_ACCOUNTS_URL.",
             )
-            dc = "com"
+        dc = dc or "com"
         api_host, accounts_host = DATA_CENTRES[dc]
         settings = cls(
             api_base_url=(get("CLIQ_API_BASE_URL") or f"https://{api_host}/api/v3").rstrip("/"),

@@ -53,12 +53,34 @@ def _in_uv_cache(prefix: Path) -> bool:
     return any(p.startswith(("archive-v", "environments-v", "builds-v")) for p in parts) and "uv" in parts
 
 
+def _uvx_source() -> list[str]:
+    """``uvx`` arguments for exactly what runs now: where this distribution came from (PEP 610's
+    direct_url.json: a git commit, a local path), else this version from the index; never "whatever the index
+    serves under the name tomorrow"."""
+    import importlib.metadata
+
+    from cliq_mcp import __version__
+
+    try:
+        recorded = importlib.metadata.distribution("cliq-mcp").read_text("direct_url.json")
+        where = json.loads(recorded) if recorded else {}
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        where = {}
+    url = where.get("url") if isinstance(where, dict) else None
+    vcs = where.get("vcs_info") if isinstance(where, dict) else None
+    if isinstance(url, str) and isinstance(vcs, dict) and vcs.get("commit_id"):
+        return ["--from", f"{vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}", "cliq-mcp"]
+    if isinstance(url, str) and url.startswith("file://"):
+        return ["--from", url.removeprefix("file://"), "cliq-mcp"]
+    return ["--from", f"cliq-mcp=={__version__}", "cliq-mcp"]
+
+
 def server_command() -> tuple[str, list[str]]:
     """This installation's absolute command: the ``cliq-mcp`` script beside the interpreter, on PATH, or
     ``python -m cliq_mcp``. Not resolved through symlinks: a venv's python is a link out of the venv. Run from
     uv's cache (``uvx``), the command that will still work tomorrow: ``uvx cliq-mcp``."""
     if _in_uv_cache(Path(sys.prefix)):
-        return "uvx", ["cliq-mcp"]
+        return "uvx", _uvx_source()
     beside = Path(sys.executable).parent
     found = shutil.which("cliq-mcp", path=os.pathsep.join([str(beside), os.environ.get("PATH", "")]))
     if found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import TextIO
 
@@ -53,9 +54,12 @@ def write_private(path: Path, data: str | bytes) -> None:
 def open_private_fd(path: Path) -> int:
     """A file descriptor appending to ``path`` (raw bytes), created owner-only as ``open_private_append`` does."""
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, FILE_MODE)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), FILE_MODE)
     try:
-        if os.fstat(fd).st_mode & 0o077:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a device, a pipe: not a file a line can be kept in (nor ours to chmod)
+            raise OSError(f"{path} is not a regular file")
+        if info.st_mode & 0o077:
             os.fchmod(fd, FILE_MODE)
     except BaseException:
         os.close(fd)

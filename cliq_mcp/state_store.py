@@ -58,9 +58,9 @@ class StateStore(Protocol):
         """A value ``put`` and the seconds it has left, or None (never put, expired, or not kept here)."""
         ...
 
-    async def put(self, key: str, value: str, ttl_s: float) -> None:
-        """Keep ``value`` under ``key`` for ``ttl_s`` seconds (a secret: the access token shared by the account's
-        processes; where the store cannot keep it private, it is not kept)."""
+    async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds. A ``secret`` (the access token shared by the
+        account's processes) is kept only where it stays private."""
         ...
 
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
@@ -92,7 +92,11 @@ class SqliteStore:
         if self._db is None:
             private_dir(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            os.close(fd)
+            try:  # an existing file others can read is narrowed: it keeps the account's access token
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
             # Several processes may open a new file at once: switching it to WAL takes a lock that the busy
             # timeout does not wait for, so the set-up is tried again for a few seconds.
@@ -103,6 +107,9 @@ class SqliteStore:
                     db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
                     db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
                     db.execute("CREATE TABLE IF NOT EXISTS kept (key TEXT PRIMARY KEY, value TEXT, until REAL)")
+                    for side in (f"{self.path}-wal", f"{self.path}-shm"):  # SQLite's own files hold it too
+                        if os.path.exists(side) and os.stat(side).st_mode & 0o077:
+                            os.chmod(side, 0o600)
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or attempt == 99:
@@ -161,8 +168,10 @@ class SqliteStore:
 
         return await self._run(step)
 
-    async def put(self, key: str, value: str, ttl_s: float) -> None:
+    async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
         # The file is its owner's only (0600 in a 0700 directory): the value is kept as it is.
+        if not 0 < ttl_s < 10 * 365 * 86400:
+            return
         await self._run(lambda db, now: db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)",
                                                    (key, value, now + ttl_s)))  # fmt: skip
 
@@ -275,21 +284,27 @@ class RedisStore:
         return await self.claim(key, self._clock() + ttl_s)
 
     async def get(self, key: str) -> tuple[str, float] | None:
-        if self._key is None:
-            return None
+        name = f"cliq-mcp:kept:{key}"
         try:
             redis = self._connection()
-            sealed, left_ms = await redis.get(f"cliq-mcp:kept:{key}"), await redis.pttl(f"cliq-mcp:kept:{key}")
+            stored, left_ms = await redis.get(name), await redis.pttl(name)
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
-        value = unseal_value(self._key, sealed) if sealed is not None else None
-        return (value, left_ms / 1000) if value is not None and left_ms > 0 else None
+        if stored is None or left_ms <= 0:
+            return None
+        if stored.startswith(PLAIN):
+            value: str | None = stored[len(PLAIN) :].decode()
+        else:  # sealed: only a store with the same key opens it, and only under the name it was kept under
+            value = unseal_value(self._key, stored, name) if self._key else None
+        return (value, left_ms / 1000) if value is not None else None
 
-    async def put(self, key: str, value: str, ttl_s: float) -> None:
-        if self._key is None or ttl_s <= 0:
-            return
+    async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
+        if (secret and self._key is None) or not 0 < ttl_s < 10 * 365 * 86400:
+            return  # a secret without a key to seal it is not kept
+        name = f"cliq-mcp:kept:{key}"
+        stored = seal_value(self._key, value, name) if secret and self._key else PLAIN + value.encode()
         try:
-            await self._connection().set(f"cliq-mcp:kept:{key}", seal_value(self._key, value), px=int(ttl_s * 1000))
+            await self._connection().set(name, stored, px=int(ttl_s * 1000))
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
@@ -312,21 +327,25 @@ class RedisStore:
             await redis.aclose()
 
 
-def seal_value(key: bytes, value: str) -> bytes:
-    """``value`` encrypted and authenticated with ``key`` (AES-GCM, a fresh nonce each time)."""
+PLAIN = b"plain:"  # a value that is no secret (a throttle remembered), kept as it is
+
+
+def seal_value(key: bytes, value: str, name: str) -> bytes:
+    """``value`` encrypted and authenticated with ``key`` (AES-GCM, a fresh nonce each time), bound to the
+    ``name`` it is kept under (copied under another name, it does not open)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)
-    return nonce + AESGCM(key).encrypt(nonce, value.encode(), b"cliq-mcp")
+    return nonce + AESGCM(key).encrypt(nonce, value.encode(), name.encode())
 
 
-def unseal_value(key: bytes, sealed: bytes) -> str | None:
-    """What ``seal_value`` sealed with ``key``; None for anything else (another key, a value changed)."""
+def unseal_value(key: bytes, sealed: bytes, name: str) -> str | None:
+    """What ``seal_value`` sealed with ``key`` under ``name``; None for anything else."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     try:
-        return AESGCM(key).decrypt(sealed[:12], sealed[12:], b"cliq-mcp").decode()
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], name.encode()).decode()
     except (InvalidTag, ValueError):
         return None
 

@@ -175,7 +175,16 @@ async def run(
                 renewing.start_soon(_renew, parts, lease, owner)
             await _plan(policy, parts, report, waits, say)
             if report.applied and report.complete:
-                await _apply(parts, report, say, waits)
+
+                async def ours() -> bool:
+                    if parts.store is None:
+                        return True  # no store: the machine's lock alone, held by this process
+                    try:
+                        return await parts.store.lease(lease, owner, LEASE_S) == 0
+                    except CliqError:
+                        return False  # cannot tell: not another act
+
+                await _apply(parts, report, say, waits, ours)
             renewing.cancel_scope.cancel()
     except BaseException as exc:  # cancelled (SIGINT, SIGTERM) or a bug: the report still tells the truth
         report.stopped = report.stopped or _why(exc)
@@ -203,8 +212,8 @@ async def _renew(parts: Runtime, lease: str, owner: str) -> None:
     assert parts.store is not None
     while True:
         await anyio.sleep(RENEW_S)
-        with contextlib.suppress(CliqError):  # a store that failed for a moment: the next renewal may do
-            await parts.store.lease(lease, owner, LEASE_S)
+        with contextlib.suppress(CliqError):  # a store that failed for a moment: the next renewal may do (and
+            await parts.store.lease(lease, owner, LEASE_S)  # each act checks the lease is still this run's)
 
 
 def _why(exc: BaseException) -> str:
@@ -248,11 +257,16 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: _Waits, s
     say(report.stopped)
 
 
-async def _apply(parts: Runtime, report: Report, say: Say, waits: _Waits) -> None:
-    """Each planned act through the guard (built with the policy), one chat at a time. A throttle from Cliq
-    stops the run: the acts not reached are not sent."""
+async def _apply(parts: Runtime, report: Report, say: Say, waits: _Waits, ours: Callable[[], Awaitable[bool]]) -> None:
+    """Each planned act through the guard (built with the policy), one chat at a time, each only while the run
+    still holds the account's lease (``ours``: another run may have taken it after a long pause). A throttle
+    from Cliq stops the run: the acts not reached are not sent."""
     for entry in [c for c in report.chats if c.tool]:
         assert entry.tool is not None and entry.arguments is not None
+        if not await ours():
+            report.stopped = "stopped: another run of this account holds the lease now (this one paused too long)"
+            say(report.stopped)
+            return  # the rest: not sent (run)
         op = BY_NAME[entry.tool]
         sent: list[str] = []
         WRITES_SENT.set(sent)
@@ -346,6 +360,8 @@ def main(
         policy = load(args.policy)
     except PolicyError as exc:
         return refused(str(exc))
+    if settings.problem is not None:
+        return refused(str(settings.problem), policy)
     if settings.auth_mode == "none":
         return refused("no Cliq credentials are set (see cliq-mcp auth).", policy)
     barred = _barred(policy, settings) if args.apply else ""
@@ -362,8 +378,15 @@ def _one_run_at_a_time(settings: Settings) -> Iterator[str]:
     """An exclusive lock per account on this machine (two overlapping runs would each allow max_acts), whatever
     the state directory or store each run was given (the store's lease covers runs on other machines): yields
     "" when held, else why not. The kernel lets go of it when the process ends, even killed."""
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    where = Path(runtime_dir) / "cliq-mcp" if runtime_dir else Path(tempfile.gettempdir()) / f"cliq-mcp-{os.getuid()}"
+    # The user's runtime directory; else one under HOME (fixed, whatever XDG_STATE_HOME a run was given); only
+    # without either the temporary directory, where another user could take the name first (refused then).
+    runtime_dir, home = os.environ.get("XDG_RUNTIME_DIR"), os.environ.get("HOME")
+    if runtime_dir:
+        where = Path(runtime_dir) / "cliq-mcp"
+    elif home:
+        where = Path(home) / ".local" / "state" / "cliq-mcp" / "run"
+    else:
+        where = Path(tempfile.gettempdir()) / f"cliq-mcp-{os.getuid()}"
     path = where / f"tidy-{hashlib.sha256(settings.account.encode()).hexdigest()[:16]}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

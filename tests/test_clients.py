@@ -182,4 +182,5 @@ def test_from_uvs_cache_the_command_is_one_that_lasts(tmp_path: Path) -> None:
     code = "from cliq_mcp.host_config import server_command; print(server_command())"
     done = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60,
                           env={**outside_env(), "PYTHONPATH": f"{REPO}:{ours}"})  # fmt: skip
-    assert done.stdout.strip() == "('uvx', ['cliq-mcp'])", done.stderr
+    command, args = eval(done.stdout)
+    assert command == "uvx" and args[-1] == "cliq-mcp" and args[0] == "--from", done.stderr

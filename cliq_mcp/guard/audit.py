@@ -29,6 +29,9 @@ class Audit:
         self._redactor = redactor or Redactor()
         self._warned = False
 
+    def redact(self, text: str) -> str:
+        return self._redactor.redact(text)
+
     def _line(self, fields: dict[str, Any]) -> bytes:
         line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
         return (json.dumps(self._redactor.redact_all(line), ensure_ascii=False, sort_keys=True) + "\n").encode()
@@ -47,11 +50,16 @@ class Audit:
             os.close(fd)
 
     def writable(self) -> bool:
-        """Whether a line can be appended now (a housekeeping run checks before it plans any act)."""
+        """Whether a line can be put on record now: a regular file of ours, open for appending, that takes an
+        fsync (asked before a person is, and before a housekeeping run plans any act)."""
         if self.path is None:
             return False
         try:
-            os.close(open_private_fd(self.path))
+            fd = open_private_fd(self.path)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             return True
         except OSError:
             return False

@@ -106,8 +106,8 @@ class Guard:
 
     def refused_input(self, op: Operation, arguments: Any, exc: CliqError) -> None:
         """Audit a write refused for invalid arguments (nothing was sent): the arguments as given, bounded."""
-        try:
-            given = clean(json.dumps(arguments, ensure_ascii=False, default=str), 500)
+        try:  # redacted whole, then cut: a secret cut in half would no longer be recognised
+            given = clean(self.audit.redact(json.dumps(arguments, ensure_ascii=False, default=str)), 500)
         except (RecursionError, ValueError):  # absurd nesting: say so rather than fail the audit
             given = "(not representable)"
         outcome = "invalid" if isinstance(exc, InvalidArguments) else "failed"

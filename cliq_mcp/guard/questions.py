@@ -113,6 +113,7 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
             f"{op.name} works on {_works_on(op.refused_types)}.",
         )
     people = ""
+    who: tuple[str, ...] = ()
     names: dict[str, str] = {}
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
@@ -125,13 +126,13 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
                 f"{chat}. Nothing was changed.",
                 "Use list_chat_members to see who is in the chat.",
             )
-        named = ", ".join(
-            f"{quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})" for u in user_ids
-        )
-        people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}: {named}"
+        # One line per person (up to 100): the sentence stays short, and every person the yes covers is shown.
+        who = tuple(f"- {quoted(members[u].name)} <{clean(members[u].email_id or '-', 120)}> ({u})"
+                    for u in user_ids)  # fmt: skip
+        people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}"
         names = {u: name for u in user_ids if (name := members[u].name)}
     title = clean(data.name, 200)
-    return Question(op.confirm.format(chat=chat, people=people), titles={chat_id: title}, names=names)
+    return Question(op.confirm.format(chat=chat, people=people), who, titles={chat_id: title}, names=names)
 
 
 async def _refuse_if_closed(client: Sender, chat_id: str) -> None:
