@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import secrets
 import time
@@ -82,12 +83,17 @@ def _body(response: httpx.Response, redactor: Redactor) -> tuple[str | None, str
     )
 
 
+RETRY_AFTER_MOST_S = 86400.0  # a Retry-After beyond a day is not a wait anyone should be told to make
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     try:
         value = float(response.headers.get("retry-after", ""))
     except ValueError:
         return None
-    return value if value >= 0 else None
+    if not math.isfinite(value) or value < 0:
+        return None  # 1e309, -1, NaN: Cliq said nothing usable
+    return min(value, RETRY_AFTER_MOST_S)
 
 
 def error_for(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> ApiError:

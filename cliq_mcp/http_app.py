@@ -201,6 +201,8 @@ def serve(
     options: dict[str, Any] = {
         "host": host, "port": port, "log_level": settings.log_level.lower(), "http": HTTP_PROTOCOL,
         "access_log": False, "log_config": None,
+        # SIGTERM: calls in flight get a few seconds to finish (and answer) before the process ends.
+        "timeout_graceful_shutdown": 5,
     }  # fmt: skip
     app = build_app(settings, host, port)  # configuration errors before anything is bound or started
     if workers == 1:

@@ -86,9 +86,9 @@ def _epoch_ms(value: Any) -> int:
 
 
 def _chat_id(value: Any) -> Any:
-    # Chat ids are digit strings in every example; older ones look like CT_123_456. Anything else
-    # (slashes, dots, spaces) is refused here and percent-encoded again when placed in a path.
-    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+    # Chat ids are digit strings in every example; older ones look like CT_123_456. Anything else ("-0", "1e3",
+    # slashes, dots, spaces) is refused here, and an id is percent-encoded again when placed in a path.
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,30}|CT_[0-9]{1,30}(_[0-9]{1,30}){0,3}", value):
         raise ValueError("is not a chat id; chat ids look like 2890538000000012345 (from list_chats)")
     return value
 
@@ -526,10 +526,13 @@ def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
         return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        if any(error["type"] == "json_invalid" for error in errors):  # only the parser's depth limit gets here
+        invalid = [str(error.get("msg", "")) for error in errors if error["type"] == "json_invalid"]
+        if invalid:  # the parser's depth limit, or text that is not Unicode (a lone surrogate)
+            deep = any("recursion" in msg.lower() or "depth" in msg.lower() for msg in invalid)
             raise InvalidArguments(
-                "Invalid arguments, nothing was sent: they are nested too deeply.",
-                "Pass a flat JSON object of the tool's arguments.",
+                "Invalid arguments, nothing was sent: "
+                + ("they are nested too deeply." if deep else "a text holds characters that are not valid Unicode."),
+                "Pass a flat JSON object of the tool's arguments, as plain text.",
             ) from None
         given = exc.errors(include_url=False)  # with inputs: only their type is looked at, never echoed
         problems = list(

@@ -162,6 +162,8 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
             return await guard.run(op, request, ctx, act)
         except CliqError as exc:
             return error_result(str(exc), exc.data)
+        except RecursionError:  # arguments nested deeper than anything can walk: no traceback, nothing sent
+            return error_result("Invalid arguments, nothing was sent: they are nested too deeply.")
         except Exception:
             logger.exception("%s failed unexpectedly", op.name)
             effect = " It may or may not have been applied in Cliq: check first." if sent else " Nothing was sent."

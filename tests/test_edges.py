@@ -88,3 +88,20 @@ async def test_the_recheck_before_an_act_refuses_a_chat_now_due_for_another_acti
 
     why, name = await check()
     assert why.startswith("now due for close, not mark_read") and name and name.startswith("Q2")
+
+
+async def test_odd_ids_and_text_that_is_not_unicode_are_refused_as_input(client: Client, workspace: Workspace) -> None:
+    for chat_id in ("-0", "1e3", "12/34", "CT_"):
+        result = await client.call_tool("get_chat", {"chat_id": chat_id})
+        assert result.is_error is True and "is not a chat id" in text(result), chat_id
+    surrogate = await client.call_tool("list_chats", {"name": "\ud800abc"})
+    assert surrogate.is_error is True and "not valid Unicode" in text(surrogate)
+    assert [r for r in workspace.requests if r.path.startswith("/api/")] == []
+
+
+async def test_an_absurd_retry_after_is_not_passed_on(client: Client, workspace: Workspace) -> None:
+    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=429,
+                           body={"code": "rate_limit_exceeded", "message": "Too many"},
+                           headers={"Retry-After": "1e309"}))  # fmt: skip
+    result = await client.call_tool("list_chats", {})
+    assert result.is_error is True and "inf" not in text(result) and "10 minutes" in text(result)
