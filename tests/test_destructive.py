@@ -105,3 +105,20 @@ async def test_a_broken_elicitation_answer_changes_nothing(
         result = await client.call_tool("close_chat", {"chat_id": Q2})
     assert result.is_error is True and "Nothing was changed" in result.content[0].text
     assert writes(workspace) == []
+
+
+async def test_a_removal_reads_the_chat_once_and_its_members_before_and_after_the_yes(
+    cliq: Cliq, settings: Settings, workspace: Workspace, era: str
+) -> None:
+    """Issue #21 (no read twice): the question is built from one read of the chat and of its members; right
+    before acting only the members are read again (what the yes covers is the people). Nothing else is sent."""
+    yes = answering("accept", {"confirm": True})
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=yes) as c:
+        result = await c.call_tool("remove_chat_members", {"chat_id": Q2, "user_ids": ["106324287"]})
+    assert result.is_error is False, result.content
+    sent = [(r.method, r.path) for r in workspace.requests if r.path.startswith("/api/v3/")]
+    chat, members = ("GET", f"/api/v3/chats/{Q2}"), ("GET", f"/api/v3/chats/{Q2}/members")
+    delete = ("DELETE", members[1])
+    # Handshake era: the answer comes back inside the call. 2026-07-28: the call is made again with the answer,
+    # and that call's own read (made just now) is the one the answer is matched against.
+    assert sent == ([chat, members, members, delete] if era == "legacy" else [chat, members, chat, members, delete])

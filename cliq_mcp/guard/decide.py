@@ -277,8 +277,13 @@ class Guard:
                 f"Call {op.name} again to ask again.",
                 outcome="declined",
             )
-        # Time has passed since the read the question was built from: read the target again.
-        if (await build_question(self._client, op, request.model_dump(), answering=answering)).full != question:
+        # A live answer: time has passed since the read the question was built from, so read the target again
+        # (a 2026-07-28 retry built ``asked`` from a read made at the start of this call, and the answer is
+        # sealed to that very question: nothing to read twice).
+        again = asked
+        if ctx.input_responses is None:
+            again = await build_question(self._client, op, request.model_dump(), answering=answering, before=asked)
+        if again.full != question:
             raise NotConfirmed(
                 "Not done: the chat changed while the user was being asked. Nothing was changed.",
                 f"Call {op.name} again to ask about it as it is now.",

@@ -31,6 +31,7 @@ class Question:
     titles: dict[str, str] = field(default_factory=dict)  # chat id -> its name as read now (for the audit log)
     # A batch: chat id -> its line, as the person sees it (a yes kept for chats not sent yet is kept per line).
     per_chat: dict[str, str] = field(default_factory=dict, compare=False)
+    chat: ChatObject | None = field(default=None, compare=False)  # the one chat, as read for the question
     names: dict[str, str] = field(default_factory=dict, compare=False)  # user id -> name, read for the question
 
     @property
@@ -74,9 +75,13 @@ async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
     return await client.send(op.wire(op.model(**fields)), op.rate)
 
 
-async def build_question(client: Sender, op: Operation, values: dict[str, Any], *, answering: bool = False) -> Question:
+async def build_question(
+    client: Sender, op: Operation, values: dict[str, Any], *, answering: bool = False, before: Question | None = None
+) -> Question:
     """Read the target now and say exactly what will happen to it. Closing a closed chat is ``NothingToDo``,
-    except for a call ``answering`` a question already asked (judged by that question: a replay is refused)."""
+    except for a call ``answering`` a question already asked (judged by that question: a replay is refused).
+    ``before``: the question asked (the re-check right before acting): a removal reads only the members again,
+    the chat as read for the question stands (what the yes covers is the people, named; no third read)."""
     if op.each:
         # One list request describes the open ones (Cliq's list takes up to 100 chat ids), a second says which
         # of the rest are closed. The person is asked about those that can be closed; the others are named as
@@ -103,8 +108,11 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
     chat_id = str(values["chat_id"])
     if op.fixed.get("operation") == "close_chat" and not answering:
         await _refuse_if_closed(client, chat_id)
-    data = _named(parse(ChatDetails, await _read(client, "get_chat", chat_id=chat_id), "get_chat").data, "get_chat",
-                  "data")  # fmt: skip
+    if before is not None and before.chat is not None and values.get("user_ids") is not None:
+        data = before.chat
+    else:
+        read = await _read(client, "get_chat", chat_id=chat_id)
+        data = _named(parse(ChatDetails, read, "get_chat").data, "get_chat", "data")
     chat = _describe(chat_id, data)
     if data.chat_type in op.refused_types:
         # Asking a person to approve what Cliq will refuse wastes their yes: refuse now, nothing asked.
@@ -132,7 +140,8 @@ async def build_question(client: Sender, op: Operation, values: dict[str, Any], 
         people = f"{len(user_ids)} member{'s' if len(user_ids) != 1 else ''}"
         names = {u: name for u in user_ids if (name := members[u].name)}
     title = clean(data.name, 200)
-    return Question(op.confirm.format(chat=chat, people=people), who, titles={chat_id: title}, names=names)
+    return Question(op.confirm.format(chat=chat, people=people), who, titles={chat_id: title}, names=names,
+                    chat=data)  # fmt: skip
 
 
 async def _refuse_if_closed(client: Sender, chat_id: str) -> None:
