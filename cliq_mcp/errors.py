@@ -33,6 +33,16 @@ class CliqError(Exception):
         return f"{self.message} {self.hint}".strip()
 
 
+class NothingToDo(Exception):
+    """The target is already as the operation would leave it (a closed chat, a plan with nothing left): nothing
+    is asked or sent, and the answer (``output``, a summaries.Output) says so; not an error."""
+
+    def __init__(self, text: str, output: Any) -> None:
+        super().__init__(text)
+        self.text = text
+        self.output = output
+
+
 class ConfigurationError(CliqError):
     pass
 

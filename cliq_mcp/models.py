@@ -246,8 +246,19 @@ class MarkChatsRead(Request):
     chats: list[ReadMark] = Field(min_length=1, max_length=100, description="chats and their last message ids")
 
 
-class ClearUnreadCounts(Request):
-    """Mark chats read: chat_ids (up to 100), or all=true for every chat (2 requests per 100). Cheapest."""
+PlanHandle = Annotated[str, Field(pattern=r"^plan-[A-Za-z0-9_-]{6,32}$", description="a handle plan_tidy gave")]
+
+
+class ByPlan(Request):
+    """A batch of chats given by id, or by a plan_tidy plan (multi_request.by_plan fills in the ids)."""
+
+    plan: PlanHandle | None = Field(None, exclude=True)
+    # The plan's chats found no longer due when the ids were filled in: (chat id, outcome, reason).
+    _left_alone: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)
+
+
+class ClearUnreadCounts(ByPlan):
+    """Mark chats read: chat_ids (up to 100), all=true for every chat (2 requests per 100), or a plan. Cheapest."""
 
     chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=100)] | None = Field(
         None, description="chat ids, up to 100"
@@ -257,11 +268,12 @@ class ClearUnreadCounts(Request):
     chat_type: ChatType | None = Field(None, exclude=True, description="with all")
     name: str | None = Field(None, exclude=True, max_length=200, description="with all: part of the chat name")
     next_token: str | None = Field(None, exclude=True, max_length=4000, description="with all: continue a walk")
+    plan: PlanHandle | None = Field(None, exclude=True, description="instead: a plan_tidy plan's chats to mark read")
 
     @model_validator(mode="after")
     def _one_way(self) -> ClearUnreadCounts:
-        if self.all == (self.chat_ids is not None):
-            raise ValueError("give chat_ids, or all=true, not both")
+        if [self.all, self.chat_ids is not None, self.plan is not None].count(True) != 1:
+            raise ValueError("give chat_ids, all=true, or a plan from plan_tidy (one of them)")
         if not self.all and (self.chat_type or self.name or self.next_token):
             raise ValueError("chat_type, name and next_token go with all=true")
         return self
@@ -345,12 +357,19 @@ class RemoveChatMembers(Request):
     user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=100)] = Field(description=PEOPLE)
 
 
-class CloseChats(Request):
-    """Close several chats at once, e.g. those plan_tidy proposes. Asks a person once, listing every chat."""
+class CloseChats(ByPlan):
+    """Close several chats, e.g. a plan_tidy plan (50 a call). Asks a person once, listing every chat."""
 
-    chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=50)] = Field(
-        description="chat ids"
+    chat_ids: Annotated[list[ChatId], Listish, Unique, Field(min_length=1, max_length=50)] | None = Field(
+        None, description="chat ids"
     )
+    plan: PlanHandle | None = Field(None, exclude=True, description="instead: a plan_tidy plan's chats to close")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CloseChats:
+        if (self.plan is None) == (self.chat_ids is None):
+            raise ValueError("give chat_ids, or a plan from plan_tidy (not both)")
+        return self
 
 
 class PlanTidy(Request):
@@ -361,7 +380,7 @@ class PlanTidy(Request):
     empty: bool = Field(False, description="group chats with no messages or no one else: close")
     chat_type: ChatType | None = Field(None, description=CHAT_TYPE_HELP)
     name: str | None = Field(None, max_length=200, description="part of the chat name")
-    max_chats: int = Field(50, ge=1, le=50, description="at most this many proposals")
+    max_chats: int = Field(500, ge=1, le=500, description="at most this many proposals")
     include_pinned: bool = Field(False, description="also propose closing pinned chats")
     next_token: str | None = Field(None, max_length=4000, description="from an incomplete plan: continue it")
 

@@ -23,22 +23,25 @@ from cliq_mcp.errors import (
     CliqError,
     InvalidArguments,
     NotFound,
+    NothingToDo,
     ServerError,
     StateUnavailable,
     Throttled,
     TransportError,
 )
-from cliq_mcp.models import ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
+from cliq_mcp.models import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
 from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
-from cliq_mcp.summaries import clean, moment, operation_name, parse_time, unread_cleared
+from cliq_mcp.plans import BATCH, Plan
+from cliq_mcp.summaries import Bulk, Item, clean, moment, operation_name, parse_time, unread_cleared
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
 # calls that take much longer, and a partial answer that says so is worth more than none.
 TIME_BUDGET_S = 40.0
 ChatStates = tuple[dict[str, r.ChatObject], set[str]]
-# The last chat_states read in this call (each tool call runs in its own context): the guard's re-check right
-# before acting, which apply_each then acts on instead of reading the same chats a third time.
+# The last chat_states read in this call (by_plan forgets it as a call starts): by_plan's read, which the
+# question is built from, or the guard's re-check right before acting, which apply_each then acts on instead of
+# reading the same chats a third time.
 _LAST_READ: ContextVar[tuple[tuple[str, ...], ChatStates] | None] = ContextVar("last_chat_states", default=None)
 
 
@@ -74,34 +77,110 @@ def _rate_why(exc: Throttled, op: Operation) -> str:
 
 
 async def chat_states(
-    client: Sender, catalogue: Catalogue, chat_ids: list[str]
+    client: Sender, catalogue: Catalogue, chat_ids: list[str], *, fresh: bool = True
 ) -> tuple[dict[str, r.ChatObject], set[str]]:
-    """The open chats among ``chat_ids`` (by id), and the ids of those that are closed: one list request, and
-    a second (``closed=true``) only for ids the first did not return. Others are not among your chats."""
+    """The open chats among ``chat_ids`` (by id), and the ids of those that are closed: one list request per 100
+    ids, and one (``closed=true``) per 100 of the ids those did not return. Others are not among your chats.
+    ``fresh=False``: the same chats as read earlier in this call, if they were (no second read)."""
+    known = _LAST_READ.get()
+    if not fresh and known is not None and known[0] == tuple(chat_ids):
+        return known[1]
     states = await _chat_states(client, catalogue, chat_ids)
     _LAST_READ.set((tuple(chat_ids), states))
     return states
 
 
+async def _listed(client: Sender, catalogue: Catalogue, chat_ids: list[str], **filters: Any) -> list[r.ChatObject]:
+    lister, chats = catalogue["list_chats"], []
+    for at in range(0, len(chat_ids), 100):  # Cliq's list takes up to 100 chat ids
+        wire = lister.wire(parse(ListChats, {"chat_ids": chat_ids[at : at + 100], "limit": 100, **filters}))
+        chats += r.parse(r.ChatList, await client.send(wire, lister.rate), "list_chats").chats
+    return chats
+
+
 async def _chat_states(client: Sender, catalogue: Catalogue, chat_ids: list[str]) -> ChatStates:
-    lister = catalogue["list_chats"]
-    wire = lister.wire(parse(ListChats, {"chat_ids": chat_ids, "limit": 100}))
-    found = {c.chat_id: c for c in r.parse(r.ChatList, await client.send(wire, lister.rate), "list_chats").chats}
+    found = {c.chat_id: c for c in await _listed(client, catalogue, list(dict.fromkeys(chat_ids)))}
     rest = [c for c in dict.fromkeys(chat_ids) if c not in found]
     if not rest:
         return found, set()
-    wire = lister.wire(parse(ListChats, {"chat_ids": rest, "closed": True, "limit": 100}))
-    closed = r.parse(r.ChatList, await client.send(wire, lister.rate), "list_chats").chats
-    return found, {c.chat_id for c in closed} & set(rest)
+    return found, {c.chat_id for c in await _listed(client, catalogue, rest, closed=True)} & set(rest)
 
 
-def skipped(chat_ids: list[str], found: dict[str, r.ChatObject], closed: set[str]) -> dict[str, tuple[str, str]]:
-    """Outcome and reason for each chat that cannot be closed, by id."""
-    return {
+def skipped(
+    chat_ids: list[str], found: dict[str, r.ChatObject], closed: set[str], plan: Plan | None = None
+) -> dict[str, tuple[str, str]]:
+    """Outcome and reason for each chat that cannot be closed, by id; with the ``plan`` that proposed them, also
+    each chat that is no longer as the plan found it: active since (or its last activity not told now), or
+    pinned since when the plan left pinned chats out."""
+    skip = {
         c: ("already_closed", "already closed") if c in closed else ("not_found", "not among your chats")
         for c in chat_ids
         if c not in found
     }
+    if plan is None:
+        return skip
+    for chat_id in chat_ids:
+        chat = found.get(chat_id)
+        if chat is None or chat_id not in plan.close:
+            continue
+        if chat.last_modified_time is None or parse_time(chat.last_modified_time) != parse_time(plan.close[chat_id]):
+            when = moment(chat.last_modified_time)
+            skip[chat_id] = ("left_alone", f"active since the plan ({when})" if when else
+                             "Cliq did not tell its last activity now")  # fmt: skip
+        elif chat.pinned and not plan.include_pinned:
+            skip[chat_id] = ("left_alone", "pinned since the plan")
+    return skip
+
+
+async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Catalogue) -> Request:
+    """``request`` with the chat ids of the plan it names (plans.py), if it names one. Closing: the plan's next
+    batch (the one a person approved and was not sent, else the next 50), read now -- the read the question is
+    built from -- without those no longer due (``skipped``), which the answer reports and the plan forgets once
+    the call acts; if none of a batch is due, the next. Raises ``NothingToDo`` when nothing is left."""
+    _LAST_READ.set(None)  # a call starts with nothing read (the SDK may run calls in one context)
+    if not isinstance(request, ByPlan) or request.plan is None:
+        return request
+    handle = request.plan
+    plan = await client.plans.recall(handle, op.name)
+    due: list[str] = plan.next_batch(op.name)
+    left_alone: list[tuple[str, str, str]] = []
+    if op.name != "clear_unread_counts":
+        candidates = due
+        for at in range(0, len(candidates), BATCH):
+            chunk = candidates[at : at + BATCH]
+            found, closed = await chat_states(client, catalogue, chunk)
+            skip = skipped(chunk, found, closed, plan)
+            left_alone += [(c, *skip[c]) for c in chunk if c in skip]
+            due = [c for c in chunk if c not in skip]
+            if due:
+                _LAST_READ.set((tuple(due), ({c: found[c] for c in due}, set())))
+                break
+    if not due:
+        await client.plans.settle(handle, op.name, [c for c, _, _ in left_alone], [])
+        items = [Item(chat_id=c, outcome=o, reason=why) for c, o, why in left_alone]  # type: ignore[arg-type]
+        alone = f" ({len(left_alone)} left alone now: see the items)" if left_alone else ""
+        raise NothingToDo(f"Nothing to do: plan {handle} has no chats left to {_verb(op)}{alone}.",
+                          Bulk(items=items or None, complete=True, plan=handle, left_in_plan=0))  # fmt: skip
+    resolved = request.model_copy(update={"chat_ids": due})
+    assert isinstance(resolved, ByPlan)
+    resolved._left_alone = left_alone
+    return resolved
+
+
+def _verb(op: Operation) -> str:
+    return "mark read" if op.name == "clear_unread_counts" else "close"
+
+
+async def settle(client: Sender, op: Operation, request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """After acting on a plan's batch: the plan forgets what was settled; what was not sent is its next batch.
+    Returns what the answer says of the plan (its handle, the chats left in it)."""
+    assert isinstance(request, ByPlan) and request.plan is not None
+    handle = request.plan
+    not_sent = [i["chat_id"] for i in items if i["outcome"] == "not_sent"]
+    settled = [i["chat_id"] for i in items if i["outcome"] != "not_sent"] + [c for c, _, _ in request._left_alone]
+    plan = await client.plans.settle(handle, op.name, settled, not_sent)
+    alone = [{"chat_id": c, "outcome": o, "reason": why} for c, o, why in request._left_alone]
+    return {"plan": handle, "left_in_plan": plan.left(op.name) if plan else None, "left_alone": alone}
 
 
 async def apply_each(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
@@ -114,9 +193,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
     chat_ids: list[str] = list(getattr(request, op.each))
     skip: dict[str, tuple[str, str]] = {}
     if op.fixed.get("operation") == "close_chat":
-        known = _LAST_READ.get()
-        states = known[1] if known and known[0] == tuple(chat_ids) else await chat_states(client, catalogue, chat_ids)
-        skip = skipped(chat_ids, *states)
+        skip = skipped(chat_ids, *await chat_states(client, catalogue, chat_ids, fresh=False))
     stopped, retry_after = "", None
     for done, (chat_id, wire) in enumerate(zip(chat_ids, wires, strict=True), start=1):
         if chat_id in skip:
@@ -138,7 +215,8 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             outcome, reason = outcome_of(exc)
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
         await progress(done, len(wires), f"{done} of {len(wires)} chats")
-    return {"items": items, "retry_after_s": retry_after}
+    planned = await settle(client, op, request, items) if getattr(request, "plan", None) else {}
+    return {"items": items, "retry_after_s": retry_after, **planned}
 
 
 def _short_hash(chat_id: str) -> str:
@@ -157,9 +235,11 @@ class Walk:
     listed: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0
+    plan: str | None = None  # plan_tidy: the plan the walk adds to (plans.py)
 
     def seal(self, key: bytes, bound: str) -> str:
-        state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts, "u": self.unreadable}
+        state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts, "u": self.unreadable,
+                 "p": self.plan}  # fmt: skip
         return seal(state, key, bound)
 
     @classmethod
@@ -173,9 +253,10 @@ class Walk:
             and all(isinstance(h, str) for h in raw["s"])
             and isinstance(raw.get("n"), dict)
             and all(isinstance(v, int) for v in raw["n"].values())
+            and isinstance(raw.get("p"), str | None)
         ):
             raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"])
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"], raw["p"])
 
 
 @dataclass
@@ -411,10 +492,25 @@ async def plan_tidy(op: Operation, request: Request, client: Sender, progress: P
     end = await walk_list(client, catalogue, op.name, _lister(chat_type=request.chat_type, name=request.name),
                           start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
     unjudged += [f"{chat_id} (Cliq did not tell its chat type, even alone)" for chat_id in end.untyped]
+    # Kept by reference (plans.py): close_chats and clear_unread_counts take the handle instead of the ids.
+    kept = await client.plans.recall(start.plan, op.name) if start.plan else Plan(include_pinned=request.include_pinned)
+    for action in actions:
+        if action["tool"] == "close_chat":
+            kept.close[action["chat_id"]] = action["last_active"]
+        else:
+            kept.clear.append(action["chat_id"])
+    told = _end(end, client.cursor_key, bound, _again(request))
+    kept.complete = bool(told["complete"])
+    handle, proposed = start.plan, {"close_chats": len(kept.close), "clear_unread_counts": len(kept.clear)}
+    if any(proposed.values()) or end.cursor is not None:  # a plan that proposes nothing is not kept
+        handle = await client.plans.keep(kept, start.plan)
+    if end.cursor is not None:
+        end.cursor.plan = handle
+        told = _end(end, client.cursor_key, bound, _again(request))
     return {
         "scanned": checked["scanned"], "checked": end.done, "listed": end.listed, "actions": actions,
-        "pinned_skipped": checked["pinned"], "unjudged": unjudged,
-        **_end(end, client.cursor_key, bound, _again(request)),
+        "pinned_skipped": checked["pinned"], "unjudged": unjudged, "plan": handle,
+        "proposed": proposed if handle else None, **told,
     }  # fmt: skip
 
 
@@ -523,6 +619,19 @@ async def clear_unread(
     skips chats with nothing unread) and counted as unknown, never as unread. Stops at a throttle or the time
     budget with a cursor to continue."""
     assert isinstance(request, ClearUnreadCounts)
+    if request.plan is not None:  # the plan's next 100 chats (by_plan): one request, then the plan forgets them
+        chat_ids, wait = list(request.chat_ids or []), None
+        try:
+            answer = await client.send(op.wire(request), op.rate)
+            items = [item.model_dump() for item in unread_cleared(chat_ids, answer, op.name)]
+        except Throttled as exc:  # status 0: our pacing kept it back; otherwise Cliq refused it
+            reason, wait = _throttle_reason(exc, op), _wait(exc)
+            items = [{"chat_id": c, "outcome": "failed" if exc.status else "not_sent", "reason": reason}
+                     for c in chat_ids]  # fmt: skip
+        except CliqError as exc:
+            outcome, reason = outcome_of(exc)
+            items = [{"chat_id": c, "outcome": outcome, "reason": reason} for c in chat_ids]
+        return {"items": items, "retry_after_s": wait, **await settle(client, op, request, items)}
     if not request.all:
         return await client.send(op.wire(request), op.rate)
     bound = _bound(request)

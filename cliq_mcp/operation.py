@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from cliq_mcp import models as m
 from cliq_mcp import summaries as s
+from cliq_mcp.plans import Plans
 from cliq_mcp.wire import RateLimit, Wire, path_segment
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -23,6 +24,7 @@ class Sender(Protocol):
 
     memo: dict[str, Any]
     cursor_key: bytes  # signs the cursors a walk hands out
+    plans: Plans  # the account's plans, by handle (plan_tidy keeps them, close_chats acts on them)
 
     async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
 

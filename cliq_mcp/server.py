@@ -29,13 +29,14 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from cliq_mcp import __version__
 from cliq_mcp.client import WRITES_SENT, CliqClient, Transport, sandbox_transport
 from cliq_mcp.config import Settings
-from cliq_mcp.errors import CliqError, InvalidArguments
+from cliq_mcp.errors import CliqError, InvalidArguments, NothingToDo
 from cliq_mcp.guard import Guard
 from cliq_mcp.guard.approval import Approvals, open_in_browser
 from cliq_mcp.guard.page_flow import PageFlow
 from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.logs import Redactor
 from cliq_mcp.models import Request, json_schema, outline, parse
+from cliq_mcp.multi_request import by_plan
 from cliq_mcp.operation import Effect, Operation, Progress
 from cliq_mcp.operations import BY_NAME, select
 from cliq_mcp.people import resolve
@@ -149,6 +150,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
                 raise InvalidArguments("Arguments must be a JSON object.", "")
             try:
                 request = await resolve(parse(model, arguments), client, BY_NAME)  # emails -> user ids; reads only
+                request = await by_plan(op, request, client, BY_NAME)  # a plan's handle -> its next chats
             except CliqError as exc:  # invalid, or the emails could not be resolved (throttled, Cliq failed)
                 if op.effect is not Effect.READ:
                     guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent
@@ -160,6 +162,8 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
             if op.effect is Effect.READ:
                 return await act()
             return await guard.run(op, request, ctx, act)
+        except NothingToDo as exc:  # a plan with nothing left: nothing asked or sent
+            return result(exc.text, exc.output)
         except CliqError as exc:
             return error_result(str(exc), exc.data)
         except RecursionError:  # arguments nested deeper than anything can walk: no traceback, nothing sent

@@ -187,7 +187,9 @@ class ChatWritten(Written):
 # What became of one chat of a batch: done; failed (Cliq refused it); may_have_been_applied (the request
 # left, the answer was lost); not_sent (never sent, e.g. after a throttle); unconfirmed (Cliq's answer
 # does not mention it); already_closed and not_found (nothing was sent for it: nothing to do, or no such chat).
-Outcome = Literal["done", "failed", "may_have_been_applied", "not_sent", "unconfirmed", "already_closed", "not_found"]
+Outcome = Literal[
+    "done", "failed", "may_have_been_applied", "not_sent", "unconfirmed", "already_closed", "not_found", "left_alone"
+]
 SETTLED = frozenset({"done", "already_closed"})  # the chat is as asked
 
 
@@ -206,6 +208,8 @@ class Bulk(Written, Completeness):
     unread_unknown: int | None = None  # Cliq's list gave no count (sent too)
     already_read: int | None = None  # Cliq's list said they had none
     filtered_here: str | None = None  # a chat type Cliq's list cannot filter, kept by this server
+    plan: Ident | None = None  # the plan this batch came from (plan_tidy's handle)
+    left_in_plan: int | None = None  # chats the plan still holds after this call
 
 
 class Done(Written):
@@ -230,6 +234,8 @@ class Action(Output):
 
 
 class Plan(Completeness):
+    plan: Ident | None = None  # the handle close_chats / clear_unread_counts take instead of these chats' ids
+    proposed: dict[str, int] | None = None  # tool -> chats the plan proposes for it (the whole walk so far)
     scanned: int  # chats checked by this call
     checked: int  # chats checked by this walk so far (this call and the earlier ones it continues)
     listed: int  # chats listed by this walk so far; checked == listed when complete
@@ -518,6 +524,9 @@ def _walk_end(answer: Completeness, response: dict[str, Any], tool: str, *, adde
 def cleared_unread(request: Request, response: Any) -> Answer:
     if getattr(request, "all", False):  # multi_request.clear_unread walked the list
         return _cleared_all(response)
+    if isinstance(response, dict) and response.get("plan"):  # a plan's chats (multi_request.clear_unread)
+        items = [Item(**item) for item in response["items"]]
+        return plan_batch("Cleared the unread counts of", operation_name(request), response, items)
     chat_ids = list(dict.fromkeys(getattr(request, "chat_ids", None) or []))
     return bulk_answer("Cleared unread counts", unread_cleared(chat_ids, response, operation_name(request)))
 
@@ -541,12 +550,7 @@ def _cleared_all(response: dict[str, Any]) -> Answer:
         f"had). {n['cleared']} of {sent} sent were cleared.",
         "Closed chats are not included (list_chats closed=true shows them; clear them by chat_ids).",
     ]
-    groups: dict[tuple[str, str | None], list[str]] = {}
-    for item in problems:
-        groups.setdefault((item.outcome, item.reason), []).append(item.chat_id)
-    lines += [
-        f"{o.replace('_', ' ')}{f' ({why})' if why else ''}: {', '.join(ids)}" for (o, why), ids in groups.items()
-    ]
+    lines += grouped(problems)
     lines += _walk_end(answer, response, "clear_unread_counts")
     text = "\n".join(lines)
     if sent and not n["cleared"] and problems:
@@ -639,19 +643,20 @@ def people(request: Request, response: Any) -> Answer:
     return "\n".join(lines), found
 
 
+def grouped(items: list[Item]) -> list[str]:
+    """One line per outcome and reason, naming its chats: each reason is said once."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for item in items:
+        groups.setdefault((item.outcome, item.reason), []).append(item.chat_id)
+    return [f"{o.replace('_', ' ')}{f' ({why})' if why else ''}: {', '.join(ids)}" for (o, why), ids in groups.items()]
+
+
 def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) -> Answer:
     """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. Chats not
     sent (after a throttle) make it incomplete, with the call for the rest. A batch in which no chat ended as
     asked (done, or already closed) is an error (``NothingDone``) that still lists every chat."""
     done_count = sum(item.outcome == "done" for item in items)
-    groups: dict[tuple[str, str | None], list[str]] = {}
-    for item in items:
-        groups.setdefault((item.outcome, item.reason), []).append(item.chat_id)
-    lines = [f"{what}: {done_count} of {len(items)} chat(s) done."]
-    lines += [
-        f"{outcome.replace('_', ' ')}{f' ({reason})' if reason else ''}: {', '.join(ids)}"
-        for (outcome, reason), ids in groups.items()
-    ]
+    lines = [f"{what}: {done_count} of {len(items)} chat(s) done.", *grouped(items)]
     answer = Bulk(items=items, complete=True)
     rest = [item.chat_id for item in items if item.outcome == "not_sent"]
     if rest:
@@ -672,22 +677,68 @@ def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) 
 
 def bulk(request: Request, response: Any) -> Answer:
     """For operations applied chat by chat (``multi_request.apply_each``): what became of each chat."""
-    return bulk_answer("Done", [Item(**item) for item in response["items"]], response.get("retry_after_s"))
+    items = [Item(**item) for item in response["items"]]
+    if response.get("plan"):
+        return plan_batch("Closed", operation_name(request), response, items)
+    return bulk_answer("Done", items, response.get("retry_after_s"))
+
+
+def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]) -> Answer:
+    """A batch taken from a plan, in counts: the model gave a handle, not ids, and needs none back. Chats that
+    did not end done are named, by outcome and reason; the plan's chats left are counted, with the call for
+    them (the person's yes holds for those approved and not sent)."""
+    handle, left = response["plan"], response.get("left_in_plan")
+    alone = [Item(**item) for item in response.get("left_alone") or []]
+    done = sum(item.outcome == "done" for item in items)
+    lines = [f"{what} {done} of the {len(items)} chat(s) in this batch of plan {handle}."]
+    lines += grouped([item for item in [*alone, *items] if item.outcome != "done"])
+    answer = Bulk(items=[*alone, *items], plan=handle, left_in_plan=left, complete=not left)
+    rest = [item.chat_id for item in items if item.outcome == "not_sent"]
+    if left is None:
+        answer.complete, answer.why = False, "the plan expired"
+        lines.append(f"Plan {handle} expired meanwhile: call plan_tidy again for what is still due.")
+    elif left:
+        wait = response.get("retry_after_s") if rest else None
+        answer.why = "throttled: the rest was not sent" if rest else f"{left} more chat(s) in the plan"
+        answer.retry_after_s, answer.continue_with = wait, {"plan": handle}
+        kept = f"; the {len(rest)} not sent were approved already and are not asked about again" if rest else ""
+        lines.append(f"Not complete: {left} chat(s) left in the plan. Call {tool} again"
+                     f"{f' after {wait} s' if wait else ''} with plan={json.dumps(handle)}{kept}.")  # fmt: skip
+    else:
+        lines.append(f"Plan {handle} is done: nothing is left in it.")
+    text = "\n".join(lines)
+    if items and not any(item.outcome in SETTLED for item in items) and not rest:
+        failure = NothingDone(text, "")
+        failure.data = answer.model_dump(mode="json", exclude_none=True)
+        raise failure
+    return text, answer
+
+
+SHOWN_ACTIONS = 5  # proposals a plan's text shows: the rest go by the plan's handle (structured content has all)
 
 
 def plan(request: Request, response: Any) -> Answer:
+    """plan_tidy: counts, the first few proposals and the plan's handle, which close_chats and
+    clear_unread_counts take instead of ids (the model never echoes a hundred ids)."""
     actions = [Action(**a) for a in response["actions"]]
+    handle, proposed = response.get("plan"), response.get("proposed") or {}
     answer = Plan(scanned=response["scanned"], checked=response["checked"], listed=response["listed"],
-                  actions=actions, next_token=response.get("next_token"),
+                  actions=actions, next_token=response.get("next_token"), plan=handle, proposed=proposed or None,
                   pinned_skipped=response.get("pinned_skipped") or None,
                   unjudged=response["unjudged"] or None)  # fmt: skip
     end = _walk_end(answer, response, "plan_tidy")
+    closing, reading = proposed.get("close_chats", 0), proposed.get("clear_unread_counts", 0)
     if answer.complete:
         head = f"Checked all {answer.checked} chats (complete)"
     else:
         head = f"Checked {answer.checked} of {answer.listed} chats listed so far (NOT complete)"
-    lines = [f"{head}: {len(actions)} to tidy in this answer (tool · chat id · name · why)."]
-    lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in actions]
+    lines = [f"{head}. Plan {handle}: close {closing} chat(s), mark {reading} read." if handle else
+             f"{head}: nothing to tidy."]  # fmt: skip
+    if actions:
+        shown = actions[:SHOWN_ACTIONS]
+        more = f" (first {len(shown)} of {len(actions)} found by this call)" if len(actions) > len(shown) else ""
+        lines.append(f"Proposed{more} (tool · chat id · name · why):")
+        lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in shown]
     if answer.pinned_skipped:
         lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
     unknown = sum(a.unread is None for a in actions if a.tool == "close_chat")
@@ -695,13 +746,11 @@ def plan(request: Request, response: Any) -> Answer:
         lines.append(f"unread ? ({unknown}): Cliq's list did not say whether they hold unread messages.")
     if answer.unjudged:
         lines.append(f"Not judged, nothing proposed ({len(answer.unjudged)}): " + "; ".join(answer.unjudged) + ".")
-    closing = [a.chat_id for a in actions if a.tool == "close_chat"]
-    reading = [a.chat_id for a in actions if a.tool == "clear_unread_counts"]
     if closing:
-        lines.append(f"To close them: close_chats with chat_ids={json.dumps(closing)} "
-                     "(it asks the user once, where this client lets them be asked).")  # fmt: skip
+        lines.append(f"To close them: close_chats with plan={json.dumps(handle)} (50 a call; it asks the user, "
+                     "listing every chat, and re-checks each first).")  # fmt: skip
     if reading:
-        lines.append(f"To mark them read: clear_unread_counts with chat_ids={json.dumps(reading)}.")
+        lines.append(f"To mark them read: clear_unread_counts with plan={json.dumps(handle)}.")
     return "\n".join(lines + end), answer
 
 

@@ -43,7 +43,7 @@ async def test_plan_proposes_closing_inactive_chats_and_stops_at_max(client: Cli
     planned = result.structured_content["actions"]
     assert len(planned) == 5 and {a["chat_id"] for a in planned} <= stale
     assert all(a["tool"] == "close_chat" and a["arguments"] == {"chat_id": a["chat_id"]} for a in planned)
-    assert "close_chats with chat_ids=" in result.content[0].text
+    assert f'close_chats with plan="{result.structured_content["plan"]}"' in result.content[0].text
     assert len([r for r in api_calls(workspace) if r.path == "/api/v3/chats"]) == 1  # enough found on page 1
     assert writes(workspace) == []
 
@@ -54,7 +54,7 @@ async def test_plan_proposes_marking_stale_unread_chats_read(client: Client, wor
     actions = {a["chat_id"]: a for a in result.structured_content["actions"]}
     assert actions[ALICE]["tool"] == "clear_unread_counts" and "2 unread" in actions[ALICE]["reason"]
     assert actions[ALICE]["arguments"] == {"chat_ids": [ALICE]}  # no message id needed
-    assert "To mark them read: clear_unread_counts with chat_ids=" in result.content[0].text
+    assert f'clear_unread_counts with plan="{result.structured_content["plan"]}"' in result.content[0].text
     assert {dict(r.query).get("type") for r in api_calls(workspace) if r.path == "/api/v3/chats"} == {"dm"}
     assert f"/api/v3/chats/{ALICE}" in {r.path for r in api_calls(workspace)}
 

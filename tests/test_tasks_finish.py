@@ -52,7 +52,7 @@ async def test_plan_tidy_finds_every_stale_and_unread_chat_across_its_calls(
     # About half the chats are older than this: both kinds of proposal, more than one answer's worth.
     median = sorted(c.modified_ms for c in workspace.my_chats())[len(workspace.my_chats()) // 2]
     inactive_days = (datetime.now(timezone.utc) - datetime.fromtimestamp(median / 1000, timezone.utc)).days
-    criteria = {"inactive_days": inactive_days, "unread_days": 1}
+    criteria = {"inactive_days": inactive_days, "unread_days": 1, "max_chats": 50}  # more than one answer holds
     close, read, pinned = truth(workspace, inactive_days, 1)
     assert len(close) > 50 and len(read) > 10 and old_pinned.chat_id in pinned  # more than one answer holds
     proposed: list[dict[str, Any]] = []
@@ -75,6 +75,9 @@ async def test_plan_tidy_finds_every_stale_and_unread_chat_across_its_calls(
             fake_time.advance(data.get("retry_after_s") or 0)
             arguments = {**criteria, **data["continue_with"]}
     assert data["complete"] is True and data["checked"] == data["listed"] == len(workspace.my_chats())
+    # One plan across the calls, holding every proposal: the handle close_chats and clear_unread_counts take.
+    assert {a["plan"] for a in answers} == {data["plan"]}
+    assert data["proposed"] == {"close_chats": len(close), "clear_unread_counts": len(read)}
     ids = [a["chat_id"] for a in proposed]
     assert len(ids) == len(set(ids))  # nothing proposed twice across the calls
     assert {a["chat_id"] for a in proposed if a["tool"] == "close_chat"} == close

@@ -42,11 +42,11 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import GuardConfig
-from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, Throttled
+from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Throttled
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import PageFlow, ways_forward
-from cliq_mcp.guard.questions import NothingToDo, Question, build_question
+from cliq_mcp.guard.questions import Question, build_question
 from cliq_mcp.guard.replay import SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping import recheck

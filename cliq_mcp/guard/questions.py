@@ -5,21 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliq_mcp.errors import ApiError, NotConfirmed, Throttled
+from cliq_mcp.errors import ApiError, NotConfirmed, NothingToDo, Throttled
 from cliq_mcp.multi_request import chat_states, skipped
 from cliq_mcp.operation import Operation, Sender
 from cliq_mcp.operations import BY_NAME
 from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
-from cliq_mcp.summaries import Bulk, Done, Item, Output, clean, moment, quoted
-
-
-class NothingToDo(Exception):
-    """The target is already as the operation would leave it (a closed chat): nothing is asked or sent."""
-
-    def __init__(self, text: str, output: Output) -> None:
-        super().__init__(text)
-        self.text = text
-        self.output = output
+from cliq_mcp.summaries import Bulk, Done, Item, clean, moment, quoted
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,7 @@ async def build_question(
         # of the rest are closed. The person is asked about those that can be closed; the others are named as
         # skipped (the runner, multi_request.apply_each, skips the same ones).
         chat_ids: list[str] = values[op.each]
-        found, closed = await chat_states(client, BY_NAME, chat_ids)
+        found, closed = await chat_states(client, BY_NAME, chat_ids, fresh=before is not None)
         skip = skipped(chat_ids, found, closed)
         if len(skip) == len(chat_ids):
             items = [Item(chat_id=c, outcome=skip[c][0], reason=skip[c][1]) for c in chat_ids]  # type: ignore[arg-type]
