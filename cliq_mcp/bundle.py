@@ -205,8 +205,10 @@ def build(output: Path) -> dict[str, Any]:
         bundle.writestr("pyproject.toml", pyproject(written["compatibility"]["runtimes"]["python"]))
         bundle.writestr(ENTRY_POINT, MAIN)
         bundle.writestr(ICON, icon())
-        for path in sorted(source.rglob("*.py")):
-            bundle.write(path, f"server/cliq_mcp/{path.relative_to(source).as_posix()}")
+        for path in sorted(source.rglob("*")):  # the source and its data (the served schemas, the policy example)
+            kept = path.suffix in (".py", ".json", ".toml", ".typed") and "__pycache__" not in path.parts
+            if kept and path.is_file():
+                bundle.write(path, f"server/cliq_mcp/{path.relative_to(source).as_posix()}")
     return written
 
 

@@ -6,8 +6,6 @@ Field names are the API's own; ``model_dump(mode="json")`` gives the wire values
 epoch milliseconds) that ``operations.Operation.wire`` places in the path, query or body.
 """
 
-from __future__ import annotations
-
 import difflib
 import json
 import re
@@ -135,7 +133,7 @@ CHAT_TYPE_HELP = "only this type (group_chat: Cliq's list cannot filter it, this
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not at start-up
     # user id -> name, where an already-made request told us (emails resolved, the guard's member read):
     # summaries show names next to ids without asking Cliq again.
     _names: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -150,7 +148,7 @@ class _Window(Request):
     modified_before: Timestamp | None = Field(None, description="active before this time")
 
     @model_validator(mode="after")
-    def _ordered(self) -> _Window:
+    def _ordered(self) -> "_Window":
         after, before = self.modified_after, self.modified_before
         if after is not None and before is not None and after >= before:
             raise ValueError("modified_after must be earlier than modified_before")
@@ -224,7 +222,7 @@ class CreateChat(Request):
     title: Title | None = Field(None, description="group chat: its name")
 
     @model_validator(mode="after")
-    def _shape(self) -> CreateChat:
+    def _shape(self) -> "CreateChat":
         if self.chat_type == "direct_message":
             if self.user_id is None or self.user_ids is not None or self.title is not None:
                 raise ValueError("a direct_message takes user_id only")
@@ -271,7 +269,7 @@ class ClearUnreadCounts(ByPlan):
     plan: PlanHandle | None = Field(None, exclude=True, description="instead: a plan_tidy plan's chats to mark read")
 
     @model_validator(mode="after")
-    def _one_way(self) -> ClearUnreadCounts:
+    def _one_way(self) -> "ClearUnreadCounts":
         if [self.all, self.chat_ids is not None, self.plan is not None].count(True) != 1:
             raise ValueError("give chat_ids, all=true, or a plan from plan_tidy (one of them)")
         if not self.all and (self.chat_type or self.name or self.next_token):
@@ -366,7 +364,7 @@ class CloseChats(ByPlan):
     plan: PlanHandle | None = Field(None, exclude=True, description="instead: a plan_tidy plan's chats to close")
 
     @model_validator(mode="after")
-    def _one_way(self) -> CloseChats:
+    def _one_way(self) -> "CloseChats":
         if (self.plan is None) == (self.chat_ids is None):
             raise ValueError("give chat_ids, or a plan from plan_tidy (not both)")
         return self
@@ -385,7 +383,7 @@ class PlanTidy(Request):
     next_token: str | None = Field(None, max_length=4000, description="from an incomplete plan: continue it")
 
     @model_validator(mode="after")
-    def _some_criterion(self) -> PlanTidy:
+    def _some_criterion(self) -> "PlanTidy":
         if self.inactive_days is None and self.unread_days is None and not self.empty:
             raise ValueError("give at least one of inactive_days, unread_days or empty")
         return self
@@ -530,7 +528,7 @@ def _meant(error: Any, model: type[BaseModel]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def parse(model: type[Request], arguments: dict[str, Any]) -> Request:
+def parse(model: type[Request], arguments: dict[str, Any]) -> "Request":
     """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
     (``"5"``, ``true``), no number a boolean; times are turned into epoch ms here. The error names each bad
     argument in plain words with an accepted example, without echoing its value."""
@@ -573,10 +571,10 @@ class CompactSchema(GenerateJsonSchema):
     field (``X | None = None``) is shown as plain ``X`` left out of ``required``. An explicit null is
     still accepted when validating."""
 
-    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> "JsonSchemaValue":
         return self.generate_inner(schema["schema"])
 
-    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> "JsonSchemaValue":
         result = super().default_schema(schema)
         if result.get("default") is None:
             result.pop("default", None)
@@ -585,7 +583,7 @@ class CompactSchema(GenerateJsonSchema):
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
 
-    def generate(self, schema: Any, mode: Any = "validation") -> JsonSchemaValue:
+    def generate(self, schema: Any, mode: Any = "validation") -> "JsonSchemaValue":
         result = super().generate(schema, mode=mode)
         if mode == "validation":
             _prune(result)

@@ -19,8 +19,6 @@ chat alone).
     every 204 operation         no_body()        no body (or a body that is not one of Cliq's error shapes)
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -44,7 +42,7 @@ Id = Annotated[str, BeforeValidator(_id)]
 
 
 class Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # built on first use
 
 
 class Creator(Answer):
@@ -247,7 +245,7 @@ def _hint(write: bool) -> str:
     return "Nothing was assumed in its place; if this persists, Cliq's API may have changed."
 
 
-def parse(model: type[A], answer: Any, operation: str, *, write: bool = False) -> A:
+def parse(model: type[A], answer: Any, operation: str, *, write: bool = False) -> "A":
     """``answer`` read as ``model``, or ``WrongShape`` naming the missing or wrong fields (not their values)."""
     try:
         return model.model_validate(answer)

@@ -31,14 +31,29 @@ def render(tools: list[dict[str, Any]]) -> dict[str, str]:
     return files
 
 
+def schema_cache() -> str:
+    """What ``server.SCHEMAS`` holds: every tool's schemas, as its models make them now."""
+    from cliq_mcp.operations import CATALOGUE
+    from cliq_mcp.server import live_schemas
+
+    return json.dumps({op.name: live_schemas(op) for op in CATALOGUE}, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 def main(directory: str, *, check: bool = False) -> int:
+    from cliq_mcp.server import SCHEMAS
+
+    cache = schema_cache()
+    if not check and (not SCHEMAS.exists() or SCHEMAS.read_text(encoding="utf-8") != cache):
+        SCHEMAS.write_text(cache, encoding="utf-8")  # first: the served tools below are read from it
     files = render(anyio.run(served_tools))
     root = Path(directory)
     if check:
         on_disk = {p.name: p.read_text() for p in root.glob("*.json")} if root.is_dir() else {}
-        if on_disk != files:
-            drift = sorted(set(on_disk) ^ set(files) | {n for n in files if on_disk.get(n) != files[n]})
-            print(f"tool_schemas/ is out of date: {', '.join(drift)}. Run: cliq-mcp schemas", file=sys.stderr)
+        drift = sorted(set(on_disk) ^ set(files) | {n for n in files if on_disk.get(n) != files[n]})
+        if not SCHEMAS.exists() or SCHEMAS.read_text(encoding="utf-8") != cache:
+            drift.append(f"cliq_mcp/{SCHEMAS.name}")
+        if drift:
+            print(f"tool schemas are out of date: {', '.join(drift)}. Run: cliq-mcp schemas", file=sys.stderr)
             return 1
         return 0
     root.mkdir(parents=True, exist_ok=True)

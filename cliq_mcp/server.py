@@ -10,12 +10,15 @@ here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -136,8 +139,31 @@ def runtime(
     return Runtime(client, guard, store, wall_clock)
 
 
+SCHEMAS = Path(__file__).with_name("tool_schemas.json")  # written and checked by `cliq-mcp schemas`
+
+
+def live_schemas(op: Operation) -> dict[str, Any]:
+    """A tool's schemas as its models make them: input (and for a destructive tool under CLIQ_GUARD=trust-host,
+    with ``confirmation_token``) and output. ``SCHEMAS`` holds them for every tool, so that start-up does not
+    generate them (tests/test_schemas.py checks the two agree)."""
+    schemas = {"input": json_schema(op.arguments, "validation"),
+               "output": outline(json_schema(op.output, "serialization"))}  # fmt: skip
+    if op.arguments_with_token is not op.arguments:
+        schemas["input_with_token"] = json_schema(op.arguments_with_token, "validation")
+    return schemas
+
+
+@functools.cache
+def served_schemas() -> dict[str, dict[str, Any]]:
+    return dict(json.loads(SCHEMAS.read_text(encoding="utf-8")))
+
+
 def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -> Tool:
-    model = op.arguments_with_token if guard.config.policy == "trust-host" else op.arguments
+    with_token = guard.config.policy == "trust-host" and op.effect is Effect.DESTRUCTIVE
+    model = op.arguments_with_token if with_token else op.arguments
+    schemas = served_schemas().get(op.name)
+    if schemas is None:
+        raise RuntimeError(f"{SCHEMAS.name} has no schemas for {op.name}: run `cliq-mcp schemas`")
 
     async def handler(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
         return _redacted(await answer(arguments, ctx), redactor)
@@ -178,11 +204,9 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
         name=op.name,
         title=op.title,
         description=(op.model.__doc__ or op.title).strip(),
-        parameters=json_schema(model, "validation"),
+        parameters=schemas["input_with_token" if with_token else "input"],
         # The output is built from op.output's pydantic model, so the SDK need not validate it again.
-        fn_metadata=_RawArguments(
-            arg_model=ArgModelBase, output_schema=outline(json_schema(op.output, "serialization"))
-        ),
+        fn_metadata=_RawArguments(arg_model=ArgModelBase, output_schema=schemas["output"]),
         is_async=True,
         context_kwarg="ctx",
         annotations=hints(op),

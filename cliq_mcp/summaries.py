@@ -5,8 +5,6 @@ Names, titles and message texts are written by other people. They are stripped o
 invisible characters, bounded, and always shown inside quotes, so they read as data.
 """
 
-from __future__ import annotations
-
 import json
 import re
 import unicodedata
@@ -93,7 +91,7 @@ class Output(BaseModel):
     """Structured content: a field that is None is left out, except those a class names in ``unknown_is_null``:
     there None means Cliq did not tell, and programs see it as null (never as absent, never as 0)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not at start-up
     unknown_is_null: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
@@ -103,7 +101,7 @@ class Output(BaseModel):
         return {k: v for k, v in data.items() if v is not None or k in self.unknown_is_null}
 
 
-def _cleaned(limit: int) -> BeforeValidator:
+def _cleaned(limit: int) -> "BeforeValidator":
     return BeforeValidator(lambda value: clean(value, limit))
 
 
@@ -322,7 +320,7 @@ def _sender_name(raw: r.ChatObject, sender: str | None) -> str | None:
     return None
 
 
-def chat(raw: r.ChatObject) -> Chat:
+def chat(raw: r.ChatObject) -> "Chat":
     last = raw.last_message_info
     return Chat(
         chat_id=raw.chat_id,
@@ -388,7 +386,7 @@ def list_line(c: Chat) -> str:
     return " ".join(parts)
 
 
-def _listed(c: Chat) -> Chat:
+def _listed(c: Chat) -> "Chat":
     # Lists carry what identifies and sorts a chat, the unread count and the last message id (what marking
     # read needs) when Cliq gives them; get_chat has the rest (creator, last message).
     last_id = c.last_message.message_id if c.last_message is not None else None
@@ -588,7 +586,7 @@ def renamed(request: Request, response: Any) -> Answer:
     return f"Renamed chat {done.chat_id} to {_q(done.title)}.", done
 
 
-def members_changed(verb: str, key: str) -> Summary:
+def members_changed(verb: str, key: str) -> "Summary":
     """Cliq's answer lists the members it changed under ``key``; that list is reported, not the request's."""
 
     def summary(request: Request, response: Any) -> Answer:
@@ -607,7 +605,7 @@ def members_changed(verb: str, key: str) -> Summary:
     return summary
 
 
-def done(what: str, text: str) -> Summary:
+def done(what: str, text: str) -> "Summary":
     """For 204 answers: the request itself says what happened (``text`` is formatted with its fields)."""
 
     def summary(request: Request, response: Any) -> Answer:

@@ -42,11 +42,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from cliq_mcp.errors import InvalidArguments
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads TOML with tomli, the same parser
-    import tomli as tomllib
-
 Action = Literal["leave", "close", "mark_read", "clear_unread"]
 ACTIONS: tuple[Action, ...] = ("leave", "close", "mark_read", "clear_unread")  # a chat gets the first that applies
 TOOLS: dict[Action, str] = {
@@ -68,7 +63,7 @@ class PolicyError(InvalidArguments):
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when a policy is read
 
 
 class Limits(_Table):
@@ -324,6 +319,10 @@ def parse(raw: bytes, name: str) -> Policy:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{shown}: not UTF-8 text (at byte {exc.start}).", "") from None
+    if sys.version_info >= (3, 11):  # imported here: serving tools needs no TOML parser until a policy is read
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 reads TOML with tomli, the same parser
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except RecursionError:  # tomllib recurses per level of nesting

@@ -10,8 +10,8 @@ from mcp import Client
 from cliq_mcp.config import Settings
 from cliq_mcp.models import json_schema, outline
 from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.schemas import render
-from cliq_mcp.server import build_server
+from cliq_mcp.schemas import render, schema_cache
+from cliq_mcp.server import SCHEMAS, build_server
 from cliq_mcp.summaries import Written
 
 ROOT = Path(__file__).resolve().parent.parent / "tool_schemas"
@@ -43,6 +43,12 @@ async def test_every_catalogue_operation_is_one_tool_with_its_model_schema() -> 
         assert bool(a.idempotent_hint) is (op.idempotent and op.effect.value != "read")
         # A write tool's answer can be a preview (dry run, confirmation pending): its schema must allow that.
         assert issubclass(op.output, Written) is (op.effect.value != "read")
+
+
+def test_the_schemas_served_at_start_up_are_the_models_own() -> None:
+    """Start-up reads every tool's schemas from cliq_mcp/tool_schemas.json instead of generating them (the
+    trust-host variant with confirmation_token too): it must hold exactly what the models make."""
+    assert SCHEMAS.read_text(encoding="utf-8") == schema_cache(), "run `cliq-mcp schemas` and commit the result"
 
 
 def test_issue_tool_names_are_all_served() -> None:
