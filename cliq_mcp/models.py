@@ -299,10 +299,10 @@ class MarkChatRead(Request):
 
 
 class MarkChatUnread(Request):
-    """Mark one chat as unread from a message."""
+    """Mark one chat as unread from a message (by default its latest)."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
-    message_id: MessageId = Field(description="unread from this message id")
+    message_id: MessageId | None = Field(None, description="unread from this message id (default: the latest)")
 
 
 class AddChatMembers(Request):
@@ -313,10 +313,10 @@ class AddChatMembers(Request):
 
 
 class ForkChat(Request):
-    """Fork a chat from a message into a new group chat."""
+    """Fork a chat from a message (by default its latest) into a new group chat."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
-    message_id: MessageId = Field(description="the new chat starts here")
+    message_id: MessageId | None = Field(None, description="the new chat starts here (default: the latest)")
     title: Title = Field(description="the new chat's name")
     user_ids: Annotated[list[UserId], Listish, Unique, Field(min_length=1, max_length=100)] | None = Field(
         None, description=PEOPLE

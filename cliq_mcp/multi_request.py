@@ -167,6 +167,23 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
     return resolved
 
 
+async def latest_message(op: Operation, request: Request, client: Sender, catalogue: Catalogue) -> Request:
+    """``request`` with ``message_id`` filled in with the chat's latest message, where the tool takes one and
+    none was given (mark_chat_unread, fork_chat): one ``GET /chats/{id}?include=last_message_info``. Never a
+    guess: if Cliq does not tell the latest message's id, nothing is sent and the error says so."""
+    if "message_id" not in type(request).model_fields or getattr(request, "message_id", None) is not None:
+        return request
+    chat_id = str(getattr(request, "chat_id"))  # noqa: B009
+    info = (await read_chat(client, catalogue, chat_id, op.name)).last_message_info
+    if info is None or not info.message_id:
+        raise InvalidArguments(
+            f"Nothing was sent: Cliq did not tell the id of chat {clean(chat_id, 64)}'s latest message"
+            f"{'' if info is None else ' (its answer has the message, without an id)'}.",
+            f"Give message_id to {op.name} (a message id looks like 1773813859592_51531973059).",
+        )
+    return request.model_copy(update={"message_id": info.message_id})
+
+
 def _verb(op: Operation) -> str:
     return "mark read" if op.name == "clear_unread_counts" else "close"
 

@@ -7,7 +7,7 @@ Two sources, the better first (the notes, "Users (v2, partly unconfirmed)"):
    ``extra_param_found``, means this token or this Cliq does not offer it: the process remembers that and
    asks the chats from then on (a 401 there would cost a token refresh on every call).
 2. Your chats: your direct chats (a direct chat is named after the other person; its creator, when that is
-   them, gives their id) and the members of your most recent group chats (id, name, email).
+   them, gives their id) and the members of your 3 most recent group chats (id, name, email).
 
 Every request is built by a catalogue row, except the Users API's, which no tool serves on its own.
 """
@@ -28,7 +28,12 @@ REFUSED = "users_api_refused"
 RECENT_GROUPS = 3  # group chats whose members are read when the Users API is not available
 DM_MEMBER_READS = 2  # direct chats whose members are read when the chat alone does not say who it is with
 FROM_USERS_API = "Cliq's Users API"
-FROM_CHATS = "your direct chats and the members of your 3 most recent group chats (the Users API was not available)"
+FROM_CHATS = "your direct chats and your 3 latest group chats' members"
+# Why the Users API did not answer, as the answer says it (client.memo[REFUSED] holds the key).
+NO_USERS_API = {
+    "scope": "this token lacks ZohoCliq.Users.READ, which finds anyone: `cliq-mcp auth` adds it",
+    "absent": "this Cliq does not offer the Users API",
+}
 
 
 @dataclass
@@ -51,14 +56,17 @@ async def users_api(client: Sender, query: str, limit: int) -> list[Person] | No
     wire = Wire("GET", "/users", params={"search": query, "limit": str(limit)}, api="v2")
     try:
         answer = r.parse(r.UserList, await client.send(wire, USERS), "find_people")
-    except (AuthenticationError, PermissionDenied, NotFound):
-        client.memo[REFUSED] = True
+    except (AuthenticationError, PermissionDenied):
+        client.memo[REFUSED] = "scope"
+        return None
+    except NotFound:
+        client.memo[REFUSED] = "absent"
         return None
     except Throttled:
         raise
     except ApiError as exc:
         if exc.status == 400 and exc.code == "extra_param_found":
-            client.memo[REFUSED] = True
+            client.memo[REFUSED] = "absent"
             return None
         raise
     return [Person(u.user_id, u.name, u.email_id) for u in answer.data]
@@ -119,24 +127,19 @@ def matches(person: Person, query: str) -> bool:
 async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> tuple[list[Person], str]:
     """People matching ``query`` (part of a name, or an email), and which source answered."""
     users = await users_api(client, query, limit)
-    if users is None:
-        title = None if is_email(query) else query
-        found = [p for p in await from_chats(client, catalogue, title, None) if matches(p, query)]
-        return found[:limit], FROM_CHATS
-    users = users[:limit]
-    if users:  # your direct chats with them: one search, by name when that narrows it
-        only = users[0].name if len(users) == 1 else None
-        title = only if is_email(query) else query
-        by_name = {dm.name.casefold(): dm.chat_id for dm in await _direct_chats(client, catalogue, title) if dm.name}
-        for person in users:
-            person.chat_id = by_name.get((person.name or "").casefold())
-    return users, FROM_USERS_API
+    if users is not None:  # one request: the direct chats are searched only when the Users API cannot answer
+        return users[:limit], FROM_USERS_API
+    title = None if is_email(query) else query
+    found = [p for p in await from_chats(client, catalogue, title, None) if matches(p, query)]
+    return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.memo[REFUSED]]})"
 
 
 async def find_people(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
     assert isinstance(request, FindPeople)
     people, source = await find(client, catalogue, request.query, request.limit)
-    return {"people": [vars(p) for p in people], "source": source}
+    wanted = request.query.strip().casefold()
+    return {"people": [{**vars(p), "exact": (p.name or "").strip().casefold() == wanted or None} for p in people],
+            "source": source}  # fmt: skip
 
 
 PEOPLE_FIELDS = ("user_id", "user_ids", "recipient")  # recipient: Zoho's document takes a user id there

@@ -277,7 +277,8 @@ class Person(Output):
     user_id: Ident | None = None  # None: a direct chat with them is known, their id is not
     name: Name | None = None
     email: Email | None = None
-    chat_id: Ident | None = None  # your direct chat with them
+    chat_id: Ident | None = None  # your direct chat with them (told when your chats were searched)
+    exact: bool | None = None  # their name is exactly what was asked for
 
 
 class People(Output):
@@ -632,8 +633,10 @@ def people(request: Request, response: Any) -> Answer:
     """For ``people.find_people``: who was found, and from which source."""
     found = People(people=[Person(**p) for p in response["people"]], source=response["source"])
     count = f"{len(found.people)} {'person' if len(found.people) == 1 else 'people'}"
-    lines = [f"{count} from {found.source} (user_id · name · email · direct chat):"]
-    lines += [f"{p.user_id or '?'} · {_q(p.name)} · {p.email or '-'} · {p.chat_id or '-'}" for p in found.people]
+    chats = any(p.chat_id for p in found.people)  # your chats were searched: each person's direct chat, if any
+    lines = [f"{count} from {found.source} (user_id · name · email{' · direct chat' if chats else ''}):"]
+    lines += [f"{p.user_id or '?'} · {_q(p.name)} · {p.email or '-'}{f' · {p.chat_id or chr(45)}' if chats else ''}"
+              f"{' · exact name' if p.exact else ''}" for p in found.people]  # fmt: skip
     if not found.people:
         lines.append("No one found: try part of the name, or the exact email.")
     elif any(p.user_id is None for p in found.people):

@@ -84,8 +84,10 @@ async def test_every_request_every_tool_can_send_keeps_to_zohos_document(fake_ti
             for r in sent:
                 breaches = request_breaches(r.method, r.path, r.query, r.body)
                 assert not breaches, f"{tool} {json.dumps(args)}: {breaches}"
-    # Every variant sent something (but a tool that finds nothing to do for its arguments).
-    assert not [s for s in silent if not s.startswith(("close_chats", "close_chat", "remove_chat_members"))], silent
+    # Every variant sent something (but a tool that finds nothing to do for its arguments, and find_people, which
+    # the v2 Users API answers: that API is not Chats v3's, so this document does not cover it).
+    skipped = ("close_chats", "close_chat", "remove_chat_members", "find_people")
+    assert not [s for s in silent if not s.startswith(skipped)], silent
     assert {tool for tool, _ in VARIANTS} == {op.name for op in CATALOGUE}
     assert len(VARIANTS) > 80
 

@@ -35,20 +35,26 @@ async def test_find_by_name_from_the_users_api(client: Client, workspace: Worksp
     result = await client.call_tool("find_people", {"query": "alice"})
     assert result.is_error is False, result.content
     assert result.structured_content == {
-        "people": [{"user_id": ALICE_ID, "name": "Alice Johnson", "email": "alice.johnson@zylker.com",
-                    "chat_id": ALICE}],
+        "people": [{"user_id": ALICE_ID, "name": "Alice Johnson", "email": "alice.johnson@zylker.com"}],
         "source": "Cliq's Users API",
     }  # fmt: skip
-    assert "from Cliq's Users API" in result.content[0].text
+    assert "from Cliq's Users API" in result.content[0].text and "exact name" not in result.content[0].text
     (asked,) = users_calls(workspace)
     assert dict(asked.query) == {"search": "alice", "limit": "10"}
+    assert api_calls(workspace) == []  # the Users API answered: your chats are not searched too
+
+
+async def test_a_whole_name_is_marked_exact(client: Client) -> None:
+    result = await client.call_tool("find_people", {"query": "alice johnson"})
+    assert result.structured_content["people"][0]["exact"] is True
+    assert result.content[0].text.splitlines()[1].endswith("· exact name")
 
 
 async def test_find_by_email_from_the_users_api(client: Client) -> None:
     result = await client.call_tool("find_people", {"query": "bob.carter@zylker.com"})
     assert result.structured_content is not None
     assert result.structured_content["people"] == [
-        {"user_id": BOB_ID, "name": "Bob Carter", "email": "bob.carter@zylker.com", "chat_id": BOB_DM}
+        {"user_id": BOB_ID, "name": "Bob Carter", "email": "bob.carter@zylker.com"}
     ]
 
 
@@ -73,10 +79,13 @@ async def test_without_the_users_scope_people_are_found_through_chats(fake_time:
         by_name = await client.call_tool("find_people", {"query": "Alice Johnson"})
         by_email = await client.call_tool("find_people", {"query": "carol.diaz@zylker.com"})
     assert by_name.structured_content is not None and by_email.structured_content is not None
-    assert "the Users API was not available" in by_name.structured_content["source"]
+    # It says why, and how to add the scope.
+    assert "lacks ZohoCliq.Users.READ" in by_name.structured_content["source"]
+    assert "cliq-mcp auth" in by_name.content[0].text
     assert by_name.structured_content["people"] == [
-        {"user_id": ALICE_ID, "name": "Alice Johnson", "email": "alice.johnson@zylker.com", "chat_id": ALICE}
-    ]
+        {"user_id": ALICE_ID, "name": "Alice Johnson", "email": "alice.johnson@zylker.com", "chat_id": ALICE,
+         "exact": True}
+    ]  # fmt: skip
     (carol,) = by_email.structured_content["people"]
     assert (carol["user_id"], carol["name"], carol["email"]) == (CAROL_ID, "Carol Diaz", "carol.diaz@zylker.com")
     # Refused once (403), then not asked again by this process.
@@ -90,7 +99,7 @@ async def test_extra_param_found_means_the_chats_answer(cliq: Cliq, workspace: W
     async with Client(cliq.server(cliq.settings())) as client:
         result = await client.call_tool("find_people", {"query": "bob"})
     assert result.structured_content is not None
-    assert "the Users API was not available" in result.structured_content["source"]
+    assert "does not offer the Users API" in result.structured_content["source"]
     assert {"user_id": BOB_ID, "name": "Bob Carter", "email": "bob.carter@zylker.com", "chat_id": BOB_DM} in (
         result.structured_content["people"]
     )

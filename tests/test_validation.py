@@ -51,7 +51,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("list_chats", {"limit": "many"}, "limit must be a whole number, e.g. 20"),
     ("search_chats", {"sort_by": "alphabetical"}, "sort_by must be one of 'usage' or 'recent'"),
     ("find_people", {}, "query is required"),
-    ("fork_chat", {"chat_id": "1", "title": "t"}, "message_id is required"),
+    ("fork_chat", {"chat_id": "1"}, "title is required"),
     ("send_typing_activity", {"chat_id": "1", "action": "dancing"}, "action"),
     ("close_chat", {"chat_id": "1 OR 1=1"}, "chat_id"),
     ("remove_chat_members", {"chat_id": "1", "user_ids": "[not json"}, "user_ids"),
