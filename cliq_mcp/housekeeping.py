@@ -146,7 +146,7 @@ async def judge(
 
 def _arguments(action: Action, seen: Facts) -> dict[str, Any]:
     if action == "mark_read":
-        return {"chat_id": seen.chat_id, "last_message_id": seen.last_message_id}
+        return {"chat_id": seen.chat_id, "message_id": seen.last_message_id}
     if action == "clear_unread":
         return {"chat_ids": [seen.chat_id]}
     return {"chat_id": seen.chat_id}

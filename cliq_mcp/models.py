@@ -191,9 +191,9 @@ class ListChats(_Window):
 
 
 class SearchChats(_Window):
-    """Search chats by title, type, recipient or time."""
+    """Search chats by name, type, recipient or time."""
 
-    title: str | None = Field(None, max_length=200, description="part of the title")
+    name: str | None = Field(None, max_length=200, serialization_alias="title", description="part of the chat name")
     # Cliq's default is 500 results, far too many for an assistant: always send a limit.
     limit: int = Field(20, ge=1, le=500, description="most chats returned")
     chat_type: Annotated[list[SearchType], Listish, Field(min_length=1, max_length=4)] | None = Field(
@@ -235,13 +235,13 @@ class CreateChat(Request):
 
 class ReadMark(Request):
     chat_id: ChatId = Field(description=CHAT_ID)
-    last_message_id: MessageId = Field(description="read up to this message id")
+    message_id: MessageId = Field(serialization_alias="last_message_id", description="read up to this message id")
 
 
 class MarkChatsRead(Request):
     """Mark up to 100 chats read, each up to a given message id; clear_unread_counts needs no ids."""
 
-    chats: list[ReadMark] = Field(min_length=1, max_length=100, description="chats and their last message ids")
+    chats: list[ReadMark] = Field(min_length=1, max_length=100, description="chats and the message ids to read to")
 
 
 PlanHandle = Annotated[str, Field(pattern=r"^plan-[A-Za-z0-9_-]{6,32}$", description="a handle plan_tidy gave")]
@@ -292,10 +292,12 @@ class SetChatHistory(Request):
 
 
 class MarkChatRead(Request):
-    """Mark one chat read up to a message (later ones stay unread)."""
+    """Mark one chat read up to a message (later ones stay unread; by default its latest)."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
-    last_message_id: MessageId = Field(description="read up to this message id")
+    message_id: MessageId | None = Field(
+        None, serialization_alias="last_message_id", description="read up to this message id (default: the latest)"
+    )
 
 
 class MarkChatUnread(Request):
@@ -459,8 +461,7 @@ EXAMPLES = {
     "user_id": "106324287",
     "user_ids": '["106324287", "bob.carter@zylker.com"]',
     "message_id": "1773813859592_51531973059",
-    "last_message_id": "1773813859592_51531973059",
-    "chats": '[{"chat_id": "2890538000000012345", "last_message_id": "1773813859592_51531973059"}]',
+    "chats": '[{"chat_id": "2890538000000012345", "message_id": "1773813859592_51531973059"}]',
     "modified_after": '"90d"',
     "modified_before": '"2025-01-31"',
     "title": '"Q3 planning"',
@@ -516,7 +517,8 @@ def _plain(error: Any) -> str:
 
 
 # Names other tools or APIs use for an argument: the name these tools use.
-SAME_AS = {"type": "chat_type", "chat_types": "chat_type", "chat": "chat_id", "id": "chat_id"}
+SAME_AS = {"type": "chat_type", "chat_types": "chat_type", "chat": "chat_id", "id": "chat_id", "title": "name",
+           "last_message_id": "message_id", "name": "query", "email": "user_ids", "emails": "user_ids"}  # fmt: skip
 
 
 def _meant(error: Any, model: type[BaseModel]) -> str:

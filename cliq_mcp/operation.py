@@ -105,7 +105,7 @@ class Operation:
 
     def wire(self, request: m.Request) -> Wire:
         """The exact HTTP request for validated input: path fields, then query or JSON body."""
-        return self._build(request.model_dump(mode="json", exclude_none=True))
+        return self._build(request.model_dump(mode="json", exclude_none=True, by_alias=True))  # Cliq's names
 
     def wires(self, request: m.Request) -> list[Wire]:
         """Every request the operation sends (one per chat for an ``each`` operation)."""

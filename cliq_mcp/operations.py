@@ -74,7 +74,7 @@ CATALOGUE: tuple[Operation, ...] = (
               fixed={"operation": "update_history_status"}),
     Operation(name="mark_chat_read", title="Mark a chat read", model=m.MarkChatRead, **PUT_CHAT, effect=Effect.WRITE,
               targets=ONE_CHAT,
-              summary=s.done("marked_read", "Marked chat {chat_id} read up to {last_message_id}"),
+              summary=s.done("marked_read", "Marked chat {chat_id} read up to {message_id}"),
               rate=PER_CHAT_PUT, idempotent=True, fixed={"operation": "mark_as_read"}),
     Operation(name="mark_chat_unread", title="Mark a chat unread", model=m.MarkChatUnread, **PUT_CHAT,
               targets=ONE_CHAT,

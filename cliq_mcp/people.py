@@ -73,7 +73,7 @@ async def users_api(client: Sender, query: str, limit: int) -> list[Person] | No
 
 
 async def _direct_chats(client: Sender, catalogue: Catalogue, title: str | None) -> list[r.ChatObject]:
-    fields: dict[str, Any] = {"chat_type": ["direct_message"], "limit": 100, "title": title}
+    fields: dict[str, Any] = {"chat_type": ["direct_message"], "limit": 100, "name": title}
     return r.parse(r.ChatList, await _read(client, catalogue, "search_chats", **fields), "find_people").chats
 
 

@@ -270,7 +270,7 @@ class PolicyPlan(Completeness):
 class Member(Output):
     user_id: Ident
     name: Name | None = None
-    email_id: Email | None = None
+    email: Email | None = None
 
 
 class Person(Output):
@@ -486,7 +486,7 @@ def created_chat(request: Request, response: Any) -> Answer:
 
 def _failure_reason(failure: r.ReadFailure) -> str:
     said = " ".join(part for part in (failure.code, failure.message) if part)
-    return f"Cliq: {said}" if said else "Cliq refused it; check chat_id and last_message_id"
+    return f"Cliq: {said}" if said else "Cliq refused it; check chat_id and message_id"
 
 
 def read_status(request: Request, response: Any) -> Answer:
@@ -619,11 +619,11 @@ def done(what: str, text: str) -> "Summary":
 
 def members(request: Request, response: Any) -> Answer:
     answer = r.parse(r.MemberList, response, operation_name(request))
-    people = [Member(user_id=m.user_id, name=m.name, email_id=m.email_id) for m in answer.members[:LISTED]]
+    people = [Member(user_id=m.user_id, name=m.name, email=m.email_id) for m in answer.members[:LISTED]]
     more = len(answer.members) - len(people)
     listed = Members(chat_id=str(getattr(request, "chat_id", "")), members=people, more=more or None)
     lines = [f"{len(answer.members)} member(s) of chat {listed.chat_id} (user_id · name · email):"]
-    lines += [f"{p.user_id} · {_q(p.name)} · {p.email_id or '-'}" for p in people]
+    lines += [f"{p.user_id} · {_q(p.name)} · {p.email or '-'}" for p in people]
     if more:
         lines.append(f"({more} more not shown.)")
     return "\n".join(lines), listed

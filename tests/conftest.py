@@ -59,15 +59,15 @@ ALICE_LAST = "1773813859592_51531973059"
 # One valid call of every tool, against the simulated workspace.
 EVERY_TOOL: list[tuple[str, dict[str, Any]]] = [
     ("list_chats", {"limit": 5}),
-    ("search_chats", {"title": "Q2"}),
+    ("search_chats", {"name": "Q2"}),
     ("get_chat", {"chat_id": Q2, "include": "last_message_info"}),
     ("list_chat_members", {"chat_id": Q2}),
     ("create_chat", {"chat_type": "group_chat", "user_ids": ["106324287", "70317945"], "title": "Sandbox"}),
-    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}),
+    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "message_id": ALICE_LAST}]}),
     ("clear_unread_counts", {"chat_ids": [ALICE]}),
     ("rename_chat", {"chat_id": Q2, "title": "Q2 Review"}),
     ("set_chat_history", {"chat_id": Q2, "history_status": "enabled"}),
-    ("mark_chat_read", {"chat_id": ALICE, "last_message_id": ALICE_LAST}),
+    ("mark_chat_read", {"chat_id": ALICE, "message_id": ALICE_LAST}),
     ("mark_chat_unread", {"chat_id": ALICE, "message_id": ALICE_LAST}),
     ("add_chat_members", {"chat_id": Q2, "user_ids": ["55743307"]}),
     ("fork_chat", {"chat_id": ALICE, "message_id": ALICE_LAST, "title": "Fork", "include_participants": True}),

@@ -116,8 +116,8 @@ async def test_a_batch_where_every_chat_failed_is_an_error_that_lists_each(cliq:
     assert closed(workspace) == ids
 
 
-READ = {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}, {"chat_id": BOB, "last_message_id": ALICE_LAST},
-                  {"chat_id": Q2, "last_message_id": ALICE_LAST}]}  # fmt: skip
+READ = {"chats": [{"chat_id": ALICE, "message_id": ALICE_LAST}, {"chat_id": BOB, "message_id": ALICE_LAST},
+                  {"chat_id": Q2, "message_id": ALICE_LAST}]}  # fmt: skip
 
 
 async def test_mark_chats_read_reads_failure_objects_and_chats_cliq_did_not_mention(

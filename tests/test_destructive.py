@@ -89,7 +89,7 @@ async def test_removal_names_people_and_refuses_non_members(
         person = next(m for m in members if m["user_id"] != "70027934")
         result = await client.call_tool("remove_chat_members", {"chat_id": Q2, "user_ids": [person["user_id"]]})
         assert result.is_error is False, result.content
-        assert person["name"] in seen[0].message and person["email_id"] in seen[0].message
+        assert person["name"] in seen[0].message and person["email"] in seen[0].message
         # The same person is no longer a member: a second removal is refused before asking.
         again = await client.call_tool("remove_chat_members", {"chat_id": Q2, "user_ids": [person["user_id"]]})
     assert again.is_error is True and "not a member" in again.content[0].text

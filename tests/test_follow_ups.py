@@ -3,6 +3,7 @@ the chat's latest message when no message id is given, read with one get_chat; n
 
 from __future__ import annotations
 
+import pytest
 from conftest import ALICE_LAST, Cliq, api_calls, text, writes
 from mcp import Client
 from simulated_cliq import Workspace
@@ -44,3 +45,35 @@ async def test_a_chat_whose_latest_message_cliq_gives_no_id_is_refused_nothing_s
         result = await client.call_tool("mark_chat_unread", {"chat_id": shapeless[0].chat_id})
     assert result.is_error is True and "did not tell the id" in text(result) and "message_id" in text(result)
     assert writes(workspace) == []
+
+
+# One name per thing (issue #21 item 5): a chat's name filter is `name`, a message id `message_id`, a person's
+# email `email`, in every tool; Cliq's own words for them are named back to the tool's.
+@pytest.mark.parametrize(
+    ("tool", "arguments", "meant"),
+    [
+        ("search_chats", {"title": "Q2"}, "name"),
+        ("mark_chat_read", {"chat_id": ALICE, "last_message_id": ALICE_LAST}, "message_id"),
+        ("find_people", {"name": "Alice"}, "query"),
+        ("create_chat", {"chat_type": "group_chat", "title": "t", "emails": ["a@zylker.com"]}, "user_ids"),
+    ],
+)
+async def test_cliqs_word_for_an_argument_names_the_tools(
+    client: Client, workspace: Workspace, tool: str, arguments: dict[str, object], meant: str
+) -> None:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error is True and f"(did you mean `{meant}`?)" in text(result), text(result)
+    assert api_calls(workspace) == []
+
+
+async def test_the_same_things_have_the_same_names_on_the_wire_and_in_answers(
+    client: Client, workspace: Workspace
+) -> None:
+    found = await client.call_tool("search_chats", {"name": "Q2"})
+    read = await client.call_tool("mark_chat_read", {"chat_id": ALICE, "message_id": ALICE_LAST})
+    members = await client.call_tool("list_chat_members", {"chat_id": "2890538000000099999"})
+    search, put = api_calls(workspace)[:2]
+    assert dict(search.query)["title"] == "Q2" and found.is_error is False  # Cliq's word on the wire
+    assert put.json == {"operation": "mark_as_read", "last_message_id": ALICE_LAST} and read.is_error is False
+    assert all(set(m) <= {"user_id", "name", "email"} for m in members.structured_content["members"])
+    assert any("email" in m for m in members.structured_content["members"])

@@ -102,7 +102,7 @@ async def test_mark_chats_read_with_an_odd_answer_is_an_error_and_audited(
     settings = Settings.from_env(env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl")))
     async with Client(cliq.server(settings)) as client:
         result = await client.call_tool(
-            "mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": "1773813859592_51531973059"}]}
+            "mark_chats_read", {"chats": [{"chat_id": ALICE, "message_id": "1773813859592_51531973059"}]}
         )
     # Nothing is read into an answer of the wrong shape: the model is told which fields were wrong.
     assert result.is_error is True and result.structured_content is None

@@ -24,7 +24,7 @@ COERCED: list[tuple[str, dict[str, Any], str]] = [
     ("list_chats", {"modified_after": 10**60}, "modified_after"),  # no time Cliq can mean
     ("list_chats", {"modified_before": 253_402_300_800_000}, "modified_before"),  # after the year 9999
     ("rename_chat", {"chat_id": Q2, "title": "x", "dry_run": "yes"}, "dry_run"),
-    ("mark_chats_read", {"chats": [{"chat_id": Q2, "last_message_id": 1773813859592}]}, "last_message_id"),
+    ("mark_chats_read", {"chats": [{"chat_id": Q2, "message_id": 1773813859592}]}, "message_id"),
 ]
 
 

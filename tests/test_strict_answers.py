@@ -35,7 +35,7 @@ ERROR_BODIES = [{"code": "operation_failed", "message": "Operation failed"}, {"e
 # field paths that answer must have.
 OPERATIONS: list[tuple[str, dict[str, Any], str, str, Any, list[str]]] = [
     ("list_chats", {"limit": 5}, "GET", "/api/v3/chats", {"chats": [CHAT], "next_token": "t"}, ["chats"]),
-    ("search_chats", {"title": "Q2"}, "GET", "/api/v3/chats/search", {"chats": [CHAT]}, ["chats"]),
+    ("search_chats", {"name": "Q2"}, "GET", "/api/v3/chats/search", {"chats": [CHAT]}, ["chats"]),
     ("get_chat", {"chat_id": Q2}, "GET", f"/api/v3/chats/{Q2}",
      {"type": "chat", "data": {**CHAT, "unread_message_count": 3}}, ["data", "data.chat_id"]),
     ("list_chat_members", {"chat_id": Q2}, "GET", f"/api/v3/chats/{Q2}/members",
@@ -47,7 +47,7 @@ OPERATIONS: list[tuple[str, dict[str, Any], str, str, Any, list[str]]] = [
     ("fork_chat", {"chat_id": ALICE, "message_id": ALICE_LAST, "title": "Fork", "include_participants": True},
      "POST", f"/api/v3/chats/{ALICE}/forks", {"type": "chat", "data": CHAT},
      ["data", *(f"data.{p}" for p in CHAT_PATHS)]),
-    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "last_message_id": ALICE_LAST}]}, "PUT", "/api/v3/chats",
+    ("mark_chats_read", {"chats": [{"chat_id": ALICE, "message_id": ALICE_LAST}]}, "PUT", "/api/v3/chats",
      {"type": "chat.read_status", "data": {"success": [ALICE], "failure": []}},
      ["data", "data.success", "data.failure"]),
     ("rename_chat", {"chat_id": Q2, "title": "Q2 Review"}, "PUT", f"/api/v3/chats/{Q2}",
@@ -65,7 +65,7 @@ OPERATIONS: list[tuple[str, dict[str, Any], str, str, Any, list[str]]] = [
 NO_BODY: list[tuple[str, dict[str, Any], str, str]] = [
     ("clear_unread_counts", {"chat_ids": [ALICE]}, "PUT", "/api/v3/chats"),
     ("set_chat_history", {"chat_id": Q2, "history_status": "enabled"}, "PUT", f"/api/v3/chats/{Q2}"),
-    ("mark_chat_read", {"chat_id": ALICE, "last_message_id": ALICE_LAST}, "PUT", f"/api/v3/chats/{ALICE}"),
+    ("mark_chat_read", {"chat_id": ALICE, "message_id": ALICE_LAST}, "PUT", f"/api/v3/chats/{ALICE}"),
     ("mark_chat_unread", {"chat_id": ALICE, "message_id": ALICE_LAST}, "PUT", f"/api/v3/chats/{ALICE}"),
     ("send_typing_activity", {"chat_id": ALICE, "action": "typing"}, "POST", f"/api/v3/chats/{ALICE}/activities"),
     ("mute_chat", {"chat_id": Q2}, "POST", f"/api/v3/chats/{Q2}/mute"),
