@@ -10,11 +10,13 @@ import binascii
 import hashlib
 import hmac
 import json
+import zlib
 from typing import Any
 
 from cliq_mcp.errors import InvalidArguments
 
 MAC_BYTES = 16
+MAX_STATE = 64_000  # bytes of state a cursor may hold
 
 
 def _b64(data: bytes) -> str:
@@ -22,9 +24,14 @@ def _b64(data: bytes) -> str:
 
 
 def seal(state: dict[str, Any], key: bytes, bound: str) -> str:
-    """``state`` as a cursor only this server (``key``) accepts back, and only for ``bound``."""
-    body = json.dumps({**state, "b": bound}, separators=(",", ":")).encode()
-    return _b64(hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES] + body)
+    """``state`` as a cursor only this server (``key``) accepts back, and only for ``bound`` (signed with it, not
+    carried: a cursor is text the model reads and repeats, so it is compressed and kept short)."""
+    body = zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 9)
+    return _b64(_mac(key, bound, body) + body)
+
+
+def _mac(key: bytes, bound: str, body: bytes) -> bytes:
+    return hmac.new(key, bound.encode() + b"\0" + body, hashlib.sha256).digest()[:MAC_BYTES]
 
 
 def unseal(token: str, key: bytes, bound: str, tool: str, same: str = "the same arguments") -> dict[str, Any]:
@@ -36,12 +43,15 @@ def unseal(token: str, key: bytes, bound: str, tool: str, same: str = "the same 
     try:
         signed = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         mac, body = signed[:MAC_BYTES], signed[MAC_BYTES:]
-        if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]):
+        if not hmac.compare_digest(mac, _mac(key, bound, body)):
             raise bad
-        state = json.loads(body)
-    except (binascii.Error, ValueError):
+        inflate = zlib.decompressobj()
+        state = json.loads(inflate.decompress(body, MAX_STATE))  # signed by us, and bounded all the same
+        if inflate.unconsumed_tail:
+            raise bad
+    except (binascii.Error, ValueError, zlib.error):
         raise bad from None
-    if not isinstance(state, dict) or state.pop("b", None) != bound:
+    if not isinstance(state, dict):
         raise bad
     return state
 

@@ -211,7 +211,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
     skip: dict[str, tuple[str, str]] = {}
     if op.fixed.get("operation") == "close_chat":
         skip = skipped(chat_ids, *await chat_states(client, catalogue, chat_ids, fresh=False))
-    stopped, retry_after = "", None
+    stopped, retry_after, began, sent = "", None, client.now(), 0
     for done, (chat_id, wire) in enumerate(zip(chat_ids, wires, strict=True), start=1):
         if chat_id in skip:
             outcome, reason = skip[chat_id]
@@ -221,6 +221,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             items.append({"chat_id": chat_id, "outcome": "not_sent", "reason": stopped})
             continue
         try:
+            sent += 1
             r.no_body(await client.send(wire, op.rate), operation_name(request))
             items.append({"chat_id": chat_id, "outcome": "done"})
         except Throttled as exc:
@@ -233,11 +234,21 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
         await progress(done, len(wires), f"{done} of {len(wires)} chats")
     planned = await settle(client, op, request, items) if getattr(request, "plan", None) else {}
+    window = client.window(op.rate)
+    if planned.get("left_in_plan") and retry_after is None and window is not None:
+        # The plan's next batch would not fit in what this account may still send in this window: say when it
+        # will, so that the next call acts on all of it (the window is the account's; other use may add to it).
+        allowed, seconds = window
+        if sent + min(BATCH, planned["left_in_plan"]) > allowed:
+            retry_after = ceil(max(0.0, seconds - (client.now() - began)))
     return {"items": items, "retry_after_s": retry_after, **planned}
 
 
+HASH_LEN = 8
+
+
 def _short_hash(chat_id: str) -> str:
-    return hashlib.sha256(chat_id.encode()).hexdigest()[:8]
+    return hashlib.sha256(chat_id.encode()).hexdigest()[:HASH_LEN]
 
 
 @dataclass
@@ -255,25 +266,27 @@ class Walk:
     plan: str | None = None  # plan_tidy: the plan the walk adds to (plans.py)
 
     def seal(self, key: bytes, bound: str) -> str:
-        state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.counts, "u": self.unreadable,
+        state = {"t": self.token, "s": "".join(self.seen), "l": self.listed, "n": self.counts, "u": self.unreadable,
                  "p": self.plan}  # fmt: skip
-        return seal(state, key, bound)
+        return seal({k: v for k, v in state.items() if v or k == "l"}, key, bound)  # short: the model repeats it
 
     @classmethod
     def unseal(cls, text: str, key: bytes, bound: str, tool: str) -> Walk:
-        raw = unseal(text, key, bound, tool)
+        raw = {"t": None, "s": "", "n": {}, "u": 0, "p": None, **unseal(text, key, bound, tool)}
+        seen = raw["s"]
         if not (
-            isinstance(raw.get("t"), str | None)
+            isinstance(raw["t"], str | None)
             and isinstance(raw.get("l"), int)
-            and isinstance(raw.get("u"), int)
-            and isinstance(raw.get("s"), list)
-            and all(isinstance(h, str) for h in raw["s"])
-            and isinstance(raw.get("n"), dict)
+            and isinstance(raw["u"], int)
+            and isinstance(seen, str)
+            and len(seen) % HASH_LEN == 0
+            and isinstance(raw["n"], dict)
             and all(isinstance(v, int) for v in raw["n"].values())
-            and isinstance(raw.get("p"), str | None)
+            and isinstance(raw["p"], str | None)
         ):
             raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"], raw["p"])
+        hashes = [seen[i : i + HASH_LEN] for i in range(0, len(seen), HASH_LEN)]
+        return cls(raw["t"], hashes, raw["l"], raw["n"], raw["u"], raw["p"])
 
 
 @dataclass

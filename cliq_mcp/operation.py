@@ -36,6 +36,10 @@ class Sender(Protocol):
         """The client's clock (seconds), for a runner's time budget."""
         ...
 
+    def window(self, rate: RateLimit) -> tuple[int, float] | None:
+        """How many ``rate`` requests the account sends per how many seconds (None: not paced)."""
+        ...
+
 
 Catalogue = Mapping[str, "Operation"]
 Runner = Callable[["Operation", m.Request, Sender, Progress, Catalogue], Awaitable[Any]]

@@ -52,6 +52,11 @@ class LocalWindows:
         return sent[0] + window_s - now
 
 
+def allowance(rate: RateLimit) -> int:
+    """Requests of ``rate`` this account sends in one window (``WINDOW_S``)."""
+    return max(1, math.floor(rate.per_minute * SHARE))
+
+
 class Pacer:
     def __init__(
         self,
@@ -65,7 +70,7 @@ class Pacer:
         self._sleep = sleep
 
     async def wait(self, rate: RateLimit) -> None:
-        allowed = max(1, math.floor(rate.per_minute * SHARE))
+        allowed = allowance(rate)
         key = f"{self._account}:pace:{rate.key}"
         waited = 0.0
         while True:

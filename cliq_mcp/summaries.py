@@ -387,6 +387,15 @@ def list_line(c: Chat) -> str:
     return " ".join(parts)
 
 
+UNREAD_NAME = 40  # characters of a name in the unread view: "what's unread?" is read whole, every line
+
+
+def unread_line(c: Chat) -> str:
+    """One unread chat, shortest: id, true count, name (cut at UNREAD_NAME); the rest is in structured content."""
+    name = c.name if c.name is None or len(c.name) <= UNREAD_NAME else c.name[: UNREAD_NAME - 1].rstrip() + "…"
+    return f"{c.chat_id} {c.unread} {_q(name) if name is not None else '(name unknown)'}"
+
+
 def _listed(c: Chat) -> "Chat":
     # Lists carry what identifies and sorts a chat, the unread count and the last message id (what marking
     # read needs) when Cliq gives them; get_chat has the rest (creator, last message).
@@ -408,11 +417,8 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     earlier = n["unread"] - len(chats)  # in the answers this call continues
     walked = f"{response['listed']} chats listed" + ("" if response["complete"] else " so far, NOT all")
     more = f"; {earlier} more in the earlier answers of this walk ({n['unread']} in all)" if earlier else ""
-    lines = [f"{len(chats)} unread chat(s) in this answer{more}; {walked}; most recent first "
-             '(id type "name" last-active unread):']  # fmt: skip
-    lines += [list_line(c) for c in chats]
-    if n["read_alone"]:
-        lines.append(f"{n['read_alone']} count(s) read chat by chat in this walk: Cliq's list did not give them.")
+    lines = [f'{len(chats)} unread chat(s) in this answer{more}; {walked}; most recent first (id unread "name"):']
+    lines += [unread_line(c) for c in chats]
     if unknown:
         lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
     lines += _walk_end(listed, response, "list_chats")
@@ -699,7 +705,7 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
         answer.complete, answer.why = False, "the plan expired"
         lines.append(f"Plan {handle} expired meanwhile: call plan_tidy again for what is still due.")
     elif left:
-        wait = response.get("retry_after_s") if rest else None
+        wait = response.get("retry_after_s")  # not sent for pacing, or the next batch would not fit yet
         answer.why = "throttled: the rest was not sent" if rest else f"{left} more chat(s) in the plan"
         answer.retry_after_s, answer.continue_with = wait, {"plan": handle}
         kept = f"; the {len(rest)} not sent were approved already and are not asked about again" if rest else ""

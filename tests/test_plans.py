@@ -61,6 +61,8 @@ async def test_a_plan_of_60_is_closed_by_its_handle_50_a_call_each_chat_shown_an
         )
         assert not any(i in text(first) for i in ids)  # counts, not the ids the model never gave
         assert "Closed 50 of the 50" in text(first) and "10 chat(s) left in the plan" in text(first)
+        # The next 10 would not fit in this minute's 54 closes: the answer says when they will.
+        assert data["retry_after_s"] == 60 and "again after 60 s" in text(first)
 
         # Our pacing lets 54 closes a minute go (90% of Cliq's 60): 4 of the next 10 go now, 6 wait.
         second = await client.call_tool("close_chats", data["continue_with"])
