@@ -32,7 +32,7 @@ from cliq_mcp.errors import (
     TransportError,
 )
 from cliq_mcp.logs import Redactor
-from cliq_mcp.pacing import WINDOW_S, LocalWindows, Pacer, Windows, allowance
+from cliq_mcp.pacing import LocalWindows, Pacer, Windows
 from cliq_mcp.plans import PLAN_TTL_S, LocalKeeper, Plans
 from cliq_mcp.summaries import clean, quoted
 from cliq_mcp.wire import RateLimit, Wire
@@ -213,9 +213,10 @@ class CliqClient:
     def now(self) -> float:
         return self._clock()
 
-    def window(self, rate: RateLimit) -> tuple[int, float] | None:
-        """How many ``rate`` requests the account sends per how many seconds, or None when it is not paced."""
-        return (allowance(rate), WINDOW_S) if self._pacer is not None else None
+    async def room(self, rate: RateLimit, need: int = 1) -> tuple[int, float] | None:
+        """How many ``rate`` requests the account may send now and the seconds until it may send ``need``; None
+        when it is not paced."""
+        return await self._pacer.room(rate, need) if self._pacer is not None else None
 
     async def _leaving(self, request: httpx.Request) -> None:
         """httpx: a request is about to go out. The token endpoint's are not the call's own."""

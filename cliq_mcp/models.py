@@ -253,6 +253,8 @@ class ByPlan(Request):
     plan: PlanHandle | None = Field(None, exclude=True)
     # The plan's chats found no longer due when the ids were filled in: (chat id, outcome, reason).
     _left_alone: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)
+    # Chats cut from the batch before anyone was asked: the account's budget could not send them now.
+    _later: list[str] = PrivateAttr(default_factory=list)
 
 
 class ClearUnreadCounts(ByPlan):

@@ -5,6 +5,7 @@ is built by a catalogue row (passed in as ``catalogue``), never by hand."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from cliq_mcp.errors import (
     TransportError,
 )
 from cliq_mcp.models import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
-from cliq_mcp.operation import Catalogue, Operation, Progress, Sender
+from cliq_mcp.operation import Catalogue, Effect, Operation, Progress, Sender
 from cliq_mcp.plans import BATCH, Plan
 from cliq_mcp.summaries import Bulk, Item, clean, moment, operation_name, parse_time, unread_cleared
 
@@ -167,6 +168,37 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
     return resolved
 
 
+async def within_budget(op: Operation, request: Request, client: Sender) -> Request:
+    """A destructive request cut to what the account's pacing lets go out now, before anyone is asked: a person
+    is asked only about what can be done (issue #22). Nothing can go: refused unasked, with the wait (a plan's
+    batch: "not yet", with the call to make). Part of a batch can go: the batch is cut to it; the rest is
+    answered as not sent (by id) or stays in the plan. Not paced, or a dry run: as it is."""
+    if op.effect is not Effect.DESTRUCTIVE or getattr(request, "dry_run", False):
+        return request
+    room = await client.room(op.rate)
+    if room is None:
+        return request
+    free, wait = room
+    ids: list[str] = list(getattr(request, op.each) or []) if op.each else []
+    handle = getattr(request, "plan", None)
+    if free == 0:
+        seconds = ceil(wait)
+        why = f"Cliq allows about {op.rate.per_minute} of these a minute, and this minute's share is used up"
+        if handle is not None:
+            text = (f"Not yet, nothing sent and nobody asked: {why}. Call {op.name} again after {seconds} s with "
+                    f"plan={json.dumps(handle)}.")  # fmt: skip
+            raise NothingToDo(text, Bulk(complete=False, why=why, retry_after_s=seconds, plan=handle,
+                                         continue_with={"plan": handle}))  # fmt: skip
+        raise Throttled(f"Not sent, and nobody was asked: {why}.", f"Try again in {seconds} s.", status=0,
+                        code="paced", retry_after=wait)  # fmt: skip
+    if not op.each or free >= len(ids):
+        return request
+    cut = request.model_copy(update={op.each: ids[:free]})
+    assert isinstance(cut, ByPlan)
+    cut._later = [] if handle is not None else ids[free:]  # a plan keeps its own rest
+    return cut
+
+
 async def latest_message(op: Operation, request: Request, client: Sender, catalogue: Catalogue) -> Request:
     """``request`` with ``message_id`` filled in with the chat's latest message, where the tool takes one and
     none was given (mark_chat_unread, fork_chat): one ``GET /chats/{id}?include=last_message_info``. Never a
@@ -211,7 +243,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
     skip: dict[str, tuple[str, str]] = {}
     if op.fixed.get("operation") == "close_chat":
         skip = skipped(chat_ids, *await chat_states(client, catalogue, chat_ids, fresh=False))
-    stopped, retry_after, began, sent = "", None, client.now(), 0
+    stopped, retry_after = "", None
     for done, (chat_id, wire) in enumerate(zip(chat_ids, wires, strict=True), start=1):
         if chat_id in skip:
             outcome, reason = skip[chat_id]
@@ -221,7 +253,6 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             items.append({"chat_id": chat_id, "outcome": "not_sent", "reason": stopped})
             continue
         try:
-            sent += 1
             r.no_body(await client.send(wire, op.rate), operation_name(request))
             items.append({"chat_id": chat_id, "outcome": "done"})
         except Throttled as exc:
@@ -233,14 +264,17 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
             outcome, reason = outcome_of(exc)
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
         await progress(done, len(wires), f"{done} of {len(wires)} chats")
+    later = getattr(request, "_later", [])
+    if later:  # cut by within_budget before anyone was asked: not sent, and not approved either
+        room = await client.room(op.rate, len(later))
+        retry_after = retry_after or (ceil(room[1]) if room is not None else None)
+        reason = "not asked yet: this minute's budget for it is used up"
+        items += [{"chat_id": c, "outcome": "not_sent", "reason": reason} for c in later]
     planned = await settle(client, op, request, items) if getattr(request, "plan", None) else {}
-    window = client.window(op.rate)
-    if planned.get("left_in_plan") and retry_after is None and window is not None:
-        # The plan's next batch would not fit in what this account may still send in this window: say when it
-        # will, so that the next call acts on all of it (the window is the account's; other use may add to it).
-        allowed, seconds = window
-        if sent + min(BATCH, planned["left_in_plan"]) > allowed:
-            retry_after = ceil(max(0.0, seconds - (client.now() - began)))
+    if planned.get("left_in_plan") and retry_after is None:
+        # When the plan's next batch fits in what the account may send: then the next call asks about all of it.
+        room = await client.room(op.rate, min(BATCH, planned["left_in_plan"]))
+        retry_after = ceil(room[1]) if room is not None and room[1] > 0 else None
     return {"items": items, "retry_after_s": retry_after, **planned}
 
 

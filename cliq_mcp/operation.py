@@ -36,8 +36,9 @@ class Sender(Protocol):
         """The client's clock (seconds), for a runner's time budget."""
         ...
 
-    def window(self, rate: RateLimit) -> tuple[int, float] | None:
-        """How many ``rate`` requests the account sends per how many seconds (None: not paced)."""
+    async def room(self, rate: RateLimit, need: int = 1) -> tuple[int, float] | None:
+        """How many ``rate`` requests the account may send now, and the seconds until it may send ``need`` (None:
+        not paced)."""
         ...
 
 

@@ -33,6 +33,11 @@ class Windows(Protocol):
         in the last ``window_s`` seconds; otherwise record nothing and return the seconds until a slot frees."""
         ...
 
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        """Without recording anything: how many requests ``admit`` would take now, and the seconds until it
+        would take ``need`` of them (0 if it would now)."""
+        ...
+
 
 class LocalWindows:
     """Sliding windows in this process's memory, on ``clock``."""
@@ -41,15 +46,25 @@ class LocalWindows:
         self._clock = clock
         self._sent: dict[str, deque[float]] = {}
 
-    async def admit(self, key: str, limit: int, window_s: float) -> float:
+    def _window(self, key: str, window_s: float) -> tuple[deque[float], float]:
         now = self._clock()
         sent = self._sent.setdefault(key, deque())
         while sent and now - sent[0] >= window_s:
             sent.popleft()
+        return sent, now
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        sent, now = self._window(key, window_s)
         if len(sent) < limit:
             sent.append(now)
             return 0.0
         return sent[0] + window_s - now
+
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        sent, now = self._window(key, window_s)
+        free = max(0, limit - len(sent))
+        leaving = min(len(sent), max(0, min(need, limit) - free))  # the oldest that must leave first
+        return free, sent[leaving - 1] + window_s - now if leaving else 0.0
 
 
 def allowance(rate: RateLimit) -> int:
@@ -69,6 +84,10 @@ class Pacer:
         self._account = account
         self._sleep = sleep
 
+    async def room(self, rate: RateLimit, need: int = 1) -> tuple[int, float]:
+        """How many ``rate`` requests this account may send now, and the seconds until it may send ``need``."""
+        return await self._windows.room(f"{self._account}:pace:{rate.key}", allowance(rate), WINDOW_S, need)
+
     async def wait(self, rate: RateLimit) -> None:
         allowed = allowance(rate)
         key = f"{self._account}:pace:{rate.key}"
@@ -81,8 +100,9 @@ class Pacer:
             if waited + delay > MAX_WAIT_S:
                 lock = f" and locks it for up to {rate.lock} when exceeded" if rate.lock else ""
                 raise Throttled(
-                    f"Not sent: Cliq allows about {rate.per_minute} {_named(rate.key)} requests a minute{lock}, and "
-                    f"{allowed} were sent for this account in the last minute.",
+                    f"Not sent: Cliq allows about {rate.per_minute} {_named(rate.key)} requests a minute{lock}; this "
+                    f"server keeps to {allowed} for the account (room for its other clients), and the last minute "
+                    "used them.",
                     f"Try again in {math.ceil(delay)} s.",
                     status=0,  # refused here, before Cliq saw it
                     code="paced",

@@ -117,6 +117,8 @@ class Plans:
             plan.clear = [c for c in plan.clear if c not in gone]
         else:
             plan.close = {c: when for c, when in plan.close.items() if c not in gone}
-            plan.batch = [c for c in not_sent if c in plan.close]
+            # Approved and not sent yet: what was approved before and is not settled, and what this call did not
+            # send (a batch cut by the budget before anyone was asked is not in either: it was not approved).
+            plan.batch = list(dict.fromkeys(c for c in [*plan.batch, *not_sent] if c in plan.close))
         await self.keep(plan, handle)
         return plan

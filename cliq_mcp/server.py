@@ -39,7 +39,7 @@ from cliq_mcp.guard.page_flow import PageFlow
 from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.logs import Redactor
 from cliq_mcp.models import Request, json_schema, outline, parse
-from cliq_mcp.multi_request import by_plan, latest_message
+from cliq_mcp.multi_request import by_plan, latest_message, within_budget
 from cliq_mcp.operation import Effect, Operation, Progress
 from cliq_mcp.operations import BY_NAME, select
 from cliq_mcp.people import resolve
@@ -178,6 +178,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
                 request = await resolve(parse(model, arguments), client, BY_NAME)  # emails -> user ids; reads only
                 request = await by_plan(op, request, client, BY_NAME)  # a plan's handle -> its next chats
                 request = await latest_message(op, request, client, BY_NAME)  # no message id: the latest one
+                request = await within_budget(op, request, client)  # ask only about what can be sent now
             except CliqError as exc:  # invalid, or the emails could not be resolved (throttled, Cliq failed)
                 if op.effect is not Effect.READ:
                     guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent

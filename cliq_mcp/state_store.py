@@ -46,6 +46,10 @@ class StateStore(Protocol):
         """One request in ``key``'s sliding window: 0 if admitted (and recorded), else seconds until a slot frees."""
         ...
 
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        """What ``admit`` would take now, recording nothing: free slots, and seconds until ``need`` are free."""
+        ...
+
     async def release(self, key: str) -> None:
         """Forget a claim before its time (a lease given back: a housekeeping run's lock)."""
         ...
@@ -75,6 +79,30 @@ class StateStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Epoch:
+    """The store's identity as this process last saw it. A store that lost what it counted (Redis restarted
+    empty, the state file deleted or replaced) has a new one: then every window counts as full for its own
+    length from when a process that knew the old one noticed (requests of the last minute were not forgotten
+    by Cliq). A process that never saw an earlier store cannot tell a new store from a lost one: it counts from
+    zero, as a first start must."""
+
+    def __init__(self) -> None:
+        self.seen: str | None = None
+
+    def lost(self, current: str) -> bool:
+        lost = self.seen is not None and current != self.seen
+        self.seen = current
+        return lost
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SqliteStore:
     """One SQLite file; each claim and each pacing step is one immediate transaction, so it is atomic across
     processes (and a lock serialises this process's threads on its one connection). Runs in a worker thread:
@@ -86,7 +114,9 @@ class SqliteStore:
         self.description = f"the file {path}"
         self._clock = clock
         self._db: sqlite3.Connection | None = None
+        self._inode: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        self._epoch = Epoch()
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -107,6 +137,7 @@ class SqliteStore:
                     db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL)")
                     db.execute("CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at)")
                     db.execute("CREATE TABLE IF NOT EXISTS kept (key TEXT PRIMARY KEY, value TEXT, until REAL)")
+                    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                     for side in (f"{self.path}-wal", f"{self.path}-shm"):  # SQLite's own files hold it too
                         if os.path.exists(side) and os.stat(side).st_mode & 0o077:
                             os.chmod(side, 0o600)
@@ -116,11 +147,19 @@ class SqliteStore:
                         db.close()
                         raise
                     time.sleep(0.05)
-            self._db = db
+            self._db, self._inode = db, _inode(self.path)
         return self._db
+
+    def _replaced(self) -> bool:
+        """The state file was deleted or replaced under this process (its connection still holds the old one)."""
+        return self._db is not None and _inode(self.path) != self._inode
 
     def _transaction(self, step: Callable[[sqlite3.Connection, float], T]) -> T:
         with self._lock:
+            if self._replaced():  # reopen the file every other process now uses (its epoch tells it is new)
+                db, self._db = self._db, None
+                assert db is not None
+                db.close()
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -135,13 +174,41 @@ class SqliteStore:
         db.execute("DELETE FROM claims WHERE until < ?", (now,))
         return db.execute("INSERT OR IGNORE INTO claims (key, until) VALUES (?, ?)", (key, until)).rowcount == 1
 
-    def _admit(self, db: sqlite3.Connection, now: float, key: str, limit: int, window_s: float) -> float:
+    def _room(
+        self, db: sqlite3.Connection, now: float, key: str, limit: int, window_s: float, need: int = 1
+    ) -> tuple[int, float]:
+        full_for = self._lost(db, now, window_s)
+        if full_for > 0:
+            return 0, full_for
         db.execute("DELETE FROM sent WHERE key = ? AND at <= ?", (key, now - window_s))
-        count, oldest = db.execute("SELECT COUNT(*), MIN(at) FROM sent WHERE key = ?", (key,)).fetchone()
-        if count < limit:
+        (count,) = db.execute("SELECT COUNT(*) FROM sent WHERE key = ?", (key,)).fetchone()
+        free = max(0, limit - count)
+        leaving = min(count, max(0, min(need, limit) - free))  # the oldest that must leave first
+        if not leaving:
+            return free, 0.0
+        (at,) = db.execute(
+            "SELECT at FROM sent WHERE key = ? ORDER BY at LIMIT 1 OFFSET ?", (key, leaving - 1)
+        ).fetchone()
+        return free, float(min(window_s, at + window_s - now))  # bounded even if the clock went back
+
+    def _admit(self, db: sqlite3.Connection, now: float, key: str, limit: int, window_s: float) -> float:
+        free, wait = self._room(db, now, key, limit, window_s)
+        if free:
             db.execute("INSERT INTO sent (key, at) VALUES (?, ?)", (key, now))
-            return 0.0
-        return float(min(window_s, oldest + window_s - now))  # bounded even if the clock went back
+        return wait
+
+    def _lost(self, db: sqlite3.Connection, now: float, window_s: float) -> float:
+        """Seconds this window still counts as full because the store lost what it counted (see ``Epoch``)."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        current = row[0] if row else None
+        if current is None:
+            current = uuid.uuid4().hex
+            db.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (current,))
+        if self._epoch.lost(current):
+            db.execute("INSERT INTO meta (key, value) VALUES ('lost_at', ?) ON CONFLICT (key) DO UPDATE SET value = "
+                       "max(CAST(value AS REAL), CAST(excluded.value AS REAL))", (repr(now),))  # fmt: skip
+        lost_at = db.execute("SELECT value FROM meta WHERE key = 'lost_at'").fetchone()
+        return max(0.0, float(lost_at[0]) + window_s - now) if lost_at else 0.0
 
     async def _run(self, step: Callable[[sqlite3.Connection, float], T]) -> T:
         try:
@@ -154,6 +221,9 @@ class SqliteStore:
 
     async def admit(self, key: str, limit: int, window_s: float) -> float:
         return await self._run(partial(self._admit, key=key, limit=limit, window_s=window_s))
+
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        return await self._run(partial(self._room, key=key, limit=limit, window_s=window_s, need=need))
 
     async def release(self, key: str) -> None:
         await self._run(lambda db, now: db.execute("DELETE FROM claims WHERE key = ?", (key,)))
@@ -200,14 +270,33 @@ ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('SET', KEYS[2], epoch)
+end
+if ARGV[4] ~= '' and ARGV[4] ~= epoch then
+  local before = tonumber(redis.call('GET', KEYS[3]) or '0')
+  redis.call('SET', KEYS[3], string.format('%.0f', math.max(before, now)))
+end
+local lost_at = tonumber(redis.call('GET', KEYS[3]) or '0')
+if lost_at > 0 and now < lost_at + window then
+  return {lost_at + window - now, epoch, 0}
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+local count = redis.call('ZCARD', KEYS[1])
+local free = math.max(0, tonumber(ARGV[1]) - count)
+if free > 0 and ARGV[6] == 'admit' then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-  return 0
+  return {0, epoch, free - 1}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+local leaving = math.min(count, math.max(0, math.min(tonumber(ARGV[7]), tonumber(ARGV[1])) - free))
+if leaving == 0 then
+  return {0, epoch, free}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], leaving - 1, leaving - 1, 'WITHSCORES')
+return {math.max(1, tonumber(oldest[2]) + window - now), epoch, free}
 """
 
 
@@ -249,6 +338,7 @@ class RedisStore:
         self._errors = RedisError
         self._redis: Any = None  # connected on first use, again after aclose (each MCP session's end)
         self._clock = clock
+        self._epoch = Epoch()  # the script notices a lost store: it compares what this process saw
 
     def _connection(self) -> Any:
         if self._redis is None:
@@ -265,14 +355,34 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
-    async def admit(self, key: str, limit: int, window_s: float) -> float:
+    async def _window(self, key: str, limit: int, window_s: float, what: str, need: int = 1) -> tuple[float, int]:
         window_us = int(window_s * 1_000_000)
         # EVAL (not EVALSHA): the script is small, and a restarted Redis has no script cache to miss.
+        keys = (f"cliq-mcp:{key}", "cliq-mcp:epoch", "cliq-mcp:lost-at")
         try:
-            wait_us = await self._connection().eval(ADMIT, 1, f"cliq-mcp:{key}", limit, window_us, uuid.uuid4().hex)
+            wait_us, epoch, free = await self._connection().eval(
+                ADMIT,
+                3,
+                *keys,
+                limit,
+                window_us,
+                uuid.uuid4().hex,
+                self._epoch.seen or "",
+                uuid.uuid4().hex,
+                what,
+                need,
+            )
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
-        return int(wait_us) / 1_000_000
+        self._epoch.seen = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        return int(wait_us) / 1_000_000, int(free)
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        return (await self._window(key, limit, window_s, "admit"))[0]
+
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        wait, free = await self._window(key, limit, window_s, "room", need)
+        return free, wait
 
     async def release(self, key: str) -> None:
         try:

@@ -336,30 +336,52 @@ async def connect(url: str, era: str, headers: dict[str, str] | None = None, **o
         yield client
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, stopped afterwards."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (apt-get install redis-server)"
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+class RedisServer:
+    """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, keeping nothing on disk:
+    ``restart`` kills it and starts an empty one on the same port, as a Redis without persistence comes back."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (apt-get install redis-server)"
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--dir", str(directory)]  # fmt: skip
+        self._process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(self._argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20  # a safety net only
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return server
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
                 time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def restart(self) -> None:
+        self._process.kill()
+        self._process.wait(timeout=10)
+        self._process = self._start()
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    try:
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 def text(result: Any) -> str:

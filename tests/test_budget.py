@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import httpx
-from conftest import Cliq, api_calls, connect, env_for, http_server
+from conftest import Cliq, RedisServer, api_calls, connect, env_for, http_server
 from mcp import Client
 from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed
 
@@ -129,3 +129,51 @@ async def test_two_server_processes_sharing_redis_stay_below_the_threshold(
     with http_server(**env) as one, http_server(**env) as two:
         results = await hammer([one, two], 18)
     assert_one_budget(results, workspace)
+
+
+# --- A lost store starts full, not empty (issue #23 item 2) --------------------------------------------------------
+
+
+async def test_a_deleted_state_file_counts_the_window_as_full_for_every_process(tmp_path: Path) -> None:
+    clock = FakeTime()
+    path = tmp_path / "state.sqlite3"
+    running, fresh = SqliteStore(path, clock=clock), SqliteStore(tmp_path / "new.sqlite3", clock=clock)
+    assert [await running.admit("a:pace:x", 5, 60) for _ in range(3)] == [0, 0, 0]
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):  # someone deletes the state directory
+        name.unlink(missing_ok=True)
+    clock.advance(5)
+    # The running process reopens the new file, sees a store that forgot its three, and counts it full.
+    assert await running.admit("a:pace:x", 5, 60) == 60
+    started_after = SqliteStore(path, clock=clock)  # a process started now shares the new file: full too
+    assert await started_after.admit("a:pace:x", 5, 60) == 60
+    assert await fresh.admit("a:pace:x", 5, 60) == 0  # a first start on a new file is not held back
+    clock.advance(60)
+    assert await running.admit("a:pace:x", 5, 60) == 0 and await started_after.admit("a:pace:x", 5, 60) == 0
+    for store in (running, fresh, started_after):
+        await store.aclose()
+
+
+async def test_a_restarted_empty_redis_counts_the_window_as_full(redis_server: RedisServer) -> None:
+    running = RedisStore(redis_server.url)
+    assert [await running.admit("a:pace:x", 5, 60) for _ in range(3)] == [0, 0, 0]
+    redis_server.restart()  # killed; it comes back empty (no persistence)
+    await running.aclose()  # its connection broke with the server: the next call connects again
+    started_after = RedisStore(redis_server.url)  # a process that never saw the old store comes first
+    first = await started_after.admit("a:pace:x", 5, 60)
+    noticed = await running.admit("a:pace:x", 5, 60)  # the running one sees a new store: full for a window
+    after = await started_after.admit("a:pace:x", 5, 60)  # and so does everyone else from then on
+    await running.aclose()
+    await started_after.aclose()
+    assert first == 0 and 59 < noticed <= 60 and 59 < after <= 60
+
+
+async def test_two_server_processes_hold_the_threshold_across_a_redis_restart(
+    cliq_socket: Cliq, workspace: Workspace, redis_server: RedisServer
+) -> None:
+    env = env_for(cliq_socket.url, CLIQ_STATE_URL=redis_server.url)
+    with http_server(**env) as one, http_server(**env) as two:
+        before = await hammer([one, two], 8)
+        redis_server.restart()
+        after = await hammer([one, two], 10)
+    assert_one_budget(before + after, workspace)
+    assert all(r.is_error for r in after[2:]), "after the restart the servers counted the minute as full"

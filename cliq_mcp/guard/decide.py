@@ -251,8 +251,11 @@ class Guard:
             await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
             return await act()
-        if op.each and await self._kept_yes(op, asked, note):  # the person said yes to these before: not asked again
-            return await act()
+        kept_for = await self._kept_yes(op, asked, note) if op.each else None
+        if kept_for is not None:  # the person said yes to these before: not asked again
+            done = await act()
+            await self._keep_yes(op, asked, done, kept_for)  # what still did not go keeps that yes, no longer
+            return done
         asked_at = self._clock()
         if can_elicit(ctx):
             how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
@@ -293,7 +296,7 @@ class Guard:
         note["confirmed_by"] = how
         done = await act()
         if op.each:
-            await self._keep_yes(op, asked, done)
+            await self._keep_yes(op, asked, done, config.token_ttl)
         return done
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
@@ -340,10 +343,10 @@ class Guard:
     def _kept(self, op: Operation, chat_id: str) -> str:
         return f"{self.single_use.account}:yes:{op.name}:{chat_id}"
 
-    async def _keep_yes(self, op: Operation, asked: Question, done: CallToolResult) -> None:
+    async def _keep_yes(self, op: Operation, asked: Question, done: CallToolResult, ttl_s: float) -> None:
         """A batch cut short (our pacing, Cliq's throttle): the person's yes is kept for exactly the chats not
-        sent, each as they were shown, until CLIQ_CONFIRM_TTL after the question, so that the call for the rest
-        does not ask again about chats already approved."""
+        sent, each as they were shown, for ``ttl_s`` (until CLIQ_CONFIRM_TTL after the question), so that the
+        call for the rest does not ask again about chats already approved."""
         store = self.single_use.store
         items = (done.structured_content or {}).get("items") or []
         rest = [i["chat_id"] for i in items if isinstance(i, dict) and i.get("outcome") == "not_sent"]
@@ -353,27 +356,28 @@ class Guard:
             if chat_id in asked.per_chat:
                 with contextlib.suppress(CliqError):  # not kept: the person is simply asked again
                     await store.put(self._kept(op, chat_id), f"{secrets.token_hex(8)}|{asked.per_chat[chat_id]}",
-                                    self.config.token_ttl)  # fmt: skip
+                                    ttl_s)  # fmt: skip
 
-    async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> bool:
-        """Whether every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now; if
-        so, each of those yeses is claimed, once (two calls cannot both use it)."""
+    async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> float | None:
+        """If every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now: each of
+        those yeses claimed, once (two calls cannot both use it), and the seconds the earliest had left. None:
+        the person is asked (some chat was not approved, or shown otherwise, or its yes was used meanwhile)."""
         store = self.single_use.store
         if store is None or not asked.per_chat:
-            return False
+            return None
         kept: dict[str, str] = {}
+        left = self.config.token_ttl
         for chat_id, line in asked.per_chat.items():
             found = await store.get(self._kept(op, chat_id))
             nonce, _, shown = (found[0] if found else "").partition("|")
             if not found or shown != line:
-                return False
-            kept[chat_id] = nonce
+                return None
+            kept[chat_id], left = nonce, min(left, found[1])
         for nonce in kept.values():
             if not await self.single_use.claim("kept-yes", nonce, self._clock() + self.config.token_ttl):
-                raise NotConfirmed("Not done: that yes was already used (a confirmation acts once). Nothing was "
-                                   "changed.", f"Call {op.name} again to ask the person again.")  # fmt: skip
+                return None  # used by another call meanwhile: this one asks the person
         note["confirmed_by"] = "earlier yes"
-        return True
+        return left
 
     async def _claim_answer(self, ctx: Context[Any, Any]) -> None:
         """A 2026-07-28 yes arrives in a retry that could be sent again: claim it once, in the shared store.
