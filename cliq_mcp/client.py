@@ -33,7 +33,7 @@ from cliq_mcp.errors import (
 )
 from cliq_mcp.logs import Redactor
 from cliq_mcp.pacing import LocalWindows, Pacer, Windows
-from cliq_mcp.plans import PLAN_TTL_S, LocalKeeper, Plans
+from cliq_mcp.plans import PLAN_TTL_S, Keeper, LocalKeeper, Plans
 from cliq_mcp.summaries import clean, quoted
 from cliq_mcp.wire import RateLimit, Wire
 
@@ -160,6 +160,7 @@ class CliqClient:
         clock: Callable[[], float] = time.monotonic,
         windows: Windows | None = None,
         shelf: Shelf | None = None,
+        keeper: Keeper | None = None,
     ) -> None:
         """``windows``: where pacing is counted, normally the shared state store (one budget per account);
         None: in this process's memory, on ``clock``. ``shelf``: where the account's access token is shared
@@ -182,8 +183,8 @@ class CliqClient:
         # these credentials, unknown to the model.
         held = "\0".join(sorted(settings.secrets()))
         self.cursor_key = hashlib.sha256(f"cursor|{held}".encode()).digest() if held else secrets.token_bytes(32)
-        keeper = shelf if shelf is not None else LocalKeeper(clock)
-        self.plans = Plans(keeper, settings.account, max(settings.guard.token_ttl, PLAN_TTL_S))
+        # The account's plans (plan_tidy's handles): in the store too, else in this process's memory.
+        self.plans = Plans(keeper or LocalKeeper(clock), settings.account, max(settings.guard.token_ttl, PLAN_TTL_S))
 
     def write_barred(self, chat_id: str) -> str:
         """Why this server may not write to the chat (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS), or "": what the

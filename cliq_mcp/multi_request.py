@@ -33,7 +33,7 @@ from cliq_mcp.errors import (
 from cliq_mcp.models import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
 from cliq_mcp.operation import Catalogue, Effect, Operation, Progress, Sender
 from cliq_mcp.plans import BATCH, Plan
-from cliq_mcp.summaries import Bulk, Item, clean, moment, operation_name, parse_time, unread_cleared
+from cliq_mcp.summaries import Bulk, Done, Item, clean, moment, operation_name, parse_time, unread_cleared
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
@@ -108,60 +108,64 @@ async def _chat_states(client: Sender, catalogue: Catalogue, chat_ids: list[str]
 
 
 def skipped(
-    chat_ids: list[str], found: dict[str, r.ChatObject], closed: set[str], plan: Plan | None = None
+    chat_ids: list[str], found: dict[str, r.ChatObject], closed: set[str], plan: Plan | None = None, tool: str = ""
 ) -> dict[str, tuple[str, str]]:
-    """Outcome and reason for each chat that cannot be closed, by id; with the ``plan`` that proposed them, also
-    each chat that is no longer as the plan found it: active since (or its last activity not told now), or
-    pinned since when the plan left pinned chats out."""
+    """Outcome and reason for each chat that cannot be acted on, by id; with the ``plan`` that proposed them for
+    ``tool``, also each chat that is no longer as the plan found it: active since (or its last activity not told
+    now), or pinned since (or its pinned state not told now) when the plan left pinned chats out of closing."""
     skip = {
         c: ("already_closed", "already closed") if c in closed else ("not_found", "not among your chats")
         for c in chat_ids
         if c not in found
     }
-    if plan is None:
-        return skip
+    due = plan.of(tool) if plan is not None else {}
     for chat_id in chat_ids:
         chat = found.get(chat_id)
-        if chat is None or chat_id not in plan.close:
+        if chat is None or chat_id not in due:
             continue
-        if chat.last_modified_time is None or parse_time(chat.last_modified_time) != parse_time(plan.close[chat_id]):
+        if chat.last_modified_time is None or parse_time(chat.last_modified_time) != parse_time(due[chat_id]):
             when = moment(chat.last_modified_time)
             skip[chat_id] = ("left_alone", f"active since the plan ({when})" if when else
                              "Cliq did not tell its last activity now")  # fmt: skip
-        elif chat.pinned and not plan.include_pinned:
-            skip[chat_id] = ("left_alone", "pinned since the plan")
+        elif tool == "close_chats" and plan is not None and not plan.include_pinned and chat.pinned is not False:
+            skip[chat_id] = ("left_alone", "pinned since the plan" if chat.pinned else
+                             "Cliq did not tell whether it is pinned now")  # fmt: skip
     return skip
 
 
 async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Catalogue) -> Request:
-    """``request`` with the chat ids of the plan it names (plans.py), if it names one. Closing: the plan's next
-    batch (the one a person approved and was not sent, else the next 50), read now -- the read the question is
-    built from -- without those no longer due (``skipped``), which the answer reports and the plan forgets once
-    the call acts; if none of a batch is due, the next. Raises ``NothingToDo`` when nothing is left."""
+    """``request`` with the chat ids of the plan it names (plans.py), if it names one: the plan's next batch
+    (to close: the one a person approved and that was not sent, else the next 50; to mark read: the next 100),
+    read now -- the read a question is built from -- without those no longer due (``skipped``, or barred to
+    this server), which the answer reports and the plan forgets; if none of a batch is due, the next. Raises
+    ``NothingToDo`` when nothing is left."""
     _LAST_READ.set(None)  # a call starts with nothing read (the SDK may run calls in one context)
     if not isinstance(request, ByPlan) or request.plan is None:
         return request
     handle = request.plan
     plan = await client.plans.recall(handle, op.name)
-    due: list[str] = plan.next_batch(op.name)
+    due: list[str] = []
     left_alone: list[tuple[str, str, str]] = []
-    if op.name != "clear_unread_counts":
-        candidates = due
-        for at in range(0, len(candidates), BATCH):
-            chunk = candidates[at : at + BATCH]
-            found, closed = await chat_states(client, catalogue, chunk)
-            skip = skipped(chunk, found, closed, plan)
-            left_alone += [(c, *skip[c]) for c in chunk if c in skip]
-            due = [c for c in chunk if c not in skip]
-            if due:
-                _LAST_READ.set((tuple(due), ({c: found[c] for c in due}, set())))
-                break
+    for chunk in plan.candidates(op.name):
+        found, closed = await chat_states(client, catalogue, chunk)
+        if op.name == "close_chats" and not plan.include_pinned:  # the list did not say: its own answer may
+            for chat_id in [c for c, chat in found.items() if chat.pinned is None]:
+                found[chat_id] = merged(found[chat_id], await read_chat(client, catalogue, chat_id, op.name))
+        skip = skipped(chunk, found, closed, plan, op.name)
+        skip |= {c: ("left_alone", barred) for c in chunk if c not in skip and (barred := client.write_barred(c))}
+        left_alone += [(c, *skip[c]) for c in chunk if c in skip]
+        due = [c for c in chunk if c not in skip]
+        if due:
+            _LAST_READ.set((tuple(due), ({c: found[c] for c in due}, set())))
+            break
     if not due:
-        await client.plans.settle(handle, op.name, [c for c, _, _ in left_alone], [])
+        after = await client.plans.settle(handle, op.name, [c for c, _, _ in left_alone], [])
         items = [Item(chat_id=c, outcome=o, reason=why) for c, o, why in left_alone]  # type: ignore[arg-type]
         alone = f" ({len(left_alone)} left alone now: see the items)" if left_alone else ""
-        raise NothingToDo(f"Nothing to do: plan {handle} has no chats left to {_verb(op)}{alone}.",
-                          Bulk(items=items or None, complete=True, plan=handle, left_in_plan=0))  # fmt: skip
+        more = "" if after is None or after.complete else " (its walk did not check every chat: plan_tidy's next_token)"
+        raise NothingToDo(f"Nothing to do: plan {handle} has no chats left to {_verb(op)}{alone}{more}.",
+                          Bulk(items=items or None, complete=after is not None and after.complete, plan=handle,
+                               left_in_plan=0))  # fmt: skip
     resolved = request.model_copy(update={"chat_ids": due})
     assert isinstance(resolved, ByPlan)
     resolved._left_alone = left_alone
@@ -207,11 +211,15 @@ async def latest_message(op: Operation, request: Request, client: Sender, catalo
         return request
     chat_id = str(getattr(request, "chat_id"))  # noqa: B009
     info = (await read_chat(client, catalogue, chat_id, op.name)).last_message_info
-    if info is None or not info.message_id:
+    shown = clean(chat_id, 64)
+    if info is None:  # asked for its last message, the chat's own answer has none: it has no messages
+        if op.name == "mark_chat_read":
+            raise NothingToDo(f"Nothing to do: chat {shown} has no messages to read.", Done(chat_id=shown))
+        raise InvalidArguments(f"Nothing was sent: chat {shown} has no messages for {op.name} to start from.", "")
+    if not info.message_id:
         raise InvalidArguments(
-            f"Nothing was sent: Cliq did not tell the id of chat {clean(chat_id, 64)}'s latest message"
-            f"{'' if info is None else ' (its answer has the message, without an id)'}.",
-            f"Give message_id to {op.name} (a message id looks like 1773813859592_51531973059).",
+            f"Nothing was sent: Cliq told chat {shown}'s latest message without its id, which {op.name} needs.",
+            f"Give message_id to {op.name} if you know it (a message id looks like 1773813859592_51531973059).",
         )
     return request.model_copy(update={"message_id": info.message_id})
 
@@ -221,15 +229,24 @@ def _verb(op: Operation) -> str:
 
 
 async def settle(client: Sender, op: Operation, request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """After acting on a plan's batch: the plan forgets what was settled; what was not sent is its next batch.
-    Returns what the answer says of the plan (its handle, the chats left in it)."""
+    """After acting on a plan's batch: the plan forgets what was settled (done, left alone, refused for good);
+    what was not sent, or Cliq throttled, stays in it (to close: what was not sent is the approved next batch).
+    Returns what the answer says of the plan. A store that fails here does not undo the account of what was
+    done: the answer says the plan could not be updated."""
     assert isinstance(request, ByPlan) and request.plan is not None
     handle = request.plan
+    again = {i["chat_id"] for i in items if i["outcome"] == "not_sent" or str(i.get("reason", "")).startswith(
+        "throttled")}  # fmt: skip
     not_sent = [i["chat_id"] for i in items if i["outcome"] == "not_sent"]
-    settled = [i["chat_id"] for i in items if i["outcome"] != "not_sent"] + [c for c, _, _ in request._left_alone]
-    plan = await client.plans.settle(handle, op.name, settled, not_sent)
+    settled = [i["chat_id"] for i in items if i["chat_id"] not in again] + [c for c, _, _ in request._left_alone]
     alone = [{"chat_id": c, "outcome": o, "reason": why} for c, o, why in request._left_alone]
-    return {"plan": handle, "left_in_plan": plan.left(op.name) if plan else None, "left_alone": alone}
+    try:
+        plan = await client.plans.settle(handle, op.name, settled, not_sent)
+    except CliqError as exc:
+        why = f"the plan could not be updated ({clean(exc.message, 120)})"
+        return {"plan": handle, "left_in_plan": None, "left_alone": alone, "plan_problem": why}
+    left = len(plan.of(op.name)) if plan is not None else None
+    return {"plan": handle, "left_in_plan": left, "left_alone": alone, "plan_complete": plan.complete if plan else None}
 
 
 async def apply_each(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
@@ -532,8 +549,10 @@ async def plan_tidy(op: Operation, request: Request, client: Sender, progress: P
     now = datetime.now(timezone.utc)
     bound = _bound(request, "max_chats")
     start = Walk.unseal(request.next_token, client.cursor_key, bound, op.name) if request.next_token else Walk()
+    if start.plan is not None:
+        await client.plans.recall(start.plan, op.name)  # gone: say so before walking, not after
     actions: list[dict[str, Any]] = []
-    checked = {"scanned": 0, "pinned": 0}  # by this call
+    checked = {"scanned": 0, "pinned": 0, "barred": 0}  # by this call
     unjudged: list[str] = []
 
     async def each(raw: r.ChatObject) -> None:
@@ -547,6 +566,8 @@ async def plan_tidy(op: Operation, request: Request, client: Sender, progress: P
             if isinstance(exc, Throttled | AuthenticationError | NotFound):
                 raise
             action, pinned, missing = None, False, f"Cliq would not show it alone: {clean(exc.message, 100)}"
+        if action and client.write_barred(raw.chat_id):  # the guard would refuse it: not proposed
+            action, checked["barred"] = None, checked["barred"] + 1
         actions.extend([action] if action else [])
         checked["pinned"] += pinned
         checked["scanned"] += 1
@@ -557,23 +578,32 @@ async def plan_tidy(op: Operation, request: Request, client: Sender, progress: P
                           start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
     unjudged += [f"{chat_id} (Cliq did not tell its chat type, even alone)" for chat_id in end.untyped]
     # Kept by reference (plans.py): close_chats and clear_unread_counts take the handle instead of the ids.
-    kept = await client.plans.recall(start.plan, op.name) if start.plan else Plan(include_pinned=request.include_pinned)
-    for action in actions:
-        if action["tool"] == "close_chat":
-            kept.close[action["chat_id"]] = action["last_active"]
-        else:
-            kept.clear.append(action["chat_id"])
     told = _end(end, client.cursor_key, bound, _again(request))
-    kept.complete = bool(told["complete"])
-    handle, proposed = start.plan, {"close_chats": len(kept.close), "clear_unread_counts": len(kept.clear)}
-    if any(proposed.values()) or end.cursor is not None:  # a plan that proposes nothing is not kept
-        handle = await client.plans.keep(kept, start.plan)
+
+    def add(plan: Plan) -> None:  # a chat a repeated continuation proposes again is proposed once
+        for action in actions:
+            plan.of(action["tool"])[action["chat_id"]] = action["last_activity"]
+        plan.complete = bool(told["complete"])
+
+    if start.plan is not None:
+        kept = await client.plans.change(start.plan, add)
+        if kept is None:
+            await client.plans.recall(start.plan, op.name)  # expired during the walk: says so
+        handle: str | None = start.plan
+    else:
+        kept = Plan(include_pinned=request.include_pinned)
+        add(kept)
+        handle = await client.plans.keep(kept) if kept.close or kept.clear or end.cursor is not None else None
+    assert kept is not None
+    proposed = {"close_chats": len(kept.close), "clear_unread_counts": len(kept.clear)}
+    for action in actions:  # each proposal is acted on through the plan
+        action["arguments"] = {"plan": handle}
     if end.cursor is not None:
         end.cursor.plan = handle
         told = _end(end, client.cursor_key, bound, _again(request))
     return {
         "scanned": checked["scanned"], "checked": end.done, "listed": end.listed, "actions": actions,
-        "pinned_skipped": checked["pinned"], "unjudged": unjudged, "plan": handle,
+        "pinned_skipped": checked["pinned"], "barred": checked["barred"], "unjudged": unjudged, "plan": handle,
         "proposed": proposed if handle else None, **told,
     }  # fmt: skip
 
@@ -615,8 +645,7 @@ async def _judge(
     flags = "" if unread is not None else "unread ?"  # a close proposal says what Cliq did not tell
     pinned_left = bool(closing) and bool(chat.pinned) and not request.include_pinned
     if closing and not pinned_left:
-        close: dict[str, Any] = {"chat_id": clean(chat.chat_id, 64)}
-        return _action("close_chat", chat, "; ".join(filter(None, [closing, flags])), close, unread), False, ""
+        return _action("close_chats", chat, "; ".join(filter(None, [closing, flags])), unread), False, ""
     if not (request.unread_days and age and age > timedelta(days=request.unread_days)):
         return None, pinned_left, ""
     untold = await told(
@@ -627,8 +656,7 @@ async def _judge(
     unread = chat.unread_message_count
     if unread:
         reason = f"{unread} unread since {moment(chat.last_modified_time)}"
-        clear: dict[str, Any] = {"chat_ids": [clean(chat.chat_id, 64)]}
-        return _action("clear_unread_counts", chat, reason, clear, unread), pinned_left, ""
+        return _action("clear_unread_counts", chat, reason, unread), pinned_left, ""
     return None, pinned_left, ""
 
 
@@ -663,13 +691,13 @@ def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> s
     return ""
 
 
-def _action(tool: str, raw: r.ChatObject, why: str, arguments: dict[str, Any], unread: int | None) -> dict[str, Any]:
-    flags = [f"{unread} unread"] if unread and tool == "close_chat" else []  # "unread ?" is in ``why``
+def _action(tool: str, raw: r.ChatObject, why: str, unread: int | None) -> dict[str, Any]:
+    flags = [f"{unread} unread"] if unread and tool == "close_chats" else []  # "unread ?" is in ``why``
     flags += [flag for flag, on in (("pinned", raw.pinned), ("muted", raw.muted)) if on]
     return {
         "tool": tool, "chat_id": clean(raw.chat_id, 64), "name": clean(raw.name or "", 80),
-        "chat_type": raw.chat_type, "reason": "; ".join([why, *flags]), "arguments": arguments,
-        "last_active": raw.last_modified_time, "unread": unread, "pinned": raw.pinned or None,
+        "chat_type": raw.chat_type, "reason": "; ".join([why, *flags]), "arguments": {},
+        "last_activity": raw.last_modified_time, "unread": unread, "pinned": raw.pinned or None,
         "muted": raw.muted or None,
     }  # fmt: skip
 

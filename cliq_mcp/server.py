@@ -133,7 +133,8 @@ def runtime(
     secret = config.secret.get_secret_value().encode() if config.secret else None
     store = open_store(config.state_url, clock=wall_clock, key=secret) if config.state_url else None
     # One pacing budget and one access token per account, in the store shared by its processes and replicas.
-    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store, shelf=store)
+    client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store, shelf=store,
+                        keeper=store)  # fmt: skip
     guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy,
                   redactor=Redactor(settings.secrets()))  # fmt: skip
     return Runtime(client, guard, store, wall_clock)

@@ -225,7 +225,7 @@ class Action(Output):
     chat_type: Kind | None = None
     reason: Reason
     arguments: dict[str, Any]
-    last_active: Time = None
+    last_activity: Time = None
     unread: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"]})] = None  # null: Cliq did not say
     pinned: bool | None = None
     muted: bool | None = None
@@ -701,7 +701,11 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
     lines += grouped([item for item in [*alone, *items] if item.outcome != "done"])
     answer = Bulk(items=[*alone, *items], plan=handle, left_in_plan=left, complete=not left)
     rest = [item.chat_id for item in items if item.outcome == "not_sent"]
-    if left is None:
+    if response.get("plan_problem"):
+        answer.complete, answer.why = False, response["plan_problem"]
+        lines.append(f"Not complete: {response['plan_problem']}; what is above was done. Call plan_tidy again for "
+                     "a plan of what is still due.")  # fmt: skip
+    elif left is None:
         answer.complete, answer.why = False, "the plan expired"
         lines.append(f"Plan {handle} expired meanwhile: call plan_tidy again for what is still due.")
     elif left:
@@ -711,6 +715,10 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
         kept = f"; the {len(rest)} not sent were approved already and are not asked about again" if rest else ""
         lines.append(f"Not complete: {left} chat(s) left in the plan. Call {tool} again"
                      f"{f' after {wait} s' if wait else ''} with plan={json.dumps(handle)}{kept}.")  # fmt: skip
+    elif response.get("plan_complete") is False:
+        answer.complete, answer.why = False, "the plan's walk did not check every chat"
+        lines.append(f"Not complete: nothing is left in plan {handle} so far, but the plan_tidy walk that makes it "
+                     "did not check every chat yet: continue it with its next_token for the rest.")  # fmt: skip
     else:
         lines.append(f"Plan {handle} is done: nothing is left in it.")
     text = "\n".join(lines)
@@ -748,7 +756,10 @@ def plan(request: Request, response: Any) -> Answer:
         lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in shown]
     if answer.pinned_skipped:
         lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
-    unknown = sum(a.unread is None for a in actions if a.tool == "close_chat")
+    unknown = sum(a.unread is None for a in actions if a.tool == "close_chats")
+    if response.get("barred"):
+        lines.append(f"{response['barred']} chat(s) this server may not write to (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS) "
+                     "were not proposed.")  # fmt: skip
     if unknown:
         lines.append(f"unread ? ({unknown}): Cliq's list did not say whether they hold unread messages.")
     if answer.unjudged:

@@ -43,7 +43,7 @@ async def test_a_chat_whose_latest_message_cliq_gives_no_id_is_refused_nothing_s
     assert shapeless
     async with Client(cliq.server(settings), mode=era) as client:
         result = await client.call_tool("mark_chat_unread", {"chat_id": shapeless[0].chat_id})
-    assert result.is_error is True and "did not tell the id" in text(result) and "message_id" in text(result)
+    assert result.is_error is True and "without its id" in text(result) and "message_id" in text(result)
     assert writes(workspace) == []
 
 

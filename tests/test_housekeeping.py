@@ -42,7 +42,8 @@ async def test_plan_proposes_closing_inactive_chats_and_stops_at_max(client: Cli
     }
     planned = result.structured_content["actions"]
     assert len(planned) == 5 and {a["chat_id"] for a in planned} <= stale
-    assert all(a["tool"] == "close_chat" and a["arguments"] == {"chat_id": a["chat_id"]} for a in planned)
+    by_plan = {"plan": result.structured_content["plan"]}
+    assert all(a["tool"] == "close_chats" and a["arguments"] == by_plan for a in planned)
     assert f'close_chats with plan="{result.structured_content["plan"]}"' in result.content[0].text
     assert len([r for r in api_calls(workspace) if r.path == "/api/v3/chats"]) == 1  # enough found on page 1
     assert writes(workspace) == []
@@ -53,7 +54,7 @@ async def test_plan_proposes_marking_stale_unread_chats_read(client: Client, wor
     result = await client.call_tool("plan_tidy", {"unread_days": 30, "chat_type": "direct_message"})
     actions = {a["chat_id"]: a for a in result.structured_content["actions"]}
     assert actions[ALICE]["tool"] == "clear_unread_counts" and "2 unread" in actions[ALICE]["reason"]
-    assert actions[ALICE]["arguments"] == {"chat_ids": [ALICE]}  # no message id needed
+    assert actions[ALICE]["arguments"] == {"plan": result.structured_content["plan"]}  # acted on by the plan
     assert f'clear_unread_counts with plan="{result.structured_content["plan"]}"' in result.content[0].text
     assert {dict(r.query).get("type") for r in api_calls(workspace) if r.path == "/api/v3/chats"} == {"dm"}
     assert f"/api/v3/chats/{ALICE}" in {r.path for r in api_calls(workspace)}

@@ -78,7 +78,9 @@ async def test_a_plan_of_60_is_closed_by_its_handle_50_a_call_each_chat_shown_an
         cliq.time.advance(early.structured_content["retry_after_s"])
         third = await client.call_tool("close_chats", paced["continue_with"])
         assert closes(workspace) == ids and len(seen) == 3 and all(i in seen[2].message for i in ids[54:])
-        assert third.structured_content["complete"] is True and f"Plan {handle} is done" in text(third)
+        # Nothing is left in the plan; the walk that made it stopped at max_chats, and the answer says so.
+        assert third.structured_content["left_in_plan"] == 0 and third.structured_content["complete"] is False
+        assert f"nothing is left in plan {handle} so far" in text(third) and "next_token" in text(third)
 
         requests = len(api_calls(workspace))
         nothing = await client.call_tool("close_chats", {"plan": handle})
@@ -106,7 +108,8 @@ async def test_a_chat_active_since_the_plan_is_left_alone_not_asked_about_and_fo
     assert outcomes[active][0] == "left_alone" and outcomes[active][1].startswith("active since the plan")
     assert outcomes[pinned] == ("left_alone", "pinned since the plan")
     assert f"left alone (pinned since the plan): {pinned}" in text(done)
-    assert done.structured_content["left_in_plan"] == 0 and done.structured_content["complete"] is True
+    assert done.structured_content["left_in_plan"] == 0
+    assert done.structured_content["why"] == "the plan's walk did not check every chat"  # it stopped at max_chats
 
 
 async def test_a_batch_cut_short_by_a_throttle_goes_on_with_the_same_yes(
@@ -124,13 +127,14 @@ async def test_a_batch_cut_short_by_a_throttle_goes_on_with_the_same_yes(
         data = cut.structured_content
         assert closes(workspace) == ids[:4] and data["complete"] is False and data["retry_after_s"] == 30
         assert [i for i in ids if workspace.chats[i].closed] == ids[:3]  # Cliq refused the fourth
-        assert data["left_in_plan"] == 4 and data["continue_with"] == {"plan": handle}  # the refused one is told
+        # The four not sent wait in the plan, approved; the one Cliq refused stays in it too, to be asked again.
+        assert data["left_in_plan"] == 5 and data["continue_with"] == {"plan": handle}
         assert "not asked about again" in text(cut)
         cliq.time.advance(30)
         rest = await client.call_tool("close_chats", data["continue_with"])
     assert rest.is_error is False, text(rest)
     assert len(seen) == 1  # the person's yes held for the chats approved and not sent
-    assert closes(workspace) == ids and rest.structured_content["complete"] is True  # the fourth once only
+    assert closes(workspace) == ids and rest.structured_content["left_in_plan"] == 1  # the fourth once only
     assert not workspace.chats[ids[3]].closed  # Cliq refused it: reported failed, not retried unasked
 
 
@@ -147,9 +151,10 @@ async def test_a_plans_unread_chats_are_marked_read_in_one_request_by_its_handle
         again = await client.call_tool("clear_unread_counts", {"plan": handle})
     assert done.is_error is False, text(done)
     (put,) = writes(workspace)
-    assert put.json == {"operation": "clear_unread", "chat_ids": ids} and len(api_calls(workspace)) == before + 1
+    # One list request by ids (a chat written in since the plan is left alone), then one clear for them all.
+    assert put.json == {"operation": "clear_unread", "chat_ids": ids} and len(api_calls(workspace)) == before + 2
     assert all(workspace.chats[i].unread == 0 for i in ids)
-    assert done.structured_content["complete"] is True and not any(i in text(done) for i in ids)
+    assert done.structured_content["left_in_plan"] == 0 and not any(i in text(done) for i in ids)
     assert "Nothing to do" in text(again) and again.is_error is False
 
 

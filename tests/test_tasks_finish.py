@@ -80,18 +80,18 @@ async def test_plan_tidy_finds_every_stale_and_unread_chat_across_its_calls(
     assert data["proposed"] == {"close_chats": len(close), "clear_unread_counts": len(read)}
     ids = [a["chat_id"] for a in proposed]
     assert len(ids) == len(set(ids))  # nothing proposed twice across the calls
-    assert {a["chat_id"] for a in proposed if a["tool"] == "close_chat"} == close
+    assert {a["chat_id"] for a in proposed if a["tool"] == "close_chats"} == close
     assert {a["chat_id"] for a in proposed if a["tool"] == "clear_unread_counts"} == read
     assert sum(a.get("pinned_skipped", 0) for a in answers) == len(pinned)
     for action in proposed:  # every proposal says why, from what Cliq said of the chat
         chat = workspace.chats[action["chat_id"]]
-        assert action["last_active"] and "muted" not in action["reason"]  # Cliq's chat object never says
+        assert action["last_activity"] and "muted" not in action["reason"]  # Cliq's chat object never says
         # A close proposal carries the unread count when the list gave it; none is fetched only for that.
         count_listed = listed(workspace, chat)[0]
-        assert action.get("unread") == (chat.unread if count_listed or action["tool"] != "close_chat" else None)
+        assert action.get("unread") == (chat.unread if count_listed or action["tool"] != "close_chats" else None)
         if action["tool"] == "clear_unread_counts":
             assert action["unread"] == chat.unread and f"{chat.unread} unread" in action["reason"]
-            assert action["arguments"] == {"chat_ids": [chat.chat_id]}
+            assert action["arguments"] == {"plan": data["plan"]}
     gets = [r for r in api_calls(workspace) if r.method == "GET" and r.path != "/api/v3/chats"]
     # get_chat only for chats the list gave no count for and that the unread criterion needs it for, each once.
     now = datetime.now(timezone.utc)

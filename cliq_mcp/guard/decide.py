@@ -29,6 +29,7 @@ server can mint, bound to the tool, its exact arguments and the target as previe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -250,41 +251,44 @@ class Guard:
             # The question was built from a read made just now: this is the re-check before acting.
             await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
-            return await act()
+            return await self._acting(op, asked, act, self._clock())
         kept_for = await self._kept_yes(op, asked, note) if op.each else None
         if kept_for is not None:  # the person said yes to these before: not asked again
-            done = await act()
-            await self._keep_yes(op, asked, done, kept_for)  # what still did not go keeps that yes, no longer
-            return done
-        asked_at = self._clock()
-        if can_elicit(ctx):
-            how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
-        elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
-            how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
-        elif config.policy != "trust-host":
-            raise NotConfirmed(
-                f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot show "
-                "a confirmation (no MCP elicitation) and no approval page can be shown. Nothing was changed.",
-                ways_forward(_command(op, request)),
-                outcome="refused",
-            )
-        else:
-            return self._preview(op, request, question, canonical, note)
+            return await self._acting(op, asked, act, self._clock() + kept_for - config.token_ttl)
+        asked_at = await self._asked_at(question) if ctx.input_responses is not None else self._clock()
+        try:
+            if can_elicit(ctx):
+                how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
+            elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
+                how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
+            elif config.policy != "trust-host":
+                raise NotConfirmed(
+                    f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot "
+                    "show a confirmation (no MCP elicitation) and no approval page can be shown. Nothing was changed.",
+                    ways_forward(_command(op, request)),
+                    outcome="refused",
+                )
+            else:
+                return self._preview(op, request, question, canonical, note)
+        except NotConfirmed as exc:
+            if exc.outcome == "declined":  # the person's latest word on these chats is no: no earlier yes stands
+                await self._withdraw_kept(op, asked)
+            raise
         if pending is not None:
+            await self._note_asked(question, asked_at)  # a 2026-07-28 round: the answer comes with a retry
             return pending
-        if ctx.input_responses is None and self._clock() > asked_at + config.token_ttl:
-            # A live answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
-            # (A 2026-07-28 answer is bounded by its sealed state, which lives no longer than that.)
+        if self._clock() > asked_at + config.token_ttl:
+            # An answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
             raise NotConfirmed(
                 "Not done: the answer came after the confirmation had expired. Nothing was changed.",
                 f"Call {op.name} again to ask again.",
                 outcome="declined",
             )
-        # A live answer: time has passed since the read the question was built from, so read the target again
-        # (a 2026-07-28 retry built ``asked`` from a read made at the start of this call, and the answer is
-        # sealed to that very question: nothing to read twice).
+        # Time has passed since the read the question was built from, so read the target again; except for a
+        # 2026-07-28 form answer, which arrives with the retry whose first step was that very read, sealed to the
+        # question it answers (an approval page may have been waited on in this call: read again).
         again = asked
-        if ctx.input_responses is None:
+        if ctx.input_responses is None or how != "elicitation":
             again = await build_question(self._client, op, request.model_dump(), answering=answering, before=asked)
         if again.full != question:
             raise NotConfirmed(
@@ -294,10 +298,49 @@ class Guard:
             )
         await self._claim_answer(ctx)
         note["confirmed_by"] = how
+        return await self._acting(op, asked, act, asked_at)
+
+    async def _acting(self, op: Operation, asked: Question, act: Act, asked_at: float) -> CallToolResult:
+        """Act on a yes given at ``asked_at``; a batch keeps it for what did not go, until CLIQ_CONFIRM_TTL after
+        that question and no longer."""
         done = await act()
         if op.each:
-            await self._keep_yes(op, asked, done, config.token_ttl)
+            await self._keep_yes(op, asked, done, asked_at + self.config.token_ttl - self._clock())
         return done
+
+    def _asked_key(self, question: str) -> str:
+        return f"{self.single_use.account}:asked:{hashlib.sha256(question.encode()).hexdigest()[:32]}"
+
+    async def _note_asked(self, question: str, asked_at: float) -> None:
+        """When a 2026-07-28 question was put (its answer arrives in a later call, maybe on another replica)."""
+        store = self.single_use.store
+        if store is not None:
+            with contextlib.suppress(CliqError):  # unknown: the retry counts from its own time
+                await store.put(self._asked_key(question), repr(asked_at), self.config.token_ttl, secret=False)
+
+    async def _asked_at(self, question: str) -> float:
+        store = self.single_use.store
+        found = None
+        if store is not None:
+            with contextlib.suppress(CliqError):
+                found = await store.get(self._asked_key(question))
+        now = float(self._clock())
+        try:
+            return min(float(found[0]), now) if found else now
+        except ValueError:
+            return now
+
+    async def _withdraw_kept(self, op: Operation, asked: Question) -> None:
+        """Each chat of a declined question: its kept yes (if any) is used up, so nothing acts on it unasked."""
+        store = self.single_use.store
+        if store is None or not op.each:
+            return
+        for chat_id in asked.per_chat:
+            with contextlib.suppress(CliqError):
+                found = await store.get(self._kept(op, chat_id))
+                if found:
+                    await self.single_use.claim("kept-yes", found[0].partition("|")[0],
+                                                self._clock() + self.config.token_ttl)  # fmt: skip
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
@@ -350,7 +393,7 @@ class Guard:
         store = self.single_use.store
         items = (done.structured_content or {}).get("items") or []
         rest = [i["chat_id"] for i in items if isinstance(i, dict) and i.get("outcome") == "not_sent"]
-        if store is None or not rest:
+        if store is None or not rest or ttl_s <= 0:
             return
         for chat_id in rest:
             if chat_id in asked.per_chat:
