@@ -140,9 +140,11 @@ def error_for(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> 
             status=status,
             code=code,
         )
+    refused = code is not None and code.endswith(("_not_supported", "_not_allowed"))  # e.g. renaming a contact
+    hint = "Cliq does not allow this for this chat: no argument changes that." if refused else ""
     return ApiError(
         f"Cliq refused the request (HTTP {status}{tag}).{said}",
-        "Correct the arguments and try again.",
+        hint or "Correct the arguments and try again.",
         status=status,
         code=code,
     )

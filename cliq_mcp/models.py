@@ -255,6 +255,7 @@ class ByPlan(Request):
     _left_alone: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)
     # Chats cut from the batch before anyone was asked: the account's budget could not send them now.
     _later: list[str] = PrivateAttr(default_factory=list)
+    _of: int | None = PrivateAttr(None)  # the chats the plan holds in all (for the person's question)
 
 
 class ClearUnreadCounts(ByPlan):
@@ -280,7 +281,7 @@ class ClearUnreadCounts(ByPlan):
 
 
 class RenameChat(Request):
-    """Rename a direct or group chat (not a channel)."""
+    """Rename a group chat (not a channel; a direct chat only where Cliq lets contacts be renamed)."""
 
     chat_id: ChatId = Field(description=CHAT_ID)
     title: Title = Field(description="the new name")
@@ -418,7 +419,7 @@ class UnmuteChat(ChatTarget):
 
 
 class FindPeople(Request):
-    """Find people by name or email: user id, name, email and your direct chat with them."""
+    """Find people by name or email: user id, name and email (marked where the name is exact)."""
 
     query: str = Field(min_length=1, max_length=200, description="part of a name, or an email")
     limit: int = Field(10, ge=1, le=50, description="most people returned")

@@ -169,6 +169,7 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
     resolved = request.model_copy(update={"chat_ids": due})
     assert isinstance(resolved, ByPlan)
     resolved._left_alone = left_alone
+    resolved._of = len(plan.of(op.name)) - len([c for c, _, _ in left_alone if c in plan.of(op.name)])
     return resolved
 
 

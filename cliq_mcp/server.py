@@ -58,7 +58,9 @@ INSTRUCTIONS = (
     "user ids are taken, an email works too: it is resolved to the id before anything is sent.\n"
     "Times: 2025-01-31, 2025-01-31T09:00:00Z (UTC unless an offset is given), epoch milliseconds, or "
     "90d / 12h / 30m / 2w meaning that long ago.\n"
-    "Write tools take dry_run: true to show the exact request without sending it."
+    "Write tools take dry_run: true to show the exact request without sending it.\n"
+    "Not offered (tell the user): sending messages or reading them beyond a chat's last one, joining channels, "
+    "pinning."
 )
 
 

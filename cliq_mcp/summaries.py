@@ -349,18 +349,16 @@ def _named(c: Chat) -> str:
     return _q(c.name) if c.name is not None else "(name unknown)"
 
 
-def _unread(c: Chat) -> str | None:
-    """``3 unread``, ``unread ?`` (Cliq did not say), or nothing (none unread)."""
-    if c.unread is None:
-        return f"unread {UNKNOWN}"
-    return f"{c.unread} unread" if c.unread else None
+def _unread(c: Chat) -> str:
+    """``3 unread``, ``0 unread``, or ``unread ?`` (Cliq did not say)."""
+    return f"unread {UNKNOWN}" if c.unread is None else f"{c.unread} unread"
 
 
 def chat_line(c: Chat) -> str:
     parts = [c.chat_id, _named(c), c.chat_type or f"type {UNKNOWN}"]
     if c.participants is not None and c.chat_type != "direct_message":
         parts.append(f"{c.participants} members")
-    parts += [flag for flag in (_unread(c),) if flag]
+    parts.append(_unread(c))
     when = moment(c.last_activity)
     parts.append(f"active {when}" if when else f"active {UNKNOWN}")
     parts += [flag for flag, on in (("pinned", c.pinned), ("muted", c.muted)) if on]
@@ -422,6 +420,8 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     if unknown:
         lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
     lines += _walk_end(listed, response, "list_chats")
+    if not getattr(request, "closed", None):
+        lines.append("Closed chats are not in it (the same call with closed=true walks those).")
     listed.next_token = response["next_token"]
     return "\n".join(lines), listed
 
@@ -433,6 +433,9 @@ def chat_list(request: Request, response: Any) -> Answer:
     here = getattr(request, "filtered_here", None)  # a type Cliq's list cannot filter: this server does
     raw = [c for c in answer.chats if here is None or c.chat_type in (here, None)]  # type not told: shown
     chats = [_listed(chat(c)) for c in raw[:LISTED]]
+    muted = getattr(request, "muted", None)  # the list's muted filter is the one place Cliq tells it
+    if muted is not None:
+        chats = [c if c.muted is not None else c.model_copy(update={"muted": muted}) for c in chats]
     unknown = sum(c.unread is None for c in chats)
     listed = ChatList(chats=chats, next_token=answer.next_token or None, complete=True, filtered_here=here,
                       unread_unknown=unknown or None, unreadable=answer.unreadable or None)  # fmt: skip
@@ -457,7 +460,7 @@ def chat_list(request: Request, response: Any) -> Answer:
         more = f"call again with limit={bigger}, or " if bigger > limit else ""
         lines.append(
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
-            f"To see the rest: {more}narrow it (title, chat_type, modified_after/before), or page with list_chats."
+            f"To see the rest: {more}narrow it (name, chat_type, modified_after/before), or page with list_chats."
         )
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"

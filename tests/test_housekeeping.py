@@ -92,12 +92,13 @@ async def test_close_chats_asks_once_listing_every_chat(
     assert result.is_error is False, result.content
     assert len(seen) == 1
     question = seen[0].message
-    # One line per chat: name, type, id, last active and flags, so a person can read the list.
+    # One line per chat: name, type, id, last active, unread (as Cliq's list told it) and flags, so a person can
+    # read the list and see what they would stop seeing.
     assert question.splitlines() == [
         "Close 3 chats? They will be hidden from your recent chats.",
-        f'- "Q2 Product Review - Design, Engineering & QA" · group chat · {Q2} · last active 2025-06-15',
-        f'- "Alice Johnson" · direct message · {ALICE} · last active 2025-04-10',
-        f'- "Bob Carter" · direct message · {BOB} · last active 2025-04-09 · pinned',
+        f'- "Q2 Product Review - Design, Engineering & QA" · group chat · {Q2} · last active 2025-06-15 · 3 unread',
+        f'- "Alice Johnson" · direct message · {ALICE} · last active 2025-04-10 · unread unknown',
+        f'- "Bob Carter" · direct message · {BOB} · last active 2025-04-09 · unread unknown · pinned',
     ]
     assert [(w.method, w.path, w.json) for w in writes(workspace)] == [
         ("PUT", f"/api/v3/chats/{c}", {"operation": "close_chat"}) for c in chat_ids

@@ -234,7 +234,8 @@ class Guard:
         # A call that answers a question (a token, a 2026-07-28 retry) is judged by that question, so that a
         # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
         answering = token is not None or ctx.input_responses is not None
-        asked = await build_question(self._client, op, request.model_dump(), answering=answering)
+        of = getattr(request, "_of", None)  # a plan's batch: how many chats the plan holds in all
+        asked = await build_question(self._client, op, request.model_dump(), answering=answering, of=of)
         request._names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
@@ -289,7 +290,9 @@ class Guard:
         # question it answers (an approval page may have been waited on in this call: read again).
         again = asked
         if ctx.input_responses is None or how != "elicitation":
-            again = await build_question(self._client, op, request.model_dump(), answering=answering, before=asked)
+            again = await build_question(
+                self._client, op, request.model_dump(), answering=answering, before=asked, of=of
+            )
         if again.full != question:
             raise NotConfirmed(
                 "Not done: the chat changed while the user was being asked. Nothing was changed.",

@@ -44,10 +44,11 @@ Opener = Callable[[str], Awaitable[bool]]  # show a URL to the person; False if 
 def ways_forward(command: str) -> str:
     """What a person can do where nobody can be asked: ``command`` is this very call for ``cliq-mcp call``."""
     return (
-        "Ways forward: a client that asks the person (Claude Code, VS Code, MCP Inspector); running cliq-mcp where "
-        f"it can open a browser for its approval page; at a terminal, `{command}`, which asks there; for "
-        "pipelines CLIQ_GUARD=unattended with CLIQ_UNATTENDED_CHATS; or, only if your MCP host asks the person "
-        "before every single tool call, CLIQ_GUARD=trust-host."
+        "Ways forward, for the person (not settings an assistant may change): a client that asks the person "
+        "(Claude Code, VS Code, MCP Inspector); running cliq-mcp where it can open a browser for its approval "
+        f"page; at a terminal, `{command}`, which asks there; for pipelines CLIQ_GUARD=unattended with "
+        "CLIQ_UNATTENDED_CHATS; or, only if the MCP host asks the person before every single tool call, "
+        "CLIQ_GUARD=trust-host."
     )
 
 

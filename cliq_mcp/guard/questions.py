@@ -51,6 +51,8 @@ def _chat_line(chat_id: str, chat: ChatObject) -> str:
     parts = [quoted(chat.name), kind, chat_id]
     when = moment(chat.last_modified_time)
     parts.append(f"last active {when[:10]}" if when else "last active unknown")
+    unread = chat.unread_message_count
+    parts += [f"{unread} unread" if unread else "unread unknown"] if unread != 0 else []
     parts += [flag for flag, on in (("pinned", chat.pinned), ("muted", chat.muted)) if on is True]
     return "- " + " · ".join(parts)
 
@@ -67,7 +69,13 @@ async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
 
 
 async def build_question(
-    client: Sender, op: Operation, values: dict[str, Any], *, answering: bool = False, before: Question | None = None
+    client: Sender,
+    op: Operation,
+    values: dict[str, Any],
+    *,
+    answering: bool = False,
+    before: Question | None = None,
+    of: int | None = None,
 ) -> Question:
     """Read the target now and say exactly what will happen to it. Closing a closed chat is ``NothingToDo``,
     except for a call ``answering`` a question already asked (judged by that question: a replay is refused).
@@ -94,7 +102,10 @@ async def build_question(
         for reason in dict.fromkeys(r for _, r in skip.values()):
             lines += (f"Skipped, {reason}: {', '.join(c for c in chat_ids if c in skip and skip[c][1] == reason)}",)
         titles = {c: clean(found[c].name, 200) for c in targets}
-        sentence = op.confirm.format(chats=f"{len(targets)} chat{'s' if len(targets) != 1 else ''}")
+        chats = f"{len(targets)} chat{'s' if len(targets) != 1 else ''}"
+        if of is not None and of > len(targets):  # a plan's batch: the person knows there is more to come
+            chats += f" (of the {of} its plan holds; the others are asked about later)"
+        sentence = op.confirm.format(chats=chats)
         return Question(sentence, lines, titles, per_chat=dict(zip(targets, lines, strict=False)))
     chat_id = str(values["chat_id"])
     if op.fixed.get("operation") == "close_chat" and not answering:

@@ -43,8 +43,9 @@ def update_chat(ctx: Ctx) -> Response:
         title = inputs.text(body, "title", 255)
         if chat.chat_type == "channel":
             raise ApiError(400, "channel_title_update_not_supported", "A channel's title cannot be changed here.")
-        if chat.chat_type in ONE_TO_ONE:
-            raise invalid_inputs("A direct chat has no title to change.")  # assumption
+        if chat.chat_type in ONE_TO_ONE:  # the document: allowed only where a contact's display name is preferred
+            raise ApiError(400, "contact_rename_not_supported", "Renaming contacts in one-to-one chats is not "
+                           "allowed when contact display name is not preferred.")  # fmt: skip
         chat.name = title
         chat.modified_ms = ctx.ws.now_ms()
         return JSONResponse({"type": "chat.title", "data": {"title": title, "chat_id": chat.chat_id}})
