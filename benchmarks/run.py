@@ -37,6 +37,7 @@ import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from benchmarks import tasks
 from cliq_mcp.sandbox import Workspace, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,7 @@ HTTP_WORKERS = (1, 2)
 class Report:
     rows: list[tuple[str, str, str, bool]] = field(default_factory=list)  # target, measured, limit, met
     sections: list[str] = field(default_factory=list)
+    tasks: str = ""  # the everyday tasks' table (benchmarks/tasks.py)
 
     def target(self, name: str, measured: str, limit: str, met: bool) -> None:
         self.rows.append((name, measured, limit, met))
@@ -865,6 +867,12 @@ def write(report: Report, plan: Plan, quick: bool, seconds: float, load: tuple[f
         "|---|---|---|---|",
         *[f"| {n} | {m} | {lim} | {'met' if ok else '**NOT met**'} |" for n, m, lim, ok in report.rows],
         "",
+        "## Everyday tasks (deterministic: `python -m benchmarks.tasks` alone gives the same table)",
+        "",
+        tasks.START,
+        report.tasks,
+        tasks.END,
+        "",
         "## Details",
         "",
         *report.sections,
@@ -889,6 +897,8 @@ async def run(plan: Plan) -> Report:
             await latency_and_memory(servers, url, plan, report)
             print("== HTTP transport under load", flush=True)
             await http_load(plan, report)
+            print("== everyday tasks", flush=True)
+            report.tasks = tasks.table(await tasks.measure())
         except BaseException:
             errlog.seek(0)
             print("server stderr (last 3000 characters):\n" + errlog.read()[-3000:], file=sys.stderr)

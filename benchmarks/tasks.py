@@ -244,7 +244,7 @@ def table(runs: dict[str, dict[str, Run]]) -> str:
         waited = f"{auto.waited_s:.0f} s" if auto.waited_s >= 1 else "-"
         note = f" ({auto.note})" if auto.note else ""
         lines.append(
-            f"| {name}{note} | {len(auto.calls)} | {auto.text_bytes / 1024:.1f} KB | {requests} | {auto.asked} "
+            f"| {name}{note} | {len(auto.calls)} | {auto.text_bytes:,} B | {requests} | {auto.asked} "
             f"| {waited} | {'yes' if auto.true and legacy.true else 'NO'} |"
         )
     return "\n".join(lines)

@@ -420,7 +420,7 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     if unknown:
         lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
     lines += _walk_end(listed, response, "list_chats")
-    if not getattr(request, "closed", None):
+    if listed.complete and not getattr(request, "closed", None):  # said once, at the end of the walk
         lines.append("Closed chats are not in it (the same call with closed=true walks those).")
     listed.next_token = response["next_token"]
     return "\n".join(lines), listed
