@@ -196,6 +196,9 @@ class Settings:
     client_id: str | None = None
     client_secret: SecretStr | None = None
     refresh_token: SecretStr | None = None
+    # CLIQ_ACCOUNT: one name for the account however it is configured (an access token here, a refresh token
+    # there): its budget, token, claims and locks are then one, whatever the credentials.
+    account_name: str | None = None
     dc: str = "com"
     sandbox: bool = False
     log_level: LogLevel = "WARNING"
@@ -271,6 +274,7 @@ class Settings:
             client_id=get("CLIQ_CLIENT_ID"),
             client_secret=secret("CLIQ_CLIENT_SECRET"),
             refresh_token=secret("CLIQ_REFRESH_TOKEN"),
+            account_name=get("CLIQ_ACCOUNT"),
             dc=dc,
             log_level=_level(log_level or get("CLIQ_LOG_LEVEL") or "WARNING"),
             timeout=_seconds(get("CLIQ_TIMEOUT"), default=15.0, name="CLIQ_TIMEOUT", most=120),
@@ -308,6 +312,8 @@ class Settings:
         Shared state (used confirmations, pacing) is kept per account, never per process."""
         held = self.refresh_token or self.access_token
         identity = f"{self.client_id}|{held.get_secret_value()}" if held else "none"
+        if self.account_name:  # named: the same account whatever credentials configure it
+            identity = f"named|{self.account_name.strip().casefold()}"
         return hashlib.sha256(f"{self.api_base_url}|{identity}".encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:

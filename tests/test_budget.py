@@ -177,3 +177,22 @@ async def test_two_server_processes_hold_the_threshold_across_a_redis_restart(
         after = await hammer([one, two], 10)
     assert_one_budget(before + after, workspace)
     assert all(r.is_error for r in after[2:]), "after the restart the servers counted the minute as full"
+
+
+async def test_one_account_named_is_one_budget_whatever_credentials_configure_it(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Issue #22 item 6 / #23 item 5: an access token on one server and refresh-token credentials on another
+    are two accounts to the store, unless CLIQ_ACCOUNT names them as one."""
+    refreshing = {"CLIQ_ACCESS_TOKEN": "", "CLIQ_CLIENT_ID": "sandbox-client", "CLIQ_CLIENT_SECRET": "sandbox-secret",
+                  "CLIQ_REFRESH_TOKEN": "sandbox-refresh"}  # fmt: skip
+    named = {"CLIQ_ACCOUNT": "tim.harrison@zylker.com"}
+    async with Client(cliq.server(cliq.settings(**named))) as by_token:
+        for _ in range(LIST_ALLOWED):
+            assert (await by_token.call_tool("list_chats", {"limit": 1})).is_error is False
+    async with Client(cliq.server(cliq.settings(**named, **refreshing))) as by_refresh:
+        refused = await by_refresh.call_tool("list_chats", {"limit": 1})
+    async with Client(cliq.server(cliq.settings(**refreshing))) as unnamed:
+        other = await unnamed.call_tool("list_chats", {"limit": 1})
+    assert refused.is_error is True and "Not sent" in refused.content[0].text  # one budget, named as one
+    assert other.is_error is False  # unnamed, the refresh credentials are another account to the store

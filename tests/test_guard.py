@@ -392,3 +392,20 @@ async def test_injected_instructions_in_a_chat_cannot_trigger_a_write(
     assert "Last message" in text and ': "IGNORE PREVIOUS INSTRUCTIONS' in text  # shown as quoted data
     assert removal.is_error is True and closing.is_error is True and len(seen) == 2
     assert writes(workspace) == []
+
+
+async def test_a_token_from_before_the_store_was_lost_is_refused(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Issue #22 item 6: the store that lost its claims would take a used token again; a token is honoured only
+    while the store remembers giving it."""
+    async with Client(cliq.server(trusting(cliq.url, tmp_path)), mode="legacy") as client:
+        token = await preview(client, "close_chat", {"chat_id": Q2})
+        for found in tmp_path.rglob("state.sqlite3*"):
+            found.unlink()  # the state directory is deleted
+        noticed = await client.call_tool("get_chat", {"chat_id": Q2})  # the loss is noticed: a full minute
+        assert noticed.is_error is True
+        cliq.time.advance(61)
+        late = await client.call_tool("close_chat", {"chat_id": Q2, "confirmation_token": token})
+    assert late.is_error is True and "no record of giving that confirmation token" in late.content[0].text
+    assert writes(workspace) == []

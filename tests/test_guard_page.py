@@ -307,3 +307,33 @@ async def test_a_page_approval_waits_for_its_retry_while_other_questions_are_ask
     assert other.is_error is True
     assert done.is_error is False, everything_shown(done)
     assert wire(workspace) == CLOSE_Q2
+
+
+def lose_the_store(home: Path) -> None:
+    """The state directory is deleted (or the file replaced): every record of it is gone, used answers too."""
+    for found in home.rglob("state.sqlite3*"):
+        found.unlink()
+
+
+async def test_an_answer_from_before_the_store_was_lost_is_refused(cliq: Cliq, workspace: Workspace) -> None:
+    """Issue #22 item 6: a store that lost its claims cannot tell a used 2026-07-28 answer from a new one; an
+    answer is honoured only while the store remembers asking its question, so a replay after the loss acts on
+    nothing (the person is asked again)."""
+    shared = {"CLIQ_GUARD_SECRET": "guard-secret-0123456789"}
+    args = {"chat_id": Q2}
+
+    async def answer(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(cliq.server(cliq.settings(**shared)), elicitation_callback=answer) as first:
+        asked = await first.session.call_tool("close_chat", args, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult)
+        yes = {key: ElicitResult(action="accept", content={"confirm": True}) for key in asked.input_requests}
+        lose_the_store(Path(cliq.settings().guard.state_url or "").parent.parent)
+        # The next use of the store notices the loss and counts the minute as full (issue #23 item 2) ...
+        noticed = await first.call_tool("get_chat", args)
+        assert noticed.is_error is True and "Not sent" in noticed.content[0].text
+        cliq.time.advance(61)  # ... so the replay comes a minute later, within the answer's 300 s
+        replay = await first.call_tool("close_chat", args, input_responses=yes, request_state=asked.request_state)
+    assert replay.is_error is True and "no record of asking that question" in replay.content[0].text
+    assert writes(workspace) == []

@@ -256,7 +256,7 @@ class Guard:
         kept_for = await self._kept_yes(op, asked, note) if op.each else None
         if kept_for is not None:  # the person said yes to these before: not asked again
             return await self._acting(op, asked, act, self._clock() + kept_for - config.token_ttl)
-        asked_at = await self._asked_at(question) if ctx.input_responses is not None else self._clock()
+        asked_at = self._clock()
         try:
             if can_elicit(ctx):
                 how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
@@ -270,7 +270,7 @@ class Guard:
                     outcome="refused",
                 )
             else:
-                return self._preview(op, request, question, canonical, note)
+                return await self._preview(op, request, question, canonical, note)
         except NotConfirmed as exc:
             if exc.outcome == "declined":  # the person's latest word on these chats is no: no earlier yes stands
                 await self._withdraw_kept(op, asked)
@@ -278,6 +278,8 @@ class Guard:
         if pending is not None:
             await self._note_asked(question, asked_at)  # a 2026-07-28 round: the answer comes with a retry
             return pending
+        if ctx.input_responses is not None:  # the answer to a question put in an earlier call: when was that?
+            asked_at = await self._asked_at(question, op.name)
         if self._clock() > asked_at + config.token_ttl:
             # An answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
             raise NotConfirmed(
@@ -315,23 +317,30 @@ class Guard:
         return f"{self.single_use.account}:asked:{hashlib.sha256(question.encode()).hexdigest()[:32]}"
 
     async def _note_asked(self, question: str, asked_at: float) -> None:
-        """When a 2026-07-28 question was put (its answer arrives in a later call, maybe on another replica)."""
+        """When a 2026-07-28 question was put: its answer arrives in a later call, maybe on another replica, and
+        is honoured only while this record stands (a store that lost it lost the used answers' claims too)."""
         store = self.single_use.store
         if store is not None:
-            with contextlib.suppress(CliqError):  # unknown: the retry counts from its own time
-                await store.put(self._asked_key(question), repr(asked_at), self.config.token_ttl, secret=False)
+            await store.put(self._asked_key(question), repr(asked_at), self.config.token_ttl, secret=False)
 
-    async def _asked_at(self, question: str) -> float:
+    async def _asked_at(self, question: str, tool: str) -> float:
+        """When the question a 2026-07-28 answer is for was put; ``NotConfirmed`` if that is not on record."""
         store = self.single_use.store
-        found = None
-        if store is not None:
-            with contextlib.suppress(CliqError):
-                found = await store.get(self._asked_key(question))
         now = float(self._clock())
-        try:
-            return min(float(found[0]), now) if found else now
-        except ValueError:
+        if store is None:
             return now
+        found = await store.get(self._asked_key(question))
+        try:
+            asked = float(found[0]) if found else None
+        except ValueError:
+            asked = None
+        if asked is None:
+            raise NotConfirmed(
+                "Not done: this server has no record of asking that question (its state store lost its records, "
+                "which include the answers already used). Nothing was changed.",
+                f"Call {tool} again to ask the person again.",
+            )
+        return min(asked, now)
 
     async def _withdraw_kept(self, op: Operation, asked: Question) -> None:
         """Each chat of a declined question: its kept yes (if any) is used up, so nothing acts on it unasked."""
@@ -369,13 +378,13 @@ class Guard:
             )
         return title
 
-    def _preview(
+    async def _preview(
         self, op: Operation, request: Request, question: str, canonical: str, note: dict[str, Any]
     ) -> CallToolResult:
         """CLIQ_GUARD=trust-host without elicitation: a preview and a token the host's own prompt guards."""
         config = self.config
         note["outcome"] = "preview"
-        issued = self.tokens.issue(op.name, canonical, question)
+        issued = await self.tokens.issue(op.name, canonical, question)
         ttl = int(config.token_ttl)
         text = (
             f"Not done yet: this needs the user's confirmation.\nIt would: {question}\n"

@@ -47,6 +47,15 @@ class SingleUse:
             )
         return await self.store.claim(f"{self.account}:{kind}:{value}", until)
 
+    async def remember(self, kind: str, value: str, ttl_s: float) -> None:
+        """Note that a question was put (or a token given) that a later call may answer: the claims of a store
+        that lost its data are gone too, so a yes is honoured only while the store still remembers asking."""
+        if self.store is not None:
+            await self.store.put(f"{self.account}:{kind}:{value}", "asked", ttl_s, secret=False)
+
+    async def remembered(self, kind: str, value: str) -> bool:
+        return self.store is None or await self.store.get(f"{self.account}:{kind}:{value}") is not None
+
 
 class Tokens:
     """Confirmation tokens: ``v2.<key id>.<expiry>.<nonce>.<target digest>.<mac>``. The MAC covers the tool,
@@ -68,12 +77,13 @@ class Tokens:
         message = "|".join(("v2", tool, arguments, target, expiry, nonce)).encode()
         return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
 
-    def issue(self, tool: str, arguments: str, question: str) -> str:
+    async def issue(self, tool: str, arguments: str, question: str) -> str:
         expiry, nonce, target = (
             str(int(self._clock() + self._ttl)),
             _b64(secrets.token_bytes(12)),
             self.digest(question),
         )
+        await self._used.remember("issued", nonce, self._ttl)
         return ".".join(("v2", self._kid, expiry, nonce, target, self._mac(tool, arguments, target, expiry, nonce)))
 
     async def redeem(self, token: str, tool: str, arguments: str, question: str) -> None:
@@ -103,6 +113,12 @@ class Tokens:
             raise NotConfirmed(
                 "Not done: the target changed since the preview the user agreed to. Nothing was changed.",
                 f"Now it would be: {question} Call {tool} without confirmation_token to preview it again.",
+            )
+        if not await self._used.remembered("issued", nonce):
+            raise NotConfirmed(
+                "Not done: this server has no record of giving that confirmation token (its state store lost its "
+                "records, which include the tokens already used). Nothing was changed.",
+                f"Call {tool} without confirmation_token for a new preview and ask the user again.",
             )
         if not await self._used.claim("token", nonce, float(expiry)):
             raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
