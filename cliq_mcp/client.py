@@ -6,7 +6,9 @@ the tests' loopback server all go through this same code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import logging
 import math
 import random
@@ -60,6 +62,8 @@ def sandbox_transport(rate_limits: bool = True) -> Transport:
 
 THROTTLE_CODES = {"rate_limit_exceeded", "request_limit_exceeded"}
 ATTEMPTS = 3  # for reads, and for writes that never left
+RECENT_S = 30.0  # a read this recent may build a question (never the read before an act)
+RECENT_KEPT = 64
 DEADLINE_S = 25.0  # all attempts of one call, inside a client's usual 30 s request timeout
 MAX_RETRY_AFTER_S = 5.0  # a Retry-After we wait for once; a longer one is reported instead
 RETRY_STATUSES = {200, 500, 502, 503, 504}  # 200: an answer that was not JSON
@@ -178,6 +182,7 @@ class CliqClient:
         # here, before any summary shortens it into a prefix that no longer matches.
         self._redactor = Redactor(settings.secrets())
         self._http: httpx.AsyncClient | None = None
+        self._recent: dict[str, tuple[float, Any]] = {}  # the last reads' answers (send's ``recent``)
         # What this process learned about the account that is worth not asking again (e.g. that the Users
         # API is refused to this token: a 401 there would cost a token refresh on every call).
         self.memo: dict[str, Any] = {}
@@ -229,7 +234,24 @@ class CliqClient:
             if request.method != "GET" and (sent := WRITES_SENT.get()) is not None:
                 sent.append(request.url.path)
 
-    async def send(self, wire: Wire, rate: RateLimit) -> Any:
+    async def send(self, wire: Wire, rate: RateLimit, *, recent: bool = False) -> Any:
+        """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``. ``recent``: a
+        read may be answered by the same read made in the last ``RECENT_S`` (a question put to a person is built
+        from it; the read right before acting never is)."""
+        key = json.dumps([wire.api, wire.path, sorted(wire.params.items())]) if wire.method == "GET" else None
+        kept = self._recent.get(key) if key is not None and recent else None
+        if kept is not None and self._clock() - kept[0] <= RECENT_S:
+            return copy.deepcopy(kept[1])
+        if key is None:
+            self._recent.clear()  # a write may change what any earlier read said
+        answer = await self._send(wire, rate)
+        if key is not None:
+            self._recent[key] = (self._clock(), answer)
+            while len(self._recent) > RECENT_KEPT:
+                self._recent.pop(next(iter(self._recent)))
+        return answer
+
+    async def _send(self, wire: Wire, rate: RateLimit) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.
 
         Reads (GET) are retried on 5xx, dropped connections, garbled answers and timeouts, a few times

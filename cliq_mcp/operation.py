@@ -26,7 +26,7 @@ class Sender(Protocol):
     cursor_key: bytes  # signs the cursors a walk hands out
     plans: Plans  # the account's plans, by handle (plan_tidy keeps them, close_chats acts on them)
 
-    async def send(self, wire: Wire, rate: RateLimit) -> Any: ...
+    async def send(self, wire: Wire, rate: RateLimit, *, recent: bool = False) -> Any: ...
 
     def write_barred(self, chat_id: str) -> str:
         """Why this server may not write to the chat (its allow/deny lists), or ""."""

@@ -55,6 +55,7 @@ from cliq_mcp.logs import Redactor
 from cliq_mcp.models import Request
 from cliq_mcp.operation import Effect, Operation, Sender
 from cliq_mcp.operations import BY_NAME
+from cliq_mcp.responses import ChatObject
 from cliq_mcp.results import result
 from cliq_mcp.state_store import StateStore
 from cliq_mcp.summaries import Preview, Written, clean
@@ -235,12 +236,23 @@ class Guard:
         # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
         answering = token is not None or ctx.input_responses is not None
         of = getattr(request, "_of", None)  # a plan's batch: how many chats the plan holds in all
-        asked = await build_question(self._client, op, request.model_dump(), answering=answering, of=of)
+        canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+        # A 2026-07-28 removal's answer: the chat as read for its question stands (as it does for a live answer);
+        # only the people, what the yes covers, are read again.
+        first = await self._first_read(op, canonical) if ctx.input_responses is not None else None
+        values = request.model_dump()
+        try:  # a new question may be built from what a call just before read (the act is never)
+            asked = await build_question(self._client, op, values, answering=answering, of=of, before=first,
+                                         recent=not answering)  # fmt: skip
+        except (NotConfirmed, NothingToDo):
+            if answering:
+                raise
+            # A refusal is never told from a recent read: read again, and refuse only if that says so too.
+            asked = await build_question(self._client, op, values, answering=answering, of=of, before=first)
         request._names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
         note["chat_titles"] = asked.titles
-        canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         if token is not None:
             if config.policy != "trust-host":
                 raise NotConfirmed(
@@ -277,6 +289,7 @@ class Guard:
             raise
         if pending is not None:
             await self._note_asked(question, asked_at)  # a 2026-07-28 round: the answer comes with a retry
+            await self._keep_first_read(op, canonical, asked)
             return pending
         if ctx.input_responses is not None:  # the answer to a question put in an earlier call: when was that?
             asked_at = await self._asked_at(question, op.name)
@@ -312,6 +325,28 @@ class Guard:
         if op.each:
             await self._keep_yes(op, asked, done, asked_at + self.config.token_ttl - self._clock())
         return done
+
+    def _read_key(self, op: Operation, canonical: str) -> str:
+        digest = hashlib.sha256(f"{op.name}|{canonical}".encode()).hexdigest()[:32]
+        return f"{self.single_use.account}:read:{digest}"
+
+    async def _keep_first_read(self, op: Operation, canonical: str, asked: Question) -> None:
+        """A removal's question: the chat as read for it, for the call that brings the answer (no second get)."""
+        store = self.single_use.store
+        if store is not None and asked.chat is not None and "user_ids" in op.model.model_fields:
+            with contextlib.suppress(CliqError):  # not kept: the answer's call reads the chat again
+                await store.put(self._read_key(op, canonical), asked.chat.model_dump_json(exclude_none=True),
+                                self.config.token_ttl, secret=False)  # fmt: skip
+
+    async def _first_read(self, op: Operation, canonical: str) -> Question | None:
+        store = self.single_use.store
+        if store is None or "user_ids" not in op.model.model_fields:
+            return None
+        with contextlib.suppress(CliqError, ValueError):
+            found = await store.get(self._read_key(op, canonical))
+            if found is not None:
+                return Question("", chat=ChatObject.model_validate_json(found[0]))
+        return None
 
     def _asked_key(self, question: str) -> str:
         return f"{self.single_use.account}:asked:{hashlib.sha256(question.encode()).hexdigest()[:32]}"

@@ -63,9 +63,9 @@ def _works_on(refused: frozenset[str]) -> str:
     return "direct and group chats only"
 
 
-async def _read(client: Sender, op_name: str, **fields: Any) -> Any:
+async def _read(client: Sender, op_name: str, recent: bool = False, **fields: Any) -> Any:
     op = BY_NAME[op_name]
-    return await client.send(op.wire(op.model(**fields)), op.rate)
+    return await client.send(op.wire(op.model(**fields)), op.rate, recent=recent)
 
 
 async def build_question(
@@ -76,11 +76,14 @@ async def build_question(
     answering: bool = False,
     before: Question | None = None,
     of: int | None = None,
+    recent: bool = False,
 ) -> Question:
     """Read the target now and say exactly what will happen to it. Closing a closed chat is ``NothingToDo``,
     except for a call ``answering`` a question already asked (judged by that question: a replay is refused).
     ``before``: the question asked (the re-check right before acting): a removal reads only the members again,
-    the chat as read for the question stands (what the yes covers is the people, named; no third read)."""
+    the chat as read for the question stands (what the yes covers is the people, named; no third read).
+    ``recent``: a new question may be built from reads made in the last few seconds (a call that read the chat
+    or its members just before); what is read right before acting never is."""
     if op.each:
         # One list request describes the open ones (Cliq's list takes up to 100 chat ids), a second says which
         # of the rest are closed. The person is asked about those that can be closed; the others are named as
@@ -113,7 +116,7 @@ async def build_question(
     if before is not None and before.chat is not None and values.get("user_ids") is not None:
         data = before.chat
     else:
-        read = await _read(client, "get_chat", chat_id=chat_id)
+        read = await _read(client, "get_chat", recent=recent, chat_id=chat_id)
         data = _named(parse(ChatDetails, read, "get_chat").data, "get_chat", "data")
     chat = _describe(chat_id, data)
     if data.chat_type in op.refused_types:
@@ -127,7 +130,8 @@ async def build_question(
     names: dict[str, str] = {}
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
-        roster = parse(MemberList, await _read(client, "list_chat_members", chat_id=chat_id), "list_chat_members")
+        members = await _read(client, "list_chat_members", recent=recent, chat_id=chat_id)
+        roster = parse(MemberList, members, "list_chat_members")
         members = {m.user_id: m for m in roster.members}
         missing = [u for u in user_ids if u not in members]
         if missing:
