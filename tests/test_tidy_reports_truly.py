@@ -1,5 +1,5 @@
-"""A second attacking review of housekeeping by a policy file, on the fixed version (after test_tidy_attacks.py).
-Each test is a hole found, fixed since.
+"""A second attacking review of housekeeping by a policy file, on the fixed version (after the first one,
+test_tidy_acts_only_as_its_policy_says.py). Each test is a hole found, fixed since.
 
 What counts is observable: the requests that reached the simulated Cliq, the report, the exit status, the
 tool's answer.
