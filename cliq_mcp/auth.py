@@ -23,7 +23,7 @@ import anyio
 import httpx
 
 from cliq_mcp.config import Settings
-from cliq_mcp.errors import AuthenticationError, ConfigurationError, Throttled
+from cliq_mcp.errors import AuthenticationError, ConfigurationError, Paced, Throttled
 from cliq_mcp.logs import Redactor, learn_secret
 
 REFRESH_MARGIN_S = 120.0  # refresh this long before the token's stated expiry
@@ -205,10 +205,10 @@ class ZohoAuth(httpx.Auth):
             return False
         blocked = await self._shelf.get(self._keys["-blocked"])
         if blocked is not None:
-            raise Throttled(
+            raise Paced(
                 "Zoho refused this account's token requests (too many in 10 minutes); it is not asked again until "
                 f"its window ends, in about {ceil(blocked[1])} s.",
-                "Wait, then try again.", status=0, code="token_blocked", retry_after=blocked[1],
+                "Wait, then try again.", code="token_blocked", retry_after=blocked[1],
             )  # fmt: skip
         waited = 0.0
         while not await self._shelf.hold(self._keys["-lease"], LEASE_S):

@@ -92,5 +92,13 @@ class Throttled(ApiError):
         self.retry_after = retry_after
 
 
+class Paced(Throttled):
+    """Held back here before it was sent (this server's pacing, or a token endpoint Zoho blocks): nothing left,
+    and waiting ``retry_after`` is enough."""
+
+    def __init__(self, message: str, hint: str = "", *, retry_after: float, code: str = "paced") -> None:
+        super().__init__(message, hint, status=0, code=code, retry_after=retry_after)
+
+
 class ServerError(ApiError):
     pass

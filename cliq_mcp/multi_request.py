@@ -25,6 +25,7 @@ from cliq_mcp.errors import (
     InvalidArguments,
     NotFound,
     NothingToDo,
+    Paced,
     ServerError,
     StateUnavailable,
     Throttled,
@@ -194,8 +195,7 @@ async def within_budget(op: Operation, request: Request, client: Sender) -> Requ
                     f"plan={json.dumps(handle)}.")  # fmt: skip
             raise NothingToDo(text, Bulk(complete=False, why=why, retry_after_s=seconds, plan=handle,
                                          continue_with={"plan": handle}))  # fmt: skip
-        raise Throttled(f"Not sent, and nobody was asked: {why}.", f"Try again in {seconds} s.", status=0,
-                        code="paced", retry_after=wait)  # fmt: skip
+        raise Paced(f"Not sent, and nobody was asked: {why}.", f"Try again in {seconds} s.", retry_after=wait)
     if not op.each or free >= len(ids):
         return request
     cut = request.model_copy(update={op.each: ids[:free]})
@@ -276,7 +276,8 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
         except Throttled as exc:
             reason = _throttle_reason(exc, op)
             # status 0: our own pacing refused it before it was sent; otherwise Cliq refused it.
-            items.append({"chat_id": chat_id, "outcome": "failed" if exc.status else "not_sent", "reason": reason})
+            items.append({"chat_id": chat_id, "outcome": "not_sent" if isinstance(exc, Paced) else "failed",
+                          "reason": reason})  # fmt: skip
             stopped, retry_after = f"after a throttle; {reason.removeprefix('throttled; ')}", _wait(exc)
         except CliqError as exc:
             outcome, reason = outcome_of(exc)
@@ -719,7 +720,7 @@ async def clear_unread(
             items = [item.model_dump() for item in unread_cleared(chat_ids, answer, op.name)]
         except Throttled as exc:  # status 0: our pacing kept it back; otherwise Cliq refused it
             reason, wait = _throttle_reason(exc, op), _wait(exc)
-            items = [{"chat_id": c, "outcome": "failed" if exc.status else "not_sent", "reason": reason}
+            items = [{"chat_id": c, "outcome": "not_sent" if isinstance(exc, Paced) else "failed", "reason": reason}
                      for c in chat_ids]  # fmt: skip
         except CliqError as exc:
             outcome, reason = outcome_of(exc)

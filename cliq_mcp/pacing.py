@@ -19,7 +19,7 @@ from typing import Protocol
 
 import anyio
 
-from cliq_mcp.errors import Throttled
+from cliq_mcp.errors import Paced
 from cliq_mcp.wire import RateLimit
 
 SHARE = 0.9  # use at most this share of Cliq's threshold, leaving room for the user's other clients
@@ -99,13 +99,11 @@ class Pacer:
             # Bounded: other processes may take the slot we waited for, but we wait at most MAX_WAIT_S in all.
             if waited + delay > MAX_WAIT_S:
                 lock = f" and locks it for up to {rate.lock} when exceeded" if rate.lock else ""
-                raise Throttled(
+                raise Paced(
                     f"Not sent: Cliq allows about {rate.per_minute} {_named(rate.key)} requests a minute{lock}; this "
                     f"server keeps to {allowed} for the account (room for its other clients), and the last minute "
                     "used them.",
                     f"Try again in {math.ceil(delay)} s.",
-                    status=0,  # refused here, before Cliq saw it
-                    code="paced",
                     retry_after=delay,
                 )
             waited += delay

@@ -45,7 +45,7 @@ import anyio
 
 from cliq_mcp.client import WRITES_SENT, Transport
 from cliq_mcp.config import Settings
-from cliq_mcp.errors import CliqError, NotConfirmed, Throttled
+from cliq_mcp.errors import CliqError, NotConfirmed, Paced, Throttled
 from cliq_mcp.housekeeping import Judged, excluded, plan
 from cliq_mcp.logs import Redactor
 from cliq_mcp.models import parse
@@ -125,7 +125,7 @@ class _Waits:
 
     async def wait(self, exc: Throttled) -> bool:
         """True after waiting out ``exc``'s window; False when it is Cliq's own throttle or waiting is spent."""
-        if exc.status != 0 or exc.retry_after is None:
+        if not isinstance(exc, Paced) or exc.retry_after is None:
             return False
         wait = ceil(exc.retry_after)
         if self.report.waited_s + wait > self.most:
@@ -285,7 +285,7 @@ async def _apply(parts: Runtime, report: Report, say: Say, waits: _Waits, ours: 
             entry.outcome = "skipped" if exc.outcome == "skipped" else "refused"
             entry.detail = clean(exc.message, 300)
         except Throttled as exc:
-            entry.outcome = "failed" if exc.status else "not_sent"
+            entry.outcome = "not_sent" if isinstance(exc, Paced) else "failed"
             entry.detail = clean(exc, 300)
             report.stopped = f"stopped by a throttle: {clean(exc, 200)}"
             say(report.stopped)

@@ -43,7 +43,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 
 from cliq_mcp.client import WRITES_SENT
 from cliq_mcp.config import GuardConfig
-from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Throttled
+from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Paced
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import PageFlow, ways_forward
@@ -133,9 +133,8 @@ class Guard:
         except NotConfirmed as exc:
             self.audit.record(**note, outcome=exc.outcome, detail=exc.message)
             raise
-        except Throttled as exc:  # status 0: our own pacing held it back, nothing was sent
-            self.audit.record(**note, outcome="paced" if exc.status == 0 else "failed", status=exc.status or None,
-                              detail=exc.message)  # fmt: skip
+        except Paced as exc:  # held back here: nothing was sent
+            self.audit.record(**note, outcome="paced", detail=exc.message)
             raise
         except ApiError as exc:
             self.audit.record(**note, outcome="failed", status=exc.status, detail=exc.message)
