@@ -196,10 +196,9 @@ class CliqClient:
     def write_barred(self, chat_id: str) -> str:
         """Why this server may not write to the chat (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS), or "": what the
         guard refuses, for a plan that should not propose it."""
-        config = self.settings.guard
-        if chat_id in config.write_deny or (config.write_allow and chat_id not in config.write_allow):
-            return "this server may not write to it (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS)"
-        return ""
+        if self.settings.guard.may_write(chat_id):
+            return ""
+        return "this server may not write to it (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS)"
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:

@@ -157,6 +157,10 @@ class GuardConfig:
     # the usual MCP clients (the official TypeScript SDK's default); the page stays open for the next call.
     approval_wait: float = 45.0
 
+    def may_write(self, chat_id: str) -> bool:
+        """The one rule of CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS: the deny list beats the allow-list."""
+        return chat_id not in self.write_deny and (not self.write_allow or chat_id in self.write_allow)
+
     @classmethod
     def from_env(cls, get: Callable[[str], str | None]) -> GuardConfig:
         policy = (get("CLIQ_GUARD") or "ask").lower()

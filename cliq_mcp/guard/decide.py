@@ -181,7 +181,7 @@ class Guard:
             return await plain_act()
 
         chats = op.target_chats(request)
-        denied = [c for c in chats if c in config.write_deny or (config.write_allow and c not in config.write_allow)]
+        denied = [c for c in chats if not config.may_write(c)]
         if denied:
             raise NotConfirmed(
                 f"Not done: writing to chat {', '.join(denied)} is not allowed by this server's configuration. "
