@@ -188,7 +188,10 @@ class CliqClient:
         self.memo: dict[str, Any] = {}
         # Signs the cursors a walk hands out (housekeeping.Cursor): the same for every process and replica of
         # these credentials, unknown to the model.
-        held = "\0".join(sorted(settings.secrets()))
+        # Every process and replica of the account: a shared guard secret (CLIQ_GUARD_SECRET) with the account, so
+        # that replicas of an account named by CLIQ_ACCOUNT continue each other's walks whatever their credentials.
+        shared = settings.guard.secret.get_secret_value() if settings.guard.secret else None
+        held = f"{shared}|{settings.account}" if shared else "\0".join(sorted(settings.secrets()))
         self.cursor_key = hashlib.sha256(f"cursor|{held}".encode()).digest() if held else secrets.token_bytes(32)
         # The account's plans (plan_tidy's handles): in the store too, else in this process's memory.
         self.plans = Plans(keeper or LocalKeeper(clock), settings.account, max(settings.guard.token_ttl, PLAN_TTL_S))

@@ -34,7 +34,17 @@ from cliq_mcp.errors import (
 from cliq_mcp.models import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
 from cliq_mcp.operation import Catalogue, Effect, Operation, Progress, Sender
 from cliq_mcp.plans import BATCH, Plan
-from cliq_mcp.summaries import Bulk, Done, Item, clean, moment, operation_name, parse_time, unread_cleared
+from cliq_mcp.summaries import (
+    NOT_ASKED_YET,
+    Bulk,
+    Done,
+    Item,
+    clean,
+    moment,
+    operation_name,
+    parse_time,
+    unread_cleared,
+)
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
@@ -287,8 +297,7 @@ async def apply_each(op: Operation, request: Request, client: Sender, progress: 
     if later:  # cut by within_budget before anyone was asked: not sent, and not approved either
         room = await client.room(op.rate, len(later))
         retry_after = retry_after or (ceil(room[1]) if room is not None else None)
-        reason = "not asked yet: this minute's budget for it is used up"
-        items += [{"chat_id": c, "outcome": "not_sent", "reason": reason} for c in later]
+        items += [{"chat_id": c, "outcome": "not_sent", "reason": NOT_ASKED_YET} for c in later]
     planned = await settle(client, op, request, items) if getattr(request, "plan", None) else {}
     if planned.get("left_in_plan") and retry_after is None:
         # When the plan's next batch fits in what the account may send: then the next call asks about all of it.

@@ -278,7 +278,7 @@ def build_server(
         log_level=settings.log_level,
     )
     # Outside the SDK's request-state boundary (index 0 is telemetry), so it sees the sealed form.
-    server.middleware.insert(1, NoteSealedState())
+    server.middleware.insert(1, NoteSealedState(guard.keep_round))
     # MCPServer serves resources by default; this server has none, so it does not say it has (the SDK derives
     # the advertised capabilities from the handlers registered: there is no public switch).
     for method in ("resources/list", "resources/templates/list", "resources/read"):

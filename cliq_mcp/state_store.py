@@ -50,6 +50,11 @@ class StateStore(Protocol):
         """What ``admit`` would take now, recording nothing: free slots, and seconds until ``need`` are free."""
         ...
 
+    async def lost_mark(self) -> str:
+        """When this store last lost what it kept, as noticed ("0": never): a record made before a loss cannot
+        be trusted to stand for what happened since (a claim made after it is gone). Noticing happens here too."""
+        ...
+
     async def release(self, key: str) -> None:
         """Forget a claim before its time (a lease given back: a housekeeping run's lock)."""
         ...
@@ -156,10 +161,11 @@ class SqliteStore:
 
     def _transaction(self, step: Callable[[sqlite3.Connection, float], T]) -> T:
         with self._lock:
-            if self._replaced():  # reopen the file every other process now uses (its epoch tells it is new)
-                db, self._db = self._db, None
+            if self._replaced():  # reopen the file every other process now uses: whatever it holds, it is not
+                db, self._db = self._db, None  # what this process counted in (an earlier copy lacks the latest)
                 assert db is not None
                 db.close()
+                self._epoch.seen = "(the file this process opened was replaced)"
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -181,6 +187,8 @@ class SqliteStore:
         if full_for > 0:
             return 0, full_for
         db.execute("DELETE FROM sent WHERE key = ? AND at <= ?", (key, now - window_s))
+        # The clock went back: what it counted "later than now" was sent now at the latest, not in an hour.
+        db.execute("UPDATE sent SET at = ? WHERE key = ? AND at > ?", (now, key, now))
         (count,) = db.execute("SELECT COUNT(*) FROM sent WHERE key = ?", (key,)).fetchone()
         free = max(0, limit - count)
         leaving = min(count, max(0, min(need, limit) - free))  # the oldest that must leave first
@@ -224,6 +232,14 @@ class SqliteStore:
 
     async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
         return await self._run(partial(self._room, key=key, limit=limit, window_s=window_s, need=need))
+
+    async def lost_mark(self) -> str:
+        def step(db: sqlite3.Connection, now: float) -> str:
+            self._lost(db, now, 0.0)
+            row = db.execute("SELECT value FROM meta WHERE key = 'lost_at'").fetchone()
+            return str(row[0]) if row else "0"
+
+        return await self._run(step)
 
     async def release(self, key: str) -> None:
         await self._run(lambda db, now: db.execute("DELETE FROM claims WHERE key = ?", (key,)))
@@ -275,11 +291,16 @@ if not epoch then
   epoch = ARGV[5]
   redis.call('SET', KEYS[2], epoch)
 end
+-- A restart is a loss even when a snapshot brought the keys back: what came after the snapshot is gone.
+epoch = epoch .. ':' .. (string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '')
 if ARGV[4] ~= '' and ARGV[4] ~= epoch then
   local before = tonumber(redis.call('GET', KEYS[3]) or '0')
   redis.call('SET', KEYS[3], string.format('%.0f', math.max(before, now)))
 end
 local lost_at = tonumber(redis.call('GET', KEYS[3]) or '0')
+if ARGV[6] == 'mark' then
+  return {0, epoch, 0, string.format('%.0f', lost_at)}
+end
 if lost_at > 0 and now < lost_at + window then
   return {lost_at + window - now, epoch, 0}
 end
@@ -355,12 +376,12 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
-    async def _window(self, key: str, limit: int, window_s: float, what: str, need: int = 1) -> tuple[float, int]:
+    async def _window(self, key: str, limit: int, window_s: float, what: str, need: int = 1) -> tuple[float, int, str]:
         window_us = int(window_s * 1_000_000)
         # EVAL (not EVALSHA): the script is small, and a restarted Redis has no script cache to miss.
         keys = (f"cliq-mcp:{key}", "cliq-mcp:epoch", "cliq-mcp:lost-at")
         try:
-            wait_us, epoch, free = await self._connection().eval(
+            wait_us, epoch, free, *mark = await self._connection().eval(
                 ADMIT,
                 3,
                 *keys,
@@ -375,14 +396,18 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
         self._epoch.seen = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
-        return int(wait_us) / 1_000_000, int(free)
+        lost = mark[0].decode() if mark and isinstance(mark[0], bytes) else str(mark[0]) if mark else "0"
+        return int(wait_us) / 1_000_000, int(free), lost
 
     async def admit(self, key: str, limit: int, window_s: float) -> float:
         return (await self._window(key, limit, window_s, "admit"))[0]
 
     async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
-        wait, free = await self._window(key, limit, window_s, "room", need)
+        wait, free, _ = await self._window(key, limit, window_s, "room", need)
         return free, wait
+
+    async def lost_mark(self) -> str:
+        return (await self._window("epoch-check", 1, 1.0, "mark"))[2]
 
     async def release(self, key: str) -> None:
         try:

@@ -661,6 +661,9 @@ def grouped(items: list[Item]) -> list[str]:
     return [f"{o.replace('_', ' ')}{f' ({why})' if why else ''}: {', '.join(ids)}" for (o, why), ids in groups.items()]
 
 
+NOT_ASKED_YET = "not asked yet: this minute's budget for it is used up"  # cut before the person was asked
+
+
 def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) -> Answer:
     """A batch's outcome per chat, grouped by outcome and reason so that each reason is said once. Chats not
     sent (after a throttle) make it incomplete, with the call for the rest. A batch in which no chat ended as
@@ -671,7 +674,10 @@ def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) 
     rest = [item.chat_id for item in items if item.outcome == "not_sent"]
     if rest:
         wait = f" after {retry_after_s} s" if retry_after_s else ""
-        answer.complete, answer.why, answer.retry_after_s = False, "throttled: the rest was not sent", retry_after_s
+        budget = all(item.reason == NOT_ASKED_YET for item in items if item.outcome == "not_sent")
+        why = "the account's budget for this minute is used up: the rest was not sent" if budget else (
+            "throttled: the rest was not sent")  # fmt: skip
+        answer.complete, answer.why, answer.retry_after_s = False, why, retry_after_s
         answer.continue_with = {"chat_ids": rest}
         lines.append(f"Not complete: call again{wait} with chat_ids={json.dumps(rest)} for the rest.")
     text = "\n".join(lines)
@@ -715,7 +721,11 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
         wait = response.get("retry_after_s")  # not sent for pacing, or the next batch would not fit yet
         answer.why = "throttled: the rest was not sent" if rest else f"{left} more chat(s) in the plan"
         answer.retry_after_s, answer.continue_with = wait, {"plan": handle}
-        kept = f"; the {len(rest)} not sent were approved already and are not asked about again" if rest else ""
+        kept = (
+            f"; the {len(rest)} not sent were approved already (not asked about again while that yes lasts)"
+            if rest
+            else ""
+        )
         lines.append(f"Not complete: {left} chat(s) left in the plan. Call {tool} again"
                      f"{f' after {wait} s' if wait else ''} with plan={json.dumps(handle)}{kept}.")  # fmt: skip
     elif response.get("plan_complete") is False:

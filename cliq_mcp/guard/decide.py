@@ -36,6 +36,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from math import ceil
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -46,9 +47,9 @@ from cliq_mcp.config import GuardConfig
 from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Paced
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
-from cliq_mcp.guard.page_flow import PageFlow, ways_forward
+from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
-from cliq_mcp.guard.replay import SEALED_STATE
+from cliq_mcp.guard.replay import ROUND, SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping import recheck
 from cliq_mcp.logs import Redactor
@@ -58,7 +59,7 @@ from cliq_mcp.operations import BY_NAME
 from cliq_mcp.responses import ChatObject
 from cliq_mcp.results import result
 from cliq_mcp.state_store import StateStore
-from cliq_mcp.summaries import Preview, Written, clean
+from cliq_mcp.summaries import NOT_ASKED_YET, Bulk, Item, Preview, Written, bulk_answer, clean
 from cliq_mcp.tidy_policy import TOOLS, Policy
 from cliq_mcp.wire import Wire
 
@@ -103,6 +104,7 @@ class Guard:
         self._clock = clock
         key = config.secret.get_secret_value().encode() if config.secret else secrets.token_bytes(32)
         self.single_use = SingleUse(store, account)
+        self._withdrawn: dict[str, float] = {}  # kept yeses a person said no to since: where -> until when
         self.tokens = Tokens(key, config.token_ttl, self.single_use, clock)
         self.audit = Audit(config.audit_log, redactor)
 
@@ -166,6 +168,12 @@ class Guard:
             return await self._decide_about(op, request, ctx, act, note)
         except NothingToDo as exc:  # already as asked (a closed chat): nothing asked, nothing sent
             note["outcome"] = "nothing_to_do"
+            later: list[str] = getattr(request, "_later", [])
+            if later and isinstance(exc.output, Bulk):  # the budget cut some off before asking: they are not done
+                room = await self._client.room(op.rate, len(later))
+                items = [*(exc.output.items or []), *(Item(chat_id=c, outcome="not_sent", reason=NOT_ASKED_YET)
+                                                       for c in later)]  # fmt: skip
+                return result(*bulk_answer("Done", items, ceil(room[1]) if room and room[1] > 0 else None))
             return result(exc.text, exc.output)
 
     async def _decide_about(
@@ -272,7 +280,9 @@ class Guard:
             if can_elicit(ctx):
                 how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
             elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
+                SHOWN_AGO.set(0.0)
                 how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
+                asked_at -= SHOWN_AGO.get()  # a page a call before showed: the question is as old as the page
             elif config.policy != "trust-host":
                 raise NotConfirmed(
                     f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot "
@@ -284,14 +294,16 @@ class Guard:
                 return await self._preview(op, request, question, canonical, note)
         except NotConfirmed as exc:
             if exc.outcome == "declined":  # the person's latest word on these chats is no: no earlier yes stands
-                await self._withdraw_kept(op, asked)
+                await self._withdraw_kept(op, list(asked.per_chat) or op.target_chats(request))
             raise
         if pending is not None:
-            await self._note_asked(question, asked_at)  # a 2026-07-28 round: the answer comes with a retry
+            put = ROUND.get()  # a 2026-07-28 round: its record is kept once the SDK has sealed it (replay.py)
+            if put is not None:
+                put["asked_at"] = asked_at
             await self._keep_first_read(op, canonical, asked)
             return pending
         if ctx.input_responses is not None:  # the answer to a question put in an earlier call: when was that?
-            asked_at = await self._asked_at(question, op.name)
+            asked_at = await self._asked_at(op.name)
         if self._clock() > asked_at + config.token_ttl:
             # An answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
             raise NotConfirmed(
@@ -319,10 +331,16 @@ class Guard:
 
     async def _acting(self, op: Operation, asked: Question, act: Act, asked_at: float) -> CallToolResult:
         """Act on a yes given at ``asked_at``; a batch keeps it for what did not go, until CLIQ_CONFIRM_TTL after
-        that question and no longer."""
-        done = await act()
+        that question and no longer (also when nothing of it went: the answer is then an error)."""
+        try:
+            done = await act()
+        except CliqError as exc:
+            if op.each and exc.data:
+                await self._keep_yes(op, asked, exc.data, asked_at + self.config.token_ttl - self._clock())
+            raise
         if op.each:
-            await self._keep_yes(op, asked, done, asked_at + self.config.token_ttl - self._clock())
+            await self._keep_yes(op, asked, done.structured_content or {},
+                                 asked_at + self.config.token_ttl - self._clock())  # fmt: skip
         return done
 
     def _read_key(self, op: Operation, canonical: str) -> str:
@@ -347,25 +365,23 @@ class Guard:
                 return Question("", chat=ChatObject.model_validate_json(found[0]))
         return None
 
-    def _asked_key(self, question: str) -> str:
-        return f"{self.single_use.account}:asked:{hashlib.sha256(question.encode()).hexdigest()[:32]}"
+    async def keep_round(self, sealed_digest: str, put: dict[str, Any]) -> None:
+        """The record of a 2026-07-28 round just put (``replay.NoteSealedState`` calls this with the digest of the
+        sealed state the client was given): its answer, in a later call and maybe on another replica, is
+        honoured only while this record stands and the store lost nothing since (a store that lost data lost
+        the used answers' claims too; asking the same question again is another round, another seal)."""
+        if "asked_at" in put:
+            await self.single_use.remember("asked", sealed_digest[:32], self.config.token_ttl, repr(put["asked_at"]))
 
-    async def _note_asked(self, question: str, asked_at: float) -> None:
-        """When a 2026-07-28 question was put: its answer arrives in a later call, maybe on another replica, and
-        is honoured only while this record stands (a store that lost it lost the used answers' claims too)."""
-        store = self.single_use.store
-        if store is not None:
-            await store.put(self._asked_key(question), repr(asked_at), self.config.token_ttl, secret=False)
-
-    async def _asked_at(self, question: str, tool: str) -> float:
-        """When the question a 2026-07-28 answer is for was put; ``NotConfirmed`` if that is not on record."""
-        store = self.single_use.store
+    async def _asked_at(self, tool: str) -> float:
+        """When the round a 2026-07-28 answer is for was put; ``NotConfirmed`` if that is not on record."""
         now = float(self._clock())
-        if store is None:
+        if self.single_use.store is None:
             return now
-        found = await store.get(self._asked_key(question))
+        sealed = SEALED_STATE.get()
+        note = await self.single_use.remembered("asked", sealed[:32]) if sealed is not None else None
         try:
-            asked = float(found[0]) if found else None
+            asked = float(note) if note else None
         except ValueError:
             asked = None
         if asked is None:
@@ -376,17 +392,20 @@ class Guard:
             )
         return min(asked, now)
 
-    async def _withdraw_kept(self, op: Operation, asked: Question) -> None:
-        """Each chat of a declined question: its kept yes (if any) is used up, so nothing acts on it unasked."""
+    async def _withdraw_kept(self, op: Operation, chats: list[str]) -> None:
+        """Each chat a person just said no to acting on: a yes kept for the same act on it is used up, so nothing
+        acts on it unasked. Remembered in this process too, should the store not take it."""
+        until = self._clock() + self.config.token_ttl
+        for chat_id in chats:
+            self._withdrawn[self._kept(op, chat_id)] = until
         store = self.single_use.store
-        if store is None or not op.each:
+        if store is None:
             return
-        for chat_id in asked.per_chat:
-            with contextlib.suppress(CliqError):
+        for chat_id in chats:
+            with contextlib.suppress(CliqError):  # this process refuses it anyway (``_withdrawn``)
                 found = await store.get(self._kept(op, chat_id))
                 if found:
-                    await self.single_use.claim("kept-yes", found[0].partition("|")[0],
-                                                self._clock() + self.config.token_ttl)  # fmt: skip
+                    await self.single_use.claim("kept-yes", found[0].split("|")[1], until)
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
@@ -430,22 +449,24 @@ class Guard:
         return result(text, Written(preview=preview))
 
     def _kept(self, op: Operation, chat_id: str) -> str:
-        return f"{self.single_use.account}:yes:{op.name}:{chat_id}"
+        """Where a kept yes for this act on this chat is (close_chat and close_chats are the same act)."""
+        return f"{self.single_use.account}:yes:{op.fixed.get('operation') or op.name}:{chat_id}"
 
-    async def _keep_yes(self, op: Operation, asked: Question, done: CallToolResult, ttl_s: float) -> None:
+    async def _keep_yes(self, op: Operation, asked: Question, done: dict[str, Any], ttl_s: float) -> None:
         """A batch cut short (our pacing, Cliq's throttle): the person's yes is kept for exactly the chats not
         sent, each as they were shown, for ``ttl_s`` (until CLIQ_CONFIRM_TTL after the question), so that the
         call for the rest does not ask again about chats already approved."""
         store = self.single_use.store
-        items = (done.structured_content or {}).get("items") or []
+        items = done.get("items") or []
         rest = [i["chat_id"] for i in items if isinstance(i, dict) and i.get("outcome") == "not_sent"]
         if store is None or not rest or ttl_s <= 0:
             return
-        for chat_id in rest:
-            if chat_id in asked.per_chat:
-                with contextlib.suppress(CliqError):  # not kept: the person is simply asked again
-                    await store.put(self._kept(op, chat_id), f"{secrets.token_hex(8)}|{asked.per_chat[chat_id]}",
-                                    ttl_s)  # fmt: skip
+        with contextlib.suppress(CliqError):  # not kept: the person is simply asked again
+            mark = await store.lost_mark()  # a store that loses what it kept since voids these (as any record)
+            for chat_id in rest:
+                if chat_id in asked.per_chat:
+                    line = asked.per_chat[chat_id]
+                    await store.put(self._kept(op, chat_id), f"{mark}|{secrets.token_hex(8)}|{line}", ttl_s)
 
     async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> float | None:
         """If every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now: each of
@@ -456,10 +477,14 @@ class Guard:
             return None
         kept: dict[str, str] = {}
         left = self.config.token_ttl
+        mark = await store.lost_mark()
         for chat_id, line in asked.per_chat.items():
+            if self._withdrawn.get(self._kept(op, chat_id), 0) > self._clock():
+                return None  # the person said no to it since (and the store may not have taken that)
             found = await store.get(self._kept(op, chat_id))
-            nonce, _, shown = (found[0] if found else "").partition("|")
-            if not found or shown != line:
+            kept_mark, _, rest = (found[0] if found else "").partition("|")
+            nonce, _, shown = rest.partition("|")
+            if not found or shown != line or kept_mark != mark:
                 return None
             kept[chat_id], left = nonce, min(left, found[1])
         for nonce in kept.values():

@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -59,6 +60,10 @@ def can_elicit_url(ctx: Context[Any, Any]) -> bool:
         return False
     version = ctx.protocol_version
     return (version is not None and version >= "2026-07-28") or ctx.session.can_send_request
+
+
+# How long ago the page a call found approved was shown (the guard dates the question by it, not by the call).
+SHOWN_AGO: ContextVar[float] = ContextVar("approval_page_shown_ago", default=0.0)
 
 
 class PageFlow:
@@ -195,3 +200,4 @@ class PageFlow:
         if outcome != "approved":
             raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
                                f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
+        SHOWN_AGO.set(time.monotonic() - opened)  # the question's time is when the page was shown

@@ -47,14 +47,21 @@ class SingleUse:
             )
         return await self.store.claim(f"{self.account}:{kind}:{value}", until)
 
-    async def remember(self, kind: str, value: str, ttl_s: float) -> None:
-        """Note that a question was put (or a token given) that a later call may answer: the claims of a store
-        that lost its data are gone too, so a yes is honoured only while the store still remembers asking."""
+    async def remember(self, kind: str, value: str, ttl_s: float, note: str = "") -> None:
+        """Note that a question was put (or a token given) that a later call may answer, with when the store
+        last lost what it kept: the claims of a store that lost its data are gone too, so a yes is honoured only
+        while the store still has this record and has lost nothing since it was made."""
         if self.store is not None:
-            await self.store.put(f"{self.account}:{kind}:{value}", "asked", ttl_s, secret=False)
+            mark = await self.store.lost_mark()
+            await self.store.put(f"{self.account}:{kind}:{value}", f"{mark}|{note}", ttl_s, secret=False)
 
-    async def remembered(self, kind: str, value: str) -> bool:
-        return self.store is None or await self.store.get(f"{self.account}:{kind}:{value}") is not None
+    async def remembered(self, kind: str, value: str) -> str | None:
+        """The note of a record ``remember`` made, if it stands and nothing was lost since; else None."""
+        if self.store is None:
+            return ""
+        found = await self.store.get(f"{self.account}:{kind}:{value}")
+        mark, _, note = (found[0] if found else "").partition("|")
+        return note if found and mark == await self.store.lost_mark() else None
 
 
 class Tokens:
@@ -114,7 +121,7 @@ class Tokens:
                 "Not done: the target changed since the preview the user agreed to. Nothing was changed.",
                 f"Now it would be: {question} Call {tool} without confirmation_token to preview it again.",
             )
-        if not await self._used.remembered("issued", nonce):
+        if await self._used.remembered("issued", nonce) is None:
             raise NotConfirmed(
                 "Not done: this server has no record of giving that confirmation token (its state store lost its "
                 "records, which include the tokens already used). Nothing was changed.",
