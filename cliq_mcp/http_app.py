@@ -152,18 +152,20 @@ HTTP_PROTOCOL = f"{__name__}:{NoDelayHTTP.__name__}"  # by name: each --workers 
 
 
 def check_workers(settings: Settings, workers: int) -> None:
-    """Several workers share pacing and single-use state through the store, but an approval page waits in
-    the memory of the worker that opened it, and a person's browser may reach another: refuse that case."""
+    """Several workers share pacing, single-use state and approval pages through the account's state store; with
+    no store (no state directory, no CLIQ_STATE_URL) a page would live in the memory of one worker, and a
+    person's browser may reach another: refuse that case."""
     if workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, not {workers}.", "")
     guard = settings.guard
     chosen = select(read_only=guard.read_only, tools=guard.tools, exclude=guard.exclude_tools)
-    if workers > 1 and guard.policy == "ask" and any(op.effect is Effect.DESTRUCTIVE for op in chosen):
+    destructive = any(op.effect is Effect.DESTRUCTIVE for op in chosen)
+    if workers > 1 and guard.policy == "ask" and destructive and guard.state_url is None:
         raise ConfigurationError(
-            f"--workers {workers} with CLIQ_GUARD=ask: an approval page lives in the memory of the worker that "
-            "opened it, and a person's browser may reach another worker.",
-            "Use CLIQ_GUARD=elicit (form elicitation only) or trust-host, or serve no destructive tools "
-            "(--read-only, --exclude-tools destructive), or run one worker per replica behind sticky routing.",
+            f"--workers {workers} with CLIQ_GUARD=ask and no state store: an approval page would live in the "
+            "memory of the worker that opened it, and a person's browser may reach another worker.",
+            "Set CLIQ_STATE_URL (a sqlite:/// file or redis://) so that every worker shares the pages, or use "
+            "CLIQ_GUARD=elicit (form elicitation only), or serve no destructive tools (--read-only).",
         )
 
 

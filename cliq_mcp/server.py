@@ -244,6 +244,8 @@ def build_server(
     pages = PageFlow(approvals, opener, ttl_s=config.token_ttl, timeout_s=config.approval_wait)
     parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, pages=pages)
     client, guard = parts.client, parts.guard
+    if parts.store is not None:  # pages any process (HTTP worker, replica) of the account serves and answers
+        approvals.keep_in(parts.store, f"{settings.account}:")
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager

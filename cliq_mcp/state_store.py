@@ -37,6 +37,7 @@ T = TypeVar("T")
 
 class StateStore(Protocol):
     description: str  # where the state lives, for messages (never a password)
+    keeps_secrets: bool  # whether ``put``/``first`` of a secret keeps anything (Redis: only with the guard secret)
 
     async def claim(self, key: str, until: float) -> bool:
         """Record ``key`` as used until ``until`` (epoch seconds); False if it already was (and has not expired)."""
@@ -70,6 +71,12 @@ class StateStore(Protocol):
     async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
         """Keep ``value`` under ``key`` for ``ttl_s`` seconds. A ``secret`` (the access token shared by the
         account's processes) is kept only where it stays private."""
+        ...
+
+    async def first(self, key: str, value: str, ttl_s: float) -> str | None:
+        """Keep the secret ``value`` under ``key`` for ``ttl_s`` seconds unless something is kept there already,
+        in one atomic step: what is kept now (``value`` if this call set it; of two callers, one wins), or None
+        where it cannot be kept (``keeps_secrets`` is False)."""
         ...
 
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
@@ -117,6 +124,7 @@ class SqliteStore:
     def __init__(self, path: Path, *, clock: Any = time.time) -> None:
         self.path = path
         self.description = f"the file {path}"
+        self.keeps_secrets = True  # the file is its owner's only (0600 in a 0700 directory)
         self._clock = clock
         self._db: sqlite3.Connection | None = None
         self._inode: tuple[int, int] | None = None
@@ -261,6 +269,17 @@ class SqliteStore:
         await self._run(lambda db, now: db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)",
                                                    (key, value, now + ttl_s)))  # fmt: skip
 
+    async def first(self, key: str, value: str, ttl_s: float) -> str | None:
+        if not 0 < ttl_s < 10 * 365 * 86400:
+            return None
+
+        def step(db: sqlite3.Connection, now: float) -> str:
+            db.execute("DELETE FROM kept WHERE key = ? AND until <= ?", (key, now))
+            db.execute("INSERT OR IGNORE INTO kept (key, value, until) VALUES (?, ?, ?)", (key, value, now + ttl_s))
+            return str(db.execute("SELECT value FROM kept WHERE key = ?", (key,)).fetchone()[0])
+
+        return await self._run(step)
+
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         def step(db: sqlite3.Connection, now: float) -> float:
             row = db.execute("SELECT value, until FROM kept WHERE key = ? AND until > ?", (key, now)).fetchone()
@@ -344,6 +363,7 @@ class RedisStore:
         """``key`` (the guard secret every replica shares) seals what ``put`` keeps: Redis is reached over the
         network, and a token in it must be of no use to whoever reads it. Without a key nothing is kept."""
         self._key = hashlib.sha256(b"cliq-mcp kept|" + key).digest() if key else None
+        self.keeps_secrets = self._key is not None
         try:
             from redis.asyncio import Redis
             from redis.exceptions import RedisError
@@ -443,6 +463,22 @@ class RedisStore:
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
+    async def first(self, key: str, value: str, ttl_s: float) -> str | None:
+        if self._key is None or not 0 < ttl_s < 10 * 365 * 86400:
+            return None
+        name = f"cliq-mcp:kept:{key}"
+        try:
+            redis = self._connection()
+            for _ in range(3):  # what another caller kept may expire between the two steps: then try again
+                if await redis.set(name, seal_value(self._key, value, name), nx=True, px=int(ttl_s * 1000)):
+                    return value
+                stored = await redis.get(name)
+                if stored is not None:
+                    return unseal_value(self._key, stored, name)
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+        return None
+
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         try:
             left_ms = await self._connection().eval(LEASE, 1, f"cliq-mcp:lease:{key}", owner, int(ttl_s * 1000))
@@ -460,6 +496,83 @@ class RedisStore:
         if self._redis is not None:
             redis, self._redis = self._redis, None
             await redis.aclose()
+
+
+class MemoryStore:
+    """This process's memory, where no shared store is configured (no state directory): what it keeps lasts as
+    long as the process, and no other process shares it."""
+
+    description = "this process's memory"
+    keeps_secrets = True
+
+    def __init__(self, *, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._claims: dict[str, float] = {}
+        self._kept: dict[str, tuple[str, float]] = {}
+        self._sent: dict[str, list[float]] = {}
+
+    async def claim(self, key: str, until: float) -> bool:
+        now = self._clock()
+        if self._claims.get(key, now - 1) >= now:
+            return False
+        self._claims = {k: u for k, u in self._claims.items() if u >= now}
+        self._claims[key] = until
+        return True
+
+    async def room(self, key: str, limit: int, window_s: float, need: int = 1) -> tuple[int, float]:
+        now = self._clock()
+        sent = self._sent[key] = [at for at in self._sent.get(key, []) if now - window_s < at <= now]
+        free = max(0, limit - len(sent))
+        leaving = min(len(sent), max(0, min(need, limit) - free))
+        return free, (sent[leaving - 1] + window_s - now if leaving else 0.0)
+
+    async def admit(self, key: str, limit: int, window_s: float) -> float:
+        free, wait = await self.room(key, limit, window_s)
+        if free:
+            self._sent[key].append(self._clock())
+        return wait
+
+    async def lost_mark(self) -> str:
+        return "0"  # it is lost with the process, and so is everything that relied on it
+
+    async def release(self, key: str) -> None:
+        self._claims.pop(key, None)
+
+    async def hold(self, key: str, ttl_s: float) -> bool:
+        return await self.claim(key, self._clock() + ttl_s)
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        value, until = self._kept.get(key, ("", 0.0))
+        left = until - self._clock()
+        return (value, left) if left > 0 else None
+
+    async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
+        if 0 < ttl_s < 10 * 365 * 86400:
+            now = self._clock()
+            self._kept = {k: kept for k, kept in self._kept.items() if kept[1] > now}
+            self._kept[key] = (value, now + ttl_s)
+
+    async def first(self, key: str, value: str, ttl_s: float) -> str | None:
+        kept = await self.get(key)
+        if kept is not None:
+            return kept[0]
+        await self.put(key, value, ttl_s)
+        return value if 0 < ttl_s < 10 * 365 * 86400 else None
+
+    async def lease(self, key: str, owner: str, ttl_s: float) -> float:
+        held = await self.get(f"lease:{key}")
+        if held is not None and held[0] != owner:
+            return max(held[1], 0.001)
+        await self.put(f"lease:{key}", owner, ttl_s)
+        return 0.0
+
+    async def end_lease(self, key: str, owner: str) -> None:
+        held = await self.get(f"lease:{key}")
+        if held is not None and held[0] == owner:
+            del self._kept[f"lease:{key}"]
+
+    async def aclose(self) -> None:
+        return None
 
 
 PLAIN = b"plain:"  # a value that is no secret (a throttle remembered), kept as it is

@@ -23,6 +23,7 @@ from starlette.routing import Mount
 
 from cliq_mcp.guard.approval import Approval, Approvals, open_in_browser
 from cliq_mcp.guard.questions import Question
+from cliq_mcp.state_store import SqliteStore
 from cliq_mcp.summaries import quoted
 
 HOSTILE = "<script>alert(1)</script>\u202egnp.exe"  # markup and a right-to-left override, as a chat name
@@ -63,8 +64,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def approvals(clock: Clock) -> AsyncIterator[Approvals]:
-    async with Approvals(clock=clock) as served:
+async def approvals(clock: Clock, tmp_path: Path) -> AsyncIterator[Approvals]:
+    # Kept where the server keeps them by default: the account's SQLite state file, on the injected clock.
+    async with Approvals(SqliteStore(tmp_path / "state.sqlite3", clock=clock)) as served:
         yield served
 
 
@@ -99,7 +101,7 @@ def _answer(csrf: str, decision: str = "approve") -> dict[str, str]:
 
 async def test_a_person_approves_in_the_browser(browser: Browser, approvals: Approvals) -> None:
     context = await browser.new_context()
-    with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
+    async with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
         page = await context.new_page()
         await page.goto(approval.url)
         text = await page.inner_text("body")
@@ -116,7 +118,7 @@ async def test_a_person_approves_in_the_browser(browser: Browser, approvals: App
 
 async def test_a_person_denies_in_the_browser(browser: Browser, approvals: Approvals) -> None:
     context = await browser.new_context()
-    with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
+    async with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
         page = await context.new_page()
         await page.goto(approval.url)
         await page.get_by_role("button", name="Deny").click()
@@ -128,7 +130,7 @@ async def test_a_person_denies_in_the_browser(browser: Browser, approvals: Appro
 async def test_the_page_says_closed_once_the_call_has_ended(browser: Browser, approvals: Approvals) -> None:
     context = await browser.new_context()
     approval = await approvals.open("cliq-mcp", QUESTION, ttl_s=120)
-    approval.close()
+    await approval.close()
     page = await context.new_page()
     response = await page.goto(approval.url)
     assert response is not None and response.status == 410
@@ -140,12 +142,12 @@ async def test_the_page_says_closed_once_the_call_has_ended(browser: Browser, ap
 
 async def test_a_second_browser_sees_the_page_is_taken(browser: Browser, approvals: Approvals) -> None:
     first, second = await browser.new_context(), await browser.new_context()
-    with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
+    async with await approvals.open("cliq-mcp", QUESTION, ttl_s=120) as approval:
         await (await first.new_page()).goto(approval.url)
         response = await (page := await second.new_page()).goto(approval.url)
         assert response is not None and response.status == 409
         assert "open in another browser" in (await page.inner_text("body")).lower()
-        assert approval.outcome is None
+        assert await approval.outcome() is None
     await first.close()
     await second.close()
 
@@ -207,7 +209,7 @@ async def test_a_wrong_csrf_token_is_refused_and_the_question_stays_open(approva
     async with _opened(approval) as (client, csrf, origin):
         refused = await client.post(approval.url, data=_answer(csrf[::-1]), headers={"Origin": origin})
         assert refused.status_code == 403
-        assert approval.outcome is None
+        assert await approval.outcome() is None
         missing = await client.post(approval.url, data={"decision": "approve"}, headers={"Origin": origin})
         assert missing.status_code == 403
         accepted = await client.post(approval.url, data=_answer(csrf), headers={"Origin": origin})
@@ -223,7 +225,7 @@ async def test_a_foreign_host_is_refused(approvals: Approvals) -> None:
             assert page.status_code == 403 and QUESTION.sentence not in page.text
             post = await client.post(approval.url, data=_answer(csrf), headers={"Host": host, "Origin": origin})
             assert post.status_code == 403
-    assert approval.outcome is None
+    assert await approval.outcome() is None
 
 
 async def test_a_foreign_or_missing_origin_is_refused(approvals: Approvals) -> None:
@@ -240,7 +242,7 @@ async def test_a_foreign_or_missing_origin_is_refused(approvals: Approvals) -> N
         ):
             refused = await client.post(approval.url, data=_answer(csrf), headers=headers)
             assert refused.status_code == 403, headers
-        assert approval.outcome is None
+        assert await approval.outcome() is None
         # A browser that sends no Origin but a Referer from the page itself is answering from the page.
         accepted = await client.post(approval.url, data=_answer(csrf, "deny"), headers={"Referer": approval.url})
         assert accepted.status_code == 200
@@ -256,7 +258,7 @@ async def test_an_approval_answers_once(approvals: Approvals) -> None:
             assert again.status_code == 410 and "This question has closed" in again.text
         assert (await client.get(approval.url)).status_code == 410
     assert await approval.wait(5) == "approved"
-    approval.close()
+    await approval.close()
     assert await approval.wait(5) == "approved"
 
 
@@ -276,7 +278,7 @@ async def test_a_wait_that_times_out_closes_the_page(approvals: Approvals) -> No
         assert await approval.wait(0.05) == "expired"
         late = await client.post(approval.url, data=_answer(csrf), headers={"Origin": origin})
         assert late.status_code == 410
-    assert approval.outcome == "expired"
+    assert await approval.outcome() == "expired"
 
 
 async def test_a_second_browser_cannot_see_or_answer(approvals: Approvals) -> None:
@@ -290,7 +292,7 @@ async def test_a_second_browser_cannot_see_or_answer(approvals: Approvals) -> No
             approval.url, data=_answer(csrf), headers={"Origin": origin, "Cookie": "cliq_approval=guess"}
         )
         assert stolen.status_code == 403
-        assert approval.outcome is None
+        assert await approval.outcome() is None
         assert (await first.get(approval.url)).status_code == 200  # the first browser still can
 
 
@@ -312,7 +314,7 @@ async def test_an_answer_before_anyone_opened_the_page_is_refused(approvals: App
     async with _client(origin) as client:
         post = await client.post(approval.url, data=_answer("x"), headers={"Origin": origin})
         assert post.status_code == 403
-    assert approval.outcome is None
+    assert await approval.outcome() is None
 
 
 async def test_unknown_pages_are_not_found(approvals: Approvals) -> None:
@@ -362,8 +364,8 @@ def _mounted(approvals: Approvals) -> Callable[[], httpx.AsyncClient]:
     )
 
 
-async def test_mounted_under_the_http_app(clock: Clock) -> None:
-    approvals = Approvals(base_url="https://mcp.example.com/approvals/", clock=clock)
+async def test_mounted_under_the_http_app() -> None:
+    approvals = Approvals(base_url="https://mcp.example.com/approvals/")
     client = _mounted(approvals)
     approval = await approvals.open("cliq-mcp", QUESTION, ttl_s=120)
     assert re.fullmatch(r"https://mcp\.example\.com/approvals/[A-Za-z0-9_-]{32}", approval.url)
@@ -398,7 +400,7 @@ async def test_a_field_or_host_given_twice_is_no_answer(approvals: Approvals) ->
         form = "application/x-www-form-urlencoded"
         twice = await client.post(approval.url, content=f"csrf={csrf}&decision=deny&decision=approve",
                                   headers={"Origin": origin, "Content-Type": form})  # fmt: skip
-        assert twice.status_code == 400 and approval.outcome is None
+        assert twice.status_code == 400 and await approval.outcome() is None
         # httpx will not send two Host headers: a raw request, as any program on the machine could.
         body = f"csrf={csrf}&decision=approve".encode()
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
@@ -412,4 +414,29 @@ async def test_a_field_or_host_given_twice_is_no_answer(approvals: Approvals) ->
             with contextlib.suppress(anyio.EndOfStream):
                 while True:
                     answer += await stream.receive()
-        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 400")) and approval.outcome is None  # h11 or ours
+        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 400")) and await approval.outcome() is None  # h11 or ours
+
+
+async def test_two_processes_sharing_the_state_file_serve_one_page_and_its_yes_acts_once(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """Two servers of one account (two workers, or Claude Desktop's and a `cliq-mcp call`) keep pages in one
+    state file: a page opened by one is answered through the other, the waiting call sees the click, and only
+    one call acts on it."""
+    path = tmp_path / "state.sqlite3"
+    async with Approvals(SqliteStore(path, clock=clock)) as one, Approvals(SqliteStore(path, clock=clock)) as other:
+        approval = await one.open("cliq-mcp", QUESTION, ttl_s=120)
+        there = approval.url.replace(await one.start(), await other.start())  # the same page at the other server
+        async with _opened(await _at(other, there)) as (client, csrf, origin):
+            answered = await client.post(there, data=_answer(csrf), headers={"Origin": origin})
+            assert answered.status_code == 200 and "Approved" in answered.text
+        assert await approval.wait(5) == "approved"
+        found = await other.find(approval.id)
+        assert found is not None and found.question.full == QUESTION.full
+        assert [await found.take(), await approval.take(), await found.take()] == [True, False, False]
+
+
+async def _at(approvals: Approvals, url: str) -> Approval:
+    found = await approvals.find(url.rsplit("/", 1)[-1])
+    assert found is not None
+    return found

@@ -184,7 +184,7 @@ async def test_a_page_nobody_answers_closes_when_its_time_runs_out(
     settings = cliq.settings(CLIQ_APPROVAL_WAIT="0.2", CLIQ_CONFIRM_TTL="0.3")
     async with Client(cliq.server(settings)) as client:
         result = await client.call_tool("close_chat", {"chat_id": Q2})
-        await anyio.sleep(0.3)  # the page's own time (CLIQ_CONFIRM_TTL) runs out
+        cliq.time.advance(0.3)  # the page's own time (CLIQ_CONFIRM_TTL) runs out, on the store's clock
         async with httpx.AsyncClient() as late:  # the person comes back too late
             page = await late.get(leads_to(desktop.read_text()))
     assert result.is_error is True and "Not done yet" in result.content[0].text

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from conftest import (
     ALICE,
@@ -31,6 +32,9 @@ from conftest import (
     outside_env,
     writes,
 )
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
 from cliq_mcp.http_app import HTTP_PROTOCOL
@@ -172,12 +176,41 @@ async def test_bearer_scheme_in_any_case_local_origins_with_a_token_and_405_for_
     assert no_token.status_code == 401  # the token is checked before anything else
 
 
-def test_several_workers_with_approval_pages_are_refused() -> None:
+def test_several_workers_with_approval_pages_but_no_state_store_are_refused() -> None:
+    # No HOME, no XDG_STATE_HOME, no CLIQ_STATE_URL: nowhere the workers could share a page.
+    env = {k: v for k, v in outside_env().items() if k not in ("HOME", "XDG_STATE_HOME")}
     done = subprocess.run(
         [sys.executable, "-m", "cliq_mcp", "--sandbox", "--transport", "http", "--port", "1", "--workers", "2"],
-        capture_output=True, text=True, timeout=30, env=outside_env(),
+        capture_output=True, text=True, timeout=30, env=env,
     )  # fmt: skip
-    assert done.returncode == 2 and "approval page" in done.stderr and "CLIQ_GUARD=elicit" in done.stderr
+    assert done.returncode == 2 and "approval page" in done.stderr and "CLIQ_STATE_URL" in done.stderr
+
+
+class Balancer(httpx2.AsyncBaseTransport):
+    """A load balancer in front of replicas: every request (a fresh connection each) goes to the port ``to``
+    names, whatever address the client used; the Host header stays the public one."""
+
+    def __init__(self, port: int) -> None:
+        self.to = port
+        self._next = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.url = request.url.copy_with(port=self.to)
+        return await self._next.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._next.aclose()
+
+
+@asynccontextmanager
+async def through(
+    url: str, transport: httpx2.AsyncBaseTransport | None = None, **options: Any
+) -> AsyncIterator[Client]:
+    """The SDK's client, each request on a fresh connection (so a paused worker holds none of them)."""
+    fresh = httpx2.Limits(max_keepalive_connections=0)
+    http = httpx2.AsyncClient(limits=fresh, transport=transport) if transport else httpx2.AsyncClient(limits=fresh)
+    async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto", **options) as client:
+        yield client
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -228,6 +261,62 @@ async def test_two_workers_share_confirmations_and_one_pacing_budget(cliq_socket
     assert "Not sent" in two[-1].content[0].text
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
     assert len([r for r in workspace.requests if r.path == "/api/v3/chats"]) == 27
+
+
+async def test_two_workers_serve_the_approval_page_under_the_default_policy(
+    url_only_client: None, cliq_socket: Cliq, workspace: Workspace
+) -> None:
+    # CLIQ_GUARD=ask (the default), the default SQLite store: the first round (which opens the page) at one
+    # worker; the person's browser and the retry that waits for the click at the other.
+    seen: list[str] = []
+    with http_process("--workers", "2", **env_for(cliq_socket.url)) as (url, proc):
+        first, second = worker_pids(proc.pid)
+
+        async def host(context: Any, params: Any) -> Any:
+            seen.append(params.url)
+            os.kill(second, signal.SIGCONT)  # from now on only the other worker accepts connections
+            os.kill(first, signal.SIGSTOP)
+            async with httpx.AsyncClient() as person:
+                await approve_with(person, params.url)
+            return ElicitResult(action="accept")
+
+        os.kill(second, signal.SIGSTOP)
+        try:
+            async with through(url, elicitation_callback=host) as client:
+                result = await client.call_tool("close_chat", {"chat_id": Q2})
+                again = await client.call_tool("close_chat", {"chat_id": Q2})
+        finally:
+            os.kill(first, signal.SIGCONT)
+            os.kill(second, signal.SIGCONT)
+    assert result.is_error is False, result.content
+    assert len(seen) == 1 and "already closed" in again.content[0].text.lower(), again.content
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+
+
+async def test_replicas_on_one_redis_share_approval_pages_and_each_yes_acts_once(
+    url_only_client: None, cliq_socket: Cliq, workspace: Workspace, redis_url: str
+) -> None:
+    # Two processes on a real redis-server behind one public address. The page is opened by a call at replica A,
+    # answered in the browser through replica B, and the retry waiting for the click is served by A again.
+    public = "http://127.0.0.1:9"  # the balancer's address: nothing listens there, the Balancer routes
+    env = env_for(cliq_socket.url, CLIQ_STATE_URL=redis_url, CLIQ_GUARD_SECRET="replicas-share-this-secret-0123",
+                  CLIQ_MCP_PUBLIC_URL=public)  # fmt: skip
+    with http_process(**env) as (url_a, _), http_process(**env) as (url_b, _):
+        a, b = (int(u.rsplit(":", 1)[1]) for u in (url_a, url_b))
+        balancer, browser = Balancer(a), Balancer(b)
+        seen: list[str] = []
+
+        async def host(context: Any, params: Any) -> Any:
+            seen.append(params.url)
+            async with httpx2.AsyncClient(transport=browser) as person:  # the person's browser, routed to B
+                await approve_with(person, params.url)  # type: ignore[arg-type]  # the same API as httpx's
+            return ElicitResult(action="accept")
+
+        async with through(public, balancer, elicitation_callback=host) as client:
+            result = await client.call_tool("close_chat", {"chat_id": Q2})
+    assert result.is_error is False, result.content
+    assert len(seen) == 1 and seen[0].startswith(f"{public}/approvals/")
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
 
 
 async def test_sandbox_workers_each_serve_their_own_workspace_unthrottled_when_told() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -67,16 +66,15 @@ SHOWN_AGO: ContextVar[float] = ContextVar("approval_page_shown_ago", default=0.0
 
 
 class PageFlow:
+    """The page's questions and answers live with ``approvals`` (in the account's state store when there is
+    one): the round that opens a page, the one that waits on it and the page itself may be served by different
+    processes or replicas."""
+
     def __init__(self, approvals: Approvals, opener: Opener | None, *, ttl_s: float, timeout_s: float) -> None:
         self.approvals = approvals
         self._opener = opener  # None: this process cannot show the person a page (HTTP: it may be remote)
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        # 2026-07-28: approvals between the rounds, by id, with the question the page shows and when it opened
-        self._waiting: dict[str, tuple[Approval, str, float]] = {}
-        # Pages still open after a call stopped waiting on them (a client's request timeout is near): by the
-        # question they show. The same call made again waits on the same page; only the person's click acts.
-        self._open: dict[str, tuple[Approval, float]] = {}
 
     def possible(self, ctx: Context[Any, Any]) -> bool:
         return can_elicit_url(ctx) or self._opener is not None
@@ -90,31 +88,22 @@ class PageFlow:
         if modern and ctx.request_state is not None:
             await self._second_round(tool, question, ctx)
             return None
-        # Forget approvals past their lifetime; one answered on the page stays until its retry comes for it.
-        now = time.monotonic()
-        self._waiting = {key: w for key, w in self._waiting.items() if now - w[2] <= self._ttl_s}
-        for key, (stale, opened) in list(self._open.items()):
-            if now - opened > self._ttl_s:
-                stale.close()
-                del self._open[key]
         asked = _digest(tool, question)
-        still = self._open.pop(asked, None)
+        still = await self.approvals.waiting_for(asked)
         if still is not None:  # this very question's page is open in the person's browser: wait on it again
-            with still[0].kept_or_closed() as keep:
-                await self._wait(tool, still[0], ctx, asked, still[1], keep)
+            async with still.kept_or_closed() as keep:
+                await self._wait(tool, still, ctx, asked, keep)
             return None
         approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
-        if can_elicit_url(ctx) and modern:
-            approval_id = approval.url.rsplit("/", 1)[-1]
-            self._waiting[approval_id] = (approval, question.full, time.monotonic())
+        if can_elicit_url(ctx) and modern:  # the page stays open between the rounds (in the store)
             request = ElicitRequest(
                 method="elicitation/create",
                 params=ElicitRequestURLParams(mode="url", message=message, url=approval.url),
             )
-            state = json.dumps({"approval": approval_id})  # sealed by the SDK: the client cannot change it
+            state = json.dumps({"approval": approval.id})  # sealed by the SDK: the client cannot change it
             return InputRequiredResult(input_requests={"approve": request}, request_state=state)
-        with approval.kept_or_closed() as keep:  # closed on the way out, unless left open for the next call
+        async with approval.kept_or_closed() as keep:  # closed on the way out, unless left open for the next call
             if can_elicit_url(ctx):
                 try:  # its own id: the URL's secret part is not something a host may show or log
                     answer = await ctx.elicit_url(message, approval.url, secrets.token_urlsafe(12))
@@ -131,7 +120,7 @@ class PageFlow:
                     "Nothing was changed.",
                     ways_forward(command or f"cliq-mcp call {tool} '<arguments>'"),
                 )
-            await self._wait(tool, approval, ctx, asked, now, keep)
+            await self._wait(tool, approval, ctx, asked, keep)
         return None
 
     async def _second_round(self, tool: str, question: Question, ctx: Context[Any, Any]) -> None:
@@ -139,16 +128,15 @@ class PageFlow:
             approval_id = json.loads(ctx.request_state or "")["approval"]
         except (ValueError, KeyError, TypeError):
             approval_id = None
-        waiting = self._waiting.pop(approval_id, None) if isinstance(approval_id, str) else None
-        if waiting is None:
+        approval = await self.approvals.find(approval_id) if isinstance(approval_id, str) else None
+        if approval is None or await approval.outcome() not in (None, "approved"):
             raise NotConfirmed(
-                "Not done: that approval is not open here any more (already answered, expired, or asked by "
-                "another server process). Nothing was changed.",
+                "Not done: that approval is not open any more (already answered, expired, or closed). Nothing was "
+                "changed.",
                 f"Call {tool} again to ask the person again.",
             )
-        approval, shown, opened = waiting
-        with approval.kept_or_closed() as keep:
-            if question.full != shown:  # the page showed the chat as it was then: a yes to that is not a yes to this
+        async with approval.kept_or_closed() as keep:
+            if question.full != approval.question.full:  # the page showed the chat as it was then: not a yes to this
                 raise NotConfirmed(
                     "Not done: the chat changed after the approval page was shown. Nothing was changed.",
                     f"Call {tool} again to ask about it as it is now.",
@@ -158,7 +146,7 @@ class PageFlow:
             if action != "accept":
                 raise NotConfirmed(f"Not done: the person chose {action or 'not to answer'}. Nothing was changed.",
                                    "", outcome="declined")  # fmt: skip
-            await self._wait(tool, approval, ctx, _digest(tool, question), opened, keep)
+            await self._wait(tool, approval, ctx, _digest(tool, question), keep)
 
     async def _wait(
         self,
@@ -166,12 +154,11 @@ class PageFlow:
         approval: Approval,
         ctx: Context[Any, Any],
         asked: str,
-        opened: float,
         keep: Callable[[], None] = lambda: None,
     ) -> None:
         """Wait for the person's click, at most CLIQ_APPROVAL_WAIT (45 s: inside the usual 60 s request timeout
         of MCP clients); if they have not clicked by then, the page stays open and the call says so: the same
-        call made again waits on it (``asked``). Nothing but the click acts."""
+        call made again waits on it (``asked``). Nothing but the click acts, and it acts once."""
         async with anyio.create_task_group() as keepalive:
 
             async def tick() -> None:
@@ -186,7 +173,7 @@ class PageFlow:
             keepalive.cancel_scope.cancel()
         if outcome is None:  # not answered yet, and the page has time left
             keep()
-            self._open[asked] = (approval, opened)
+            await self.approvals.remember(asked, approval)
             raise NotConfirmed(
                 "Not done yet: waiting for the person's answer on the approval page in their browser (it stays open "
                 f"for up to {int(self._ttl_s)} s). Nothing was changed.",
@@ -200,4 +187,7 @@ class PageFlow:
         if outcome != "approved":
             raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
                                f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
-        SHOWN_AGO.set(time.monotonic() - opened)  # the question's time is when the page was shown
+        if not await approval.take():  # another call waiting on the same page acted on this yes already
+            raise NotConfirmed("Not done: that approval was already acted on by another call. Nothing more was "
+                               "changed.", "", outcome="declined")  # fmt: skip
+        SHOWN_AGO.set(await approval.shown_ago())  # the question's time is when the page was shown

@@ -13,16 +13,16 @@ The URLs are secrets: nothing here logs them, and uvicorn's access log is off.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import logging
 import secrets
 import socket
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -35,8 +35,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from cliq_mcp.errors import StateUnavailable
 from cliq_mcp.guard.approval.page import answered_page, notice_page, question_page
 from cliq_mcp.guard.questions import Question
+from cliq_mcp.state_store import MemoryStore, StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -65,79 +67,67 @@ _CLOSED = {
 }
 
 
-@dataclass(eq=False)
-class _Record:
-    server_name: str
-    question: Question
-    ttl_s: float
-    expires_at: float
-    url: str
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    done: anyio.Event = field(default_factory=anyio.Event)
-    browser: str | None = None  # the cookie of the browser that opened the page first
-    ended: Literal["approved", "denied", "expired", "closed"] | None = None
-    ended_at: float = 0.0
+POLL_S = 0.25  # how often a waiting call looks in the store for an answer another process took
 
-    def end(self, how: Literal["approved", "denied", "expired", "closed"], now: float) -> None:
-        if self.ended is None:
-            self.ended, self.ended_at = how, now
-            self.done.set()
 
-    def settle(self, now: float) -> None:
-        if self.ended is None and now >= self.expires_at:
-            self.end("expired", self.expires_at)
-
-    @property
-    def outcome(self) -> Outcome | None:
-        if self.ended is None:
-            return None
-        return "expired" if self.ended == "closed" else self.ended
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class Approval:
-    """One question on one page. ``close()`` it when the call ends, whatever the reason."""
+    """One question on one page, kept in the state store (so any process or replica of the server serves the
+    page and sees its answer). ``close()`` it when the call ends, whatever the reason."""
 
-    def __init__(self, record: _Record, clock: Callable[[], float]) -> None:
-        self._record, self._clock = record, clock
+    def __init__(self, approvals: Approvals, approval_id: str, server_name: str, question: Question) -> None:
+        self._approvals, self.id, self.server_name, self.question = approvals, approval_id, server_name, question
+        self._key = approvals.key(approval_id)
 
     @property
     def url(self) -> str:
         """The one-time page. A secret: show it only to the person asked, never log it."""
-        return self._record.url
+        return f"{self._approvals.base}/{self.id}"
 
-    @property
-    def outcome(self) -> Outcome | None:
+    async def outcome(self) -> Outcome | None:
         """None while nobody has answered and time is left."""
-        self._record.settle(self._clock())
-        return self._record.outcome
+        ended, _ = await self._approvals.state(self._key)
+        return None if ended is None else "expired" if ended == "closed" else ended  # type: ignore[return-value]
+
+    async def shown_ago(self) -> float:
+        """How long ago the page was put up (what the person saw then is what the question says)."""
+        return await self._approvals.shown_ago(self._key)
 
     async def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S, *, keep_open: bool = False) -> Outcome | None:
         """The person's answer; "expired" when the page's time or ``timeout_s`` runs out first (the page
         then closes, so a late click changes nothing) or, ``keep_open``, None when only ``timeout_s`` ran out
         (the page stays open for a later wait, until its own time ends)."""
-        record = self._record
-        record.settle(self._clock())
-        if record.ended is None:
-            with anyio.move_on_after(max(0.0, min(timeout_s, record.expires_at - self._clock()))):
-                await record.done.wait()
-            record.settle(self._clock())
-            if record.ended is None and keep_open:
-                return None
-            record.end("expired", self._clock())
-        return record.outcome
+        woken = self._approvals.event(self._key)
+        with anyio.move_on_after(timeout_s):
+            while (outcome := await self.outcome()) is None:
+                with anyio.move_on_after(POLL_S):  # answered here: at once; by another process: within POLL_S
+                    await woken.wait()
+        if outcome is None and not keep_open:
+            await self._approvals.end(self._key, "expired")
+            outcome = await self.outcome()
+        return outcome
 
-    def close(self) -> None:
+    async def take(self) -> bool:
+        """Act on an approved page: True for the one call that does (a yes acts once, whichever process and
+        however many calls waited on the page)."""
+        return await self._approvals.end(self._key, f"taken|{secrets.token_hex(8)}", suffix=":taken") is True
+
+    async def close(self) -> None:
         """End the question; the page now says it has closed. Does nothing once answered."""
-        self._record.end("closed", self._clock())
+        with anyio.CancelScope(shield=True):  # also on the way out of a cancelled call
+            await self._approvals.end(self._key, "closed")
 
-    def __enter__(self) -> Approval:
+    async def __aenter__(self) -> Approval:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
-    @contextmanager
-    def kept_or_closed(self) -> Iterator[Callable[[], None]]:
+    @asynccontextmanager
+    async def kept_or_closed(self) -> AsyncIterator[Callable[[], None]]:
         """Closed on the way out, whatever happens, unless the ``keep()`` it yields was called (left open for a
         later wait)."""
         kept = False
@@ -150,7 +140,7 @@ class Approval:
             yield keep
         finally:
             if not kept:
-                self.close()
+                await self.close()
 
 
 class _Listener(uvicorn.Server):
@@ -161,16 +151,20 @@ class _Listener(uvicorn.Server):
 
 
 class Approvals:
-    """The approval pages of one server process.
+    """The approval pages of one server, kept in ``store`` (``keep_in``; by default this process's memory).
 
     ``base_url`` (HTTP transport): where ``app`` is mounted as the browser sees it, e.g.
     ``https://mcp.example.com/approvals``; requests must carry exactly its host (and origin). Without it,
-    ``async with Approvals()`` serves on 127.0.0.1 itself. ``clock`` is for tests.
+    ``async with Approvals()`` serves on 127.0.0.1 itself. With a shared store, every process or replica
+    serving ``app`` under the same ``base_url`` serves every page, and a call waiting in one sees an answer
+    given through another.
     """
 
-    def __init__(self, *, base_url: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._records: dict[str, _Record] = {}
+    def __init__(self, store: StateStore | None = None, *, base_url: str | None = None, prefix: str = "") -> None:
+        self._store: StateStore = store or MemoryStore()
+        self._prefix = prefix
+        self._events: dict[str, anyio.Event] = {}  # pages of calls waiting in this process: woken by an answer
+        self._mine: set[str] = set()  # pages this process opened: closed when it stops serving
         self._base: str | None = None
         self._host: str | None = None
         self._origin: str | None = None
@@ -181,6 +175,21 @@ class Approvals:
         self._listener: _Listener | None = None
         self._starting = anyio.Lock()
         self._router = Starlette(routes=[Route("/{approval_id}", self._page, methods=["GET", "POST"])])
+
+    def keep_in(self, store: StateStore, prefix: str) -> None:
+        """Keep the pages in ``store`` (the account's shared store), under keys starting ``prefix``. A store that
+        cannot keep secrets (Redis without the guard secret) is not used: pages stay in this process."""
+        if store.keeps_secrets:
+            self._store, self._prefix = store, prefix
+
+    @property
+    def shared(self) -> bool:
+        return not isinstance(self._store, MemoryStore)
+
+    @property
+    def base(self) -> str:
+        assert self._base is not None, "start() first"
+        return self._base
 
     def _configure(self, base_url: str) -> None:
         parts = urlsplit(base_url)
@@ -200,9 +209,12 @@ class Approvals:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        now = self._clock()
-        for record in self._records.values():
-            record.end("closed", now)
+        with anyio.CancelScope(shield=True):
+            for key in list(self._mine):
+                try:
+                    await self.end(key, "closed")
+                except StateUnavailable:
+                    break  # the store is gone: so are the pages
         if self._listener is not None:
             self._listener.should_exit = True
         tg, self._tg = self._tg, None
@@ -231,7 +243,7 @@ class Approvals:
                 self._listener = _Listener(config)
                 await self._tg.start(self._serve, self._listener, sock)
                 self._configure(f"http://127.0.0.1:{sock.getsockname()[1]}")
-            return self._base  # type: ignore[return-value]  # set by _configure
+            return self.base
 
     async def _serve(self, listener: _Listener, sock: socket.socket, *, task_status: TaskStatus[None]) -> None:
         stopped = anyio.Event()
@@ -252,21 +264,81 @@ class Approvals:
                 logger.debug("Approval pages are served on 127.0.0.1")
                 task_status.started()
 
+    # The pages in the store: a record (the question) for the page's time and KEEP_CLOSED_S after, and beside it,
+    # each written once (``first``): the browser that took the page, how it ended, and the call that acted on it.
+
+    def key(self, approval_id: str) -> str:
+        """Where a page is kept: a digest of its id (the id is the URL's secret, and not a key anyone lists)."""
+        return f"{self._prefix}approval:{_hash(approval_id)}"
+
     async def open(self, server_name: str, question: Question, ttl_s: float) -> Approval:
         """Put ``question`` on a new one-time page, open for ``ttl_s`` seconds."""
-        base = await self.start()
-        now = self._clock()
-        self._forget(now)
+        await self.start()
         approval_id = secrets.token_urlsafe(24)
-        record = _Record(server_name, question, ttl_s, now + ttl_s, f"{base}/{approval_id}")
-        self._records[approval_id] = record
-        return Approval(record, self._clock)
+        record = {"server": server_name, "sentence": question.sentence, "lines": list(question.lines), "ttl": ttl_s}
+        key = self.key(approval_id)
+        if await self._store.first(key, json.dumps(record), ttl_s + KEEP_CLOSED_S) is None:
+            raise RuntimeError(f"{self._store.description} cannot keep approval pages")
+        self._mine.add(key)
+        return Approval(self, approval_id, server_name, question)
 
-    def _forget(self, now: float) -> None:
-        for approval_id, record in list(self._records.items()):
-            record.settle(now)
-            if record.ended is not None and now - record.ended_at > KEEP_CLOSED_S:
-                del self._records[approval_id]
+    async def find(self, approval_id: str) -> Approval | None:
+        """A page opened by any process sharing the store, while it is kept (its time and KEEP_CLOSED_S)."""
+        kept = await self._store.get(self.key(approval_id))
+        if kept is None:
+            return None
+        record = json.loads(kept[0])
+        question = Question(record["sentence"], tuple(record["lines"]))
+        return Approval(self, approval_id, record["server"], question)
+
+    async def _record(self, key: str) -> tuple[dict[str, Any], float] | None:
+        """The page's record and the seconds its page has left (≤ 0: its time to answer ran out)."""
+        kept = await self._store.get(key)
+        return None if kept is None else (json.loads(kept[0]), kept[1] - KEEP_CLOSED_S)
+
+    async def state(self, key: str) -> tuple[str | None, dict[str, Any] | None]:
+        """How the page ended ("approved", "denied", "expired", "closed"; None while open) and its record."""
+        found = await self._record(key)
+        if found is None:
+            return "closed", None
+        ended = await self._store.get(key + ":end")
+        if ended is not None:
+            return ended[0], found[0]
+        return ("expired" if found[1] <= 0 else None), found[0]
+
+    async def shown_ago(self, key: str) -> float:
+        found = await self._record(key)
+        return 0.0 if found is None else max(0.0, float(found[0]["ttl"]) - found[1])
+
+    async def end(self, key: str, how: str, suffix: str = ":end") -> bool | str:
+        """End the page ``how`` unless it ended already: True if this did, else how it had ended."""
+        found = await self._record(key)
+        if found is None:
+            return "closed"
+        won = await self._store.first(key + suffix, how, found[1] + KEEP_CLOSED_S)
+        if suffix == ":end":
+            self._mine.discard(key)
+            if (woken := self._events.pop(key, None)) is not None:
+                woken.set()
+        return True if won == how else (won or "closed")
+
+    def event(self, key: str) -> anyio.Event:
+        """Set when this process sees the page end (a waiting call need not wait for its next look)."""
+        return self._events.setdefault(key, anyio.Event())
+
+    async def remember(self, asked: str, approval: Approval) -> None:
+        """The page still open for the question ``asked`` (a digest): the same call made again waits on it."""
+        found = await self._record(approval._key)
+        if found is not None and found[1] > 0:
+            await self._store.put(f"{self._prefix}approval-asked:{asked}", approval.id, found[1])
+
+    async def waiting_for(self, asked: str) -> Approval | None:
+        """The page remembered for ``asked``, while it is open or approved and not yet acted on."""
+        kept = await self._store.get(f"{self._prefix}approval-asked:{asked}")
+        approval = await self.find(kept[0]) if kept is not None else None
+        if approval is None or await self._store.get(approval._key + ":taken") is not None:
+            return None
+        return approval if await approval.outcome() in (None, "approved") else None
 
     # The web side.
 
@@ -287,7 +359,11 @@ class Approvals:
             refused = _notice(None, 403, "Refused", "This page is served only under its own address.")
             await refused(scope, receive, send_secured)
             return
-        await self._router(scope, receive, send_secured)
+        try:
+            await self._router(scope, receive, send_secured)
+        except StateUnavailable:  # nothing was answered: the person may try again
+            busy = _notice(None, 503, "Try again", "The server could not reach its state store just now.")
+            await busy(scope, receive, send_secured)
 
     def _same_origin(self, request: Request) -> bool:
         origins = request.headers.getlist("origin")
@@ -297,45 +373,53 @@ class Approvals:
         return referer == self._origin or referer.startswith(f"{self._origin}/")
 
     async def _page(self, request: Request) -> Response:
+        """Each step that must happen once (taking the page for a browser, answering) is one ``first`` in the
+        store: of two requests, in whichever processes, one wins and the other is told the page is taken."""
         approval_id = request.path_params["approval_id"]
         form: dict[str, str] | None = None
         if request.method == "POST":
             if not self._same_origin(request):
                 return _notice(None, 403, "Refused", "Answers are accepted only from the page itself.")
             form = await _read_form(request)
-        # No awaits from here on: checking and answering happen in one step.
-        now = self._clock()
-        record = self._records.get(approval_id)
-        if record is None:
+        key = self.key(approval_id)
+        found = await self._record(key)
+        if found is None:
             return _notice(None, 404, "Not found", "There is no such question here.")
-        record.settle(now)
-        name = record.server_name
-        if record.ended is not None:
-            return _notice(name, 410, "This question has closed", _CLOSED[record.ended])
+        record, left = found
+        name = str(record["server"])
+        ended, _ = await self.state(key)
+        if ended is not None:
+            return _notice(name, 410, "This question has closed", _CLOSED.get(ended, _CLOSED["closed"]))
         cookie = request.cookies.get(COOKIE, "")
+        browser = await self._store.get(key + ":browser")
         claim = None
-        if record.browser is None:
+        if browser is None:
             if request.method == "POST":  # answered before any browser opened the page
                 return _notice(name, 403, "Refused", "Open the page before answering.")
             if request.method == "GET":  # not HEAD: a link checker must not take the page
-                claim = record.browser = secrets.token_urlsafe(24)
-        elif not hmac.compare_digest(cookie.encode(), record.browser.encode()):
+                claim = cookie = secrets.token_urlsafe(24)
+                if await self._store.first(key + ":browser", _hash(claim), left + KEEP_CLOSED_S) != _hash(claim):
+                    return _notice(name, 409, "Open in another browser", "This question is open in another browser.")
+        elif not hmac.compare_digest(_hash(cookie).encode(), browser[0].encode()):
             if request.method == "POST":
                 return _notice(name, 403, "Open in another browser", "Answer in the browser that opened it first.")
             return _notice(name, 409, "Open in another browser", "This question is open in another browser.")
+        csrf = _hash(f"csrf|{approval_id}|{cookie}")  # known only where the page was shown (HEAD: to nobody)
         if form is None:
-            page = question_page(name, record.question.sentence, record.question.lines, record.csrf, record.ttl_s)
+            page = question_page(name, record["sentence"], tuple(record["lines"]), csrf, float(record["ttl"]))
             response = HTMLResponse(page)
             if claim is not None:
-                response.set_cookie(COOKIE, claim, path=urlsplit(record.url).path, secure=self._secure,
-                                    httponly=True, samesite="strict")  # fmt: skip
+                response.set_cookie(COOKIE, claim, path=urlsplit(f"{self.base}/{approval_id}").path,
+                                    secure=self._secure, httponly=True, samesite="strict")  # fmt: skip
             return response
-        if not hmac.compare_digest(form.get("csrf", "").encode(), record.csrf.encode()):
+        if not hmac.compare_digest(form.get("csrf", "").encode(), csrf.encode()):
             return _notice(name, 403, "Refused", "This answer did not come from the page. Reload it and try again.")
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             return _notice(name, 400, "Not understood", "Choose Approve or Deny.")
-        record.end("approved" if decision == "approve" else "denied", now)
+        won = await self.end(key, "approved" if decision == "approve" else "denied")
+        if won is not True:  # the call ended, or time ran out, while the person was choosing
+            return _notice(name, 410, "This question has closed", _CLOSED.get(str(won), _CLOSED["closed"]))
         return HTMLResponse(answered_page(name, approved=decision == "approve"))
 
 
