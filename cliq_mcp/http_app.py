@@ -135,17 +135,57 @@ LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
+HEAD_TIMEOUT_S = 20.0  # a request's head (request line and headers) must arrive whole within this
+
+
 class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc,valid-type]  # uvicorn's choice of h11 / httptools
-    """uvicorn's HTTP protocol with TCP_NODELAY on every connection. asyncio sets it only on connections
-    accepted from a socket made with ``IPPROTO_TCP``; uvicorn makes the ``--workers`` socket with proto 0, so
-    there Nagle stayed on and each answer, written in pieces (headers, the event, the end of the stream),
-    waited about 40 ms for the client's delayed ACK: ~44 ms a call instead of ~3 ms."""
+    """uvicorn's HTTP protocol with TCP_NODELAY on every connection, and a deadline for each request's head.
+
+    TCP_NODELAY: asyncio sets it only on connections accepted from a socket made with ``IPPROTO_TCP``; uvicorn
+    makes the ``--workers`` socket with proto 0, so there Nagle stayed on and each answer, written in pieces
+    (headers, the event, the end of the stream), waited about 40 ms for the client's delayed ACK: ~44 ms a
+    call instead of ~3 ms.
+
+    The head's deadline: uvicorn (0.55, h11 and httptools alike) arms its keep-alive timeout only after a
+    response, and any byte received disarms it, so a connection that sent nothing yet, or part of a request
+    line or of its headers, was held open forever: a few hundred such clients held as many sockets and file
+    descriptors. Now a connection with no request in progress is closed ``head_timeout`` s after it was
+    opened or after its last response, however slowly the bytes of a head keep coming."""
+
+    def __init__(self, *args: Any, head_timeout: float = HEAD_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_timeout = head_timeout
+        self.head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # may start a pipelined request at once
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        if not self.transport.is_closing():
+            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_overdue)
+
+    def _head_overdue(self) -> None:
+        self.head_deadline = None
+        # A request in progress (its head came; its body or its answer may take long) is not cut short.
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and not self.transport.is_closing():
+            logger.debug("closing a connection that sent no whole request head in %g s", self.head_timeout)
+            self.transport.close()
 
 
 HTTP_PROTOCOL = f"{__name__}:{NoDelayHTTP.__name__}"  # by name: each --workers process imports it
