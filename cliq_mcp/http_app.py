@@ -20,11 +20,12 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from cliq_mcp import logs
@@ -66,6 +67,68 @@ class StatelessOnly:
             await answer(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+BODY_TIMEOUT_S = 30.0  # a POST's body must arrive whole within this, once its head has come
+
+
+class WholeBody:
+    """A POST's body, read whole before the app sees the request. The SDK reads the body of ``POST /mcp``
+    itself, and a client that closed the connection partway (a Content-Length it never sent) made it log
+    "Error handling POST request" with starlette's ClientDisconnect traceback, then try to answer 500 into
+    the closed connection; a client that sent part of a body and then nothing held the connection forever.
+    Here the first is one log line and nothing more, the second 408 after ``timeout`` s; the app gets the body
+    in one piece and, after it, the client's messages as they come (a disconnect during a long answer)."""
+
+    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT_S) -> None:
+        self.app, self.timeout = app, timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        whole = False
+        with anyio.move_on_after(self.timeout):
+            while not whole:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    logger.warning("%s: the client closed the connection after %s; nothing was done",
+                                   _what(scope), _how_much(scope, chunks))  # fmt: skip
+                    return
+                chunks.append(message.get("body", b""))
+                whole = not message.get("more_body", False)
+        if not whole:
+            logger.warning("%s: the client sent only %s in %g s; answered 408", _what(scope),
+                           _how_much(scope, chunks), self.timeout)  # fmt: skip
+            answer = JSONResponse({"error": f"the request body did not arrive whole within {self.timeout:g} s"},
+                                  status_code=408, headers={"Connection": "close"})  # fmt: skip
+            await answer(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _what(scope: Scope) -> str:
+    """The request, for a log line: its path only if it is /mcp (an approval page's path is its secret)."""
+    return f"POST {MCP_PATH}" if scope["path"].rstrip("/") == MCP_PATH else "a POST request"
+
+
+def _how_much(scope: Scope, chunks: list[bytes]) -> str:
+    got = sum(len(c) for c in chunks)
+    try:
+        return f"{got} of the {int(dict(scope['headers']).get(b'content-length', b''))} bytes of its request body"
+    except ValueError:  # chunked: no length said
+        return f"{got} bytes of its request body"
 
 
 class BearerAuth:
@@ -124,6 +187,8 @@ def build_app(settings: Settings, host: str, port: int) -> Starlette:
     )
     app.mount(APPROVALS, approvals.app)
     app.add_middleware(StatelessOnly)
+    # Inside the bearer check: a client without the token gets its 401 before any of its body is kept.
+    app.add_middleware(WholeBody)
     if token:
         # On loopback the same Origins as without a token (the SDK's defaults): local pages and tools keep working.
         origins = [*LOOPBACK_ORIGINS, *settings.allowed_origins] if loopback else list(settings.allowed_origins)

@@ -36,7 +36,7 @@ from conftest import (
 )
 from simulated_cliq import Workspace
 
-from cliq_mcp.http_app import HTTP_PROTOCOL, NoDelayHTTP
+from cliq_mcp.http_app import HTTP_PROTOCOL, NoDelayHTTP, WholeBody
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
@@ -338,3 +338,50 @@ def test_a_connection_that_sends_no_whole_request_head_is_closed() -> None:
     assert closed == [b""] * 4
     assert answered.startswith(b"HTTP/1.1 200")
     assert (fresh.status_code, fresh.text) == (200, "ok")
+
+
+def mcp_post_head(host: str, length: int) -> bytes:
+    return (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_request_body_cut_short_is_one_log_line_and_nothing_done() -> None:
+    # The SDK logged "Error handling POST request" with starlette's ClientDisconnect traceback for it.
+    with http_process("--sandbox") as (url, proc):
+        host = url.removeprefix("http://")
+        address = host.split(":")
+        with socket.create_connection((address[0], int(address[1])), timeout=5) as cut:
+            cut.sendall(mcp_post_head(host, 1000) + b'{"jsonrpc"')  # 10 of the 1000 bytes, then gone
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # still serving
+        proc.terminate()
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode()
+    logged = [line for line in err.splitlines() if not line.startswith("cliq-mcp: ")]  # the CLI's own lines
+    assert len(logged) == 1, err
+    assert "POST /mcp: the client closed the connection after 10 of the 1000 bytes" in logged[0]
+    assert "Traceback" not in err
+
+
+def test_a_request_body_that_stops_coming_is_answered_408_and_closed(caplog: pytest.LogCaptureFixture) -> None:
+    # Its head came, so the head's deadline is past; without a deadline for the body the connection was held.
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with uvicorn_on_loopback(WholeBody(app, timeout=0.25)) as server:
+        host = f"{server.address[0]}:{server.address[1]}"
+        with socket.create_connection(server.address, timeout=5) as stalled:  # 5 s: a bound, no more
+            stalled.sendall(mcp_post_head(host, 1000) + b'{"jsonrpc"')
+            answer = read_until(stalled, b"}")
+            closed = stalled.recv(1024)
+        whole = httpx.post(f"http://{host}/mcp", content=b'{"jsonrpc": "2.0"}', timeout=5)
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive whole within 0.25 s" in answer
+    assert closed == b""
+    assert (whole.status_code, seen) == (200, [b'{"jsonrpc": "2.0"}'])  # a body that came: given whole to the app
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
+    assert line == "POST /mcp: the client sent only 10 of the 1000 bytes of its request body in 0.25 s; answered 408"
