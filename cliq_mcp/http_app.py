@@ -246,9 +246,10 @@ class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc,valid-type]  # uvicorn
 
     def _head_overdue(self) -> None:
         self.head_deadline = None
-        # A request in progress (its head came; its body or its answer may take long) is not cut short.
+        # A request in progress (its head came; its body or its answer may take long) is not cut short, nor
+        # a connection handed over to a WebSocket protocol.
         waiting = self.cycle is None or self.cycle.response_complete
-        if waiting and not self.transport.is_closing():
+        if waiting and self.transport.get_protocol() is self and not self.transport.is_closing():
             logger.debug("closing a connection that sent no whole request head in %g s", self.head_timeout)
             self.transport.close()
 
