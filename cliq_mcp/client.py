@@ -10,8 +10,8 @@ import copy
 import hashlib
 import json
 import logging
-import math
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -89,16 +89,16 @@ def _body(response: httpx.Response, redactor: Redactor) -> tuple[str | None, str
 
 
 RETRY_AFTER_MOST_S = 86400.0  # a Retry-After beyond a day is not a wait anyone should be told to make
+DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # RFC 9110's delay-seconds (digits), a fraction tolerated
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        value = float(response.headers.get("retry-after", ""))
-    except ValueError:
+    """Cliq's Retry-After in seconds, at most a day; None for anything else Cliq might say: an HTTP date,
+    "1e309", "inf", "NaN", "-1", and "-0", which float() took and the hint printed as "Retry after -0 s."."""
+    value = response.headers.get("retry-after", "").strip()
+    if not DELAY_SECONDS.fullmatch(value):
         return None
-    if not math.isfinite(value) or value < 0:
-        return None  # 1e309, -1, NaN: Cliq said nothing usable
-    return min(value, RETRY_AFTER_MOST_S)
+    return min(float(value), RETRY_AFTER_MOST_S)  # 400 digits parse as inf: a day too
 
 
 def error_for(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> ApiError:

@@ -20,11 +20,12 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from cliq_mcp import logs
@@ -66,6 +67,68 @@ class StatelessOnly:
             await answer(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+BODY_TIMEOUT_S = 30.0  # a POST's body must arrive whole within this, once its head has come
+
+
+class WholeBody:
+    """A POST's body, read whole before the app sees the request. The SDK reads the body of ``POST /mcp``
+    itself, and a client that closed the connection partway (a Content-Length it never sent) made it log
+    "Error handling POST request" with starlette's ClientDisconnect traceback, then try to answer 500 into
+    the closed connection; a client that sent part of a body and then nothing held the connection forever.
+    Here the first is one log line and nothing more, the second 408 after ``timeout`` s; the app gets the body
+    in one piece and, after it, the client's messages as they come (a disconnect during a long answer)."""
+
+    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT_S) -> None:
+        self.app, self.timeout = app, timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        whole = False
+        with anyio.move_on_after(self.timeout):
+            while not whole:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    logger.warning("%s: the client closed the connection after %s; nothing was done",
+                                   _what(scope), _how_much(scope, chunks))  # fmt: skip
+                    return
+                chunks.append(message.get("body", b""))
+                whole = not message.get("more_body", False)
+        if not whole:
+            logger.warning("%s: the client sent only %s in %g s; answered 408", _what(scope),
+                           _how_much(scope, chunks), self.timeout)  # fmt: skip
+            answer = JSONResponse({"error": f"the request body did not arrive whole within {self.timeout:g} s"},
+                                  status_code=408, headers={"Connection": "close"})  # fmt: skip
+            await answer(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _what(scope: Scope) -> str:
+    """The request, for a log line: its path only if it is /mcp (an approval page's path is its secret)."""
+    return f"POST {MCP_PATH}" if scope["path"].rstrip("/") == MCP_PATH else "a POST request"
+
+
+def _how_much(scope: Scope, chunks: list[bytes]) -> str:
+    got = sum(len(c) for c in chunks)
+    try:
+        return f"{got} of the {int(dict(scope['headers']).get(b'content-length', b''))} bytes of its request body"
+    except ValueError:  # chunked: no length said
+        return f"{got} bytes of its request body"
 
 
 class BearerAuth:
@@ -124,6 +187,8 @@ def build_app(settings: Settings, host: str, port: int) -> Starlette:
     )
     app.mount(APPROVALS, approvals.app)
     app.add_middleware(StatelessOnly)
+    # Inside the bearer check: a client without the token gets its 401 before any of its body is kept.
+    app.add_middleware(WholeBody)
     if token:
         # On loopback the same Origins as without a token (the SDK's defaults): local pages and tools keep working.
         origins = [*LOOPBACK_ORIGINS, *settings.allowed_origins] if loopback else list(settings.allowed_origins)
@@ -135,17 +200,58 @@ LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
+HEAD_TIMEOUT_S = 20.0  # a request's head (request line and headers) must arrive whole within this
+
+
 class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc,valid-type]  # uvicorn's choice of h11 / httptools
-    """uvicorn's HTTP protocol with TCP_NODELAY on every connection. asyncio sets it only on connections
-    accepted from a socket made with ``IPPROTO_TCP``; uvicorn makes the ``--workers`` socket with proto 0, so
-    there Nagle stayed on and each answer, written in pieces (headers, the event, the end of the stream),
-    waited about 40 ms for the client's delayed ACK: ~44 ms a call instead of ~3 ms."""
+    """uvicorn's HTTP protocol with TCP_NODELAY on every connection, and a deadline for each request's head.
+
+    TCP_NODELAY: asyncio sets it only on connections accepted from a socket made with ``IPPROTO_TCP``; uvicorn
+    makes the ``--workers`` socket with proto 0, so there Nagle stayed on and each answer, written in pieces
+    (headers, the event, the end of the stream), waited about 40 ms for the client's delayed ACK: ~44 ms a
+    call instead of ~3 ms.
+
+    The head's deadline: uvicorn (0.55, h11 and httptools alike) arms its keep-alive timeout only after a
+    response, and any byte received disarms it, so a connection that sent nothing yet, or part of a request
+    line or of its headers, was held open forever: a few hundred such clients held as many sockets and file
+    descriptors. Now a connection with no request in progress is closed ``head_timeout`` s after it was
+    opened or after its last response, however slowly the bytes of a head keep coming."""
+
+    def __init__(self, *args: Any, head_timeout: float = HEAD_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_timeout = head_timeout
+        self.head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # may start a pipelined request at once
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        if not self.transport.is_closing():
+            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_overdue)
+
+    def _head_overdue(self) -> None:
+        self.head_deadline = None
+        # A request in progress (its head came; its body or its answer may take long) is not cut short, nor
+        # a connection handed over to a WebSocket protocol.
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and self.transport.get_protocol() is self and not self.transport.is_closing():
+            logger.debug("closing a connection that sent no whole request head in %g s", self.head_timeout)
+            self.transport.close()
 
 
 HTTP_PROTOCOL = f"{__name__}:{NoDelayHTTP.__name__}"  # by name: each --workers process imports it

@@ -4,9 +4,11 @@ these tests to fail)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from conftest import ALICE, Q2, Cliq, guarded, text, writes
 from mcp import Client
 from simulated_cliq import Fault, Workspace
@@ -99,9 +101,25 @@ async def test_odd_ids_and_text_that_is_not_unicode_are_refused_as_input(client:
     assert [r for r in workspace.requests if r.path.startswith("/api/")] == []
 
 
-async def test_an_absurd_retry_after_is_not_passed_on(client: Client, workspace: Workspace) -> None:
+@pytest.mark.parametrize(
+    ("said", "told"),
+    [
+        ("1e309", "Do not retry it now."),  # float() made it inf
+        ("inf", "Do not retry it now."),
+        ("NaN", "Do not retry it now."),
+        ("-1", "Do not retry it now."),
+        ("-0", "Do not retry it now."),  # was "Retry after -0 s."
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Do not retry it now."),
+        ("9" * 400, "Retry after 86400 s."),  # a number of seconds, but beyond a day: a day
+        ("90", "Retry after 90 s."),
+    ],
+)
+async def test_an_absurd_retry_after_is_not_passed_on(
+    client: Client, workspace: Workspace, said: str, told: str
+) -> None:
     workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=429,
                            body={"code": "rate_limit_exceeded", "message": "Too many"},
-                           headers={"Retry-After": "1e309"}))  # fmt: skip
+                           headers={"Retry-After": said}))  # fmt: skip
     result = await client.call_tool("list_chats", {})
-    assert result.is_error is True and "inf" not in text(result) and "10 minutes" in text(result)
+    assert result.is_error is True and told in text(result) and "10 minutes" in text(result)
+    assert not re.search(r"(?i)\binf|\bnan\b|-[01]\b|e\+", text(result)), text(result)  # no wait read wrong

@@ -3,8 +3,11 @@ client in both eras: stateless replicas, bearer token, Origin checks, health pro
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -37,7 +40,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
-from cliq_mcp.http_app import HTTP_PROTOCOL
+from cliq_mcp.http_app import HTTP_PROTOCOL, NoDelayHTTP, WholeBody
 from cliq_mcp.operations import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
@@ -340,18 +343,16 @@ async def test_sandbox_workers_each_serve_their_own_workspace_unthrottled_when_t
     assert seen == [[True] * 61] * 2  # both workers, each past the 60 a minute a throttling simulation allows
 
 
-def test_connections_to_a_socket_made_as_for_workers_get_tcp_nodelay() -> None:
-    # uvicorn makes the --workers socket with proto 0, and asyncio then leaves Nagle on for the connections it
-    # accepts (with http="h11" this reads 0, uvicorn 0.54): each answer (headers, event, end of stream) waited
-    # ~40 ms for the client's delayed ACK.
+@contextmanager
+def uvicorn_on_loopback(app: Any, http: Any = HTTP_PROTOCOL, **options: Any) -> Iterator[Any]:
+    """A real uvicorn server in this process, on a loopback socket made as uvicorn's ``Config.bind_socket``
+    makes it (proto 0, as for ``--workers``); the server, its address on ``server.address``."""
     import uvicorn
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        pass
-
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn's Config.bind_socket
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listening.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=HTTP_PROTOCOL, lifespan="off", log_config=None))
+    server = uvicorn.Server(uvicorn.Config(app, http=http, lifespan="off", log_config=None, **options))
+    server.address = listening.getsockname()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
@@ -359,16 +360,117 @@ def test_connections_to_a_socket_made_as_for_workers_get_tcp_nodelay() -> None:
             if server.started:
                 break
             time.sleep(0.01)
-        with socket.create_connection(listening.getsockname(), timeout=5):
-            for _ in range(500):  # bounded: accepted within milliseconds
-                if server.server_state.connections:
-                    break
-                time.sleep(0.01)
-            (connection,) = server.server_state.connections
-            accepted = connection.transport.get_extra_info("socket")
-            nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        yield server
     finally:
         server.should_exit = True
         thread.join(10)
         listening.close()
+
+
+def test_connections_to_a_socket_made_as_for_workers_get_tcp_nodelay() -> None:
+    # uvicorn makes the --workers socket with proto 0, and asyncio then leaves Nagle on for the connections it
+    # accepts (with http="h11" this reads 0, uvicorn 0.54): each answer (headers, event, end of stream) waited
+    # ~40 ms for the client's delayed ACK.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    with uvicorn_on_loopback(app) as server, socket.create_connection(server.address, timeout=5):
+        for _ in range(500):  # bounded: accepted within milliseconds
+            if server.server_state.connections:
+                break
+            time.sleep(0.01)
+        (connection,) = server.server_state.connections
+        accepted = connection.transport.get_extra_info("socket")
+        nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert nodelay
+
+
+def read_until(sock: socket.socket, end: bytes) -> bytes:
+    got = b""
+    while not got.endswith(end):
+        more = sock.recv(4096)
+        assert more, got  # closed before the whole answer
+        got += more
+    return got
+
+
+def test_a_connection_that_sends_no_whole_request_head_is_closed() -> None:
+    # uvicorn arms its keep-alive timeout only after a response, and any byte disarms it: a connection that
+    # sent nothing, or half a head, was held open forever. The deadline is short here; HEAD_TIMEOUT_S in use.
+    head_timeout = 0.25
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":  # an answer that takes longer than the head's deadline
+            await asyncio.sleep(3 * head_timeout)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def request(path: str) -> bytes:
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+    with uvicorn_on_loopback(app, functools.partial(NoDelayHTTP, head_timeout=head_timeout)) as server:
+        connect = functools.partial(socket.create_connection, server.address, timeout=5)  # 5 s: a bound, no more
+        with connect() as silent, connect() as partial, connect() as reused, connect() as slow, connect() as drip:
+            partial.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pa")
+            reused.sendall(request("/"))
+            assert read_until(reused, b"ok").startswith(b"HTTP/1.1 200")
+            reused.sendall(b"GET / HT")  # after an answer: uvicorn's keep-alive timeout is disarmed by it
+            slow.sendall(request("/slow"))
+            # A head sent a byte at a time, each long before the deadline: the deadline is for the whole head.
+            for byte in b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 200:  # bounded: 200 bytes, 50 ms apart at most
+                if select.select([drip], [], [], 0.05)[0]:
+                    break
+                drip.sendall(bytes([byte]))
+            closed = [sock.recv(1024) for sock in (silent, partial, reused, drip)]
+            answered = read_until(slow, b"ok")  # a request in progress is not cut short
+        fresh = httpx.get(f"http://{server.address[0]}:{server.address[1]}/", timeout=5)
+    assert closed == [b""] * 4
+    assert answered.startswith(b"HTTP/1.1 200")
+    assert (fresh.status_code, fresh.text) == (200, "ok")
+
+
+def mcp_post_head(host: str, length: int) -> bytes:
+    return (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_request_body_cut_short_is_one_log_line_and_nothing_done() -> None:
+    # The SDK logged "Error handling POST request" with starlette's ClientDisconnect traceback for it.
+    with http_process("--sandbox") as (url, proc):
+        host = url.removeprefix("http://")
+        address = host.split(":")
+        with socket.create_connection((address[0], int(address[1])), timeout=5) as cut:
+            cut.sendall(mcp_post_head(host, 1000) + b'{"jsonrpc"')  # 10 of the 1000 bytes, then gone
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # still serving
+        proc.terminate()
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode()
+    logged = [line for line in err.splitlines() if not line.startswith("cliq-mcp: ")]  # the CLI's own lines
+    assert len(logged) == 1, err
+    assert "POST /mcp: the client closed the connection after 10 of the 1000 bytes" in logged[0]
+    assert "Traceback" not in err
+
+
+def test_a_request_body_that_stops_coming_is_answered_408_and_closed(caplog: pytest.LogCaptureFixture) -> None:
+    # Its head came, so the head's deadline is past; without a deadline for the body the connection was held.
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with uvicorn_on_loopback(WholeBody(app, timeout=0.25)) as server:
+        host = f"{server.address[0]}:{server.address[1]}"
+        with socket.create_connection(server.address, timeout=5) as stalled:  # 5 s: a bound, no more
+            stalled.sendall(mcp_post_head(host, 1000) + b'{"jsonrpc"')
+            answer = read_until(stalled, b"}")
+            closed = stalled.recv(1024)
+        whole = httpx.post(f"http://{host}/mcp", content=b'{"jsonrpc": "2.0"}', timeout=5)
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive whole within 0.25 s" in answer
+    assert closed == b""
+    assert (whole.status_code, seen) == (200, [b'{"jsonrpc": "2.0"}'])  # a body that came: given whole to the app
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
+    assert line == "POST /mcp: the client sent only 10 of the 1000 bytes of its request body in 0.25 s; answered 408"
