@@ -70,6 +70,7 @@ class StatelessOnly:
 
 
 BODY_TIMEOUT_S = 30.0  # a POST's body must arrive whole within this, once its head has come
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a tool call is a few KB; more is refused (413) before it is kept in memory
 
 
 class WholeBody:
@@ -80,8 +81,8 @@ class WholeBody:
     Here the first is one log line and nothing more, the second 408 after ``timeout`` s; the app gets the body
     in one piece and, after it, the client's messages as they come (a disconnect during a long answer)."""
 
-    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT_S) -> None:
-        self.app, self.timeout = app, timeout
+    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT_S, most: int = MAX_BODY_BYTES) -> None:
+        self.app, self.timeout, self.most = app, timeout, most
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -98,6 +99,12 @@ class WholeBody:
                     return
                 chunks.append(message.get("body", b""))
                 whole = not message.get("more_body", False)
+                if sum(len(c) for c in chunks) > self.most:
+                    logger.warning("%s: its request body is over %d bytes; answered 413", _what(scope), self.most)
+                    answer = JSONResponse({"error": f"the request body is over {self.most} bytes"}, status_code=413,
+                                          headers={"Connection": "close"})  # fmt: skip
+                    await answer(scope, receive, send)
+                    return
         if not whole:
             logger.warning("%s: the client sent only %s in %g s; answered 408", _what(scope),
                            _how_much(scope, chunks), self.timeout)  # fmt: skip

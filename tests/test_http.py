@@ -474,3 +474,23 @@ def test_a_request_body_that_stops_coming_is_answered_408_and_closed(caplog: pyt
     assert (whole.status_code, seen) == (200, [b'{"jsonrpc": "2.0"}'])  # a body that came: given whole to the app
     (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
     assert line == "POST /mcp: the client sent only 10 of the 1000 bytes of its request body in 0.25 s; answered 408"
+
+
+def test_a_request_body_over_the_limit_is_answered_413_and_never_reaches_the_app(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with uvicorn_on_loopback(WholeBody(app, most=1000)) as server:
+        url = f"http://{server.address[0]}:{server.address[1]}/mcp"
+        big = httpx.post(url, content=b"x" * 5000, timeout=5)
+        small = httpx.post(url, content=b"x" * 1000, timeout=5)
+    assert big.status_code == 413 and "over 1000 bytes" in big.text
+    assert small.status_code == 200 and seen == [b"x" * 1000]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
+    assert line == "POST /mcp: its request body is over 1000 bytes; answered 413"
