@@ -447,17 +447,19 @@ class RedisStore:
             raise unavailable(self.description, type(exc).__name__) from None
         if stored is None or left_ms <= 0:
             return None
-        if stored.startswith(PLAIN):
-            value: str | None = stored[len(PLAIN) :].decode()
-        else:  # sealed: only a store with the same key opens it, and only under the name it was kept under
-            value = unseal_value(self._key, stored, name) if self._key else None
+        if self._key is not None:  # with a key, only what a store with that key sealed, under this very name:
+            value = None if stored.startswith(PLAIN) else unseal_value(self._key, stored, name)  # nothing forged
+        else:
+            value = stored[len(PLAIN) :].decode() if stored.startswith(PLAIN) else None
         return (value, left_ms / 1000) if value is not None else None
 
     async def put(self, key: str, value: str, ttl_s: float, *, secret: bool = True) -> None:
         if (secret and self._key is None) or not 0 < ttl_s < 10 * 365 * 86400:
             return  # a secret without a key to seal it is not kept
         name = f"cliq-mcp:kept:{key}"
-        stored = seal_value(self._key, value, name) if secret and self._key else PLAIN + value.encode()
+        # With a key everything is sealed, secret or not: whoever reaches Redis without the key can neither read
+        # a secret nor write anything this server would believe (a yes, a page's answer, a plan).
+        stored = seal_value(self._key, value, name) if self._key else PLAIN + value.encode()
         try:
             await self._connection().set(name, stored, px=int(ttl_s * 1000))
         except (self._errors, OSError) as exc:

@@ -275,7 +275,8 @@ class Approvals:
         """Put ``question`` on a new one-time page, open for ``ttl_s`` seconds."""
         await self.start()
         approval_id = secrets.token_urlsafe(24)
-        record = {"server": server_name, "sentence": question.sentence, "lines": list(question.lines), "ttl": ttl_s}
+        record = {"server": server_name, "sentence": question.sentence, "lines": list(question.lines), "ttl": ttl_s,
+                  "mark": await self._store.lost_mark()}  # fmt: skip
         key = self.key(approval_id)
         if await self._store.first(key, json.dumps(record), ttl_s + KEEP_CLOSED_S) is None:
             raise RuntimeError(f"{self._store.description} cannot keep approval pages")
@@ -284,17 +285,24 @@ class Approvals:
 
     async def find(self, approval_id: str) -> Approval | None:
         """A page opened by any process sharing the store, while it is kept (its time and KEEP_CLOSED_S)."""
-        kept = await self._store.get(self.key(approval_id))
-        if kept is None:
+        found = await self._record(self.key(approval_id))
+        if found is None:
             return None
-        record = json.loads(kept[0])
+        record = found[0]
         question = Question(record["sentence"], tuple(record["lines"]))
         return Approval(self, approval_id, record["server"], question)
 
     async def _record(self, key: str) -> tuple[dict[str, Any], float] | None:
-        """The page's record and the seconds its page has left (≤ 0: its time to answer ran out)."""
+        """The page's record and the seconds its page has left (≤ 0: its time to answer ran out). A page opened
+        before the store last lost what it kept is gone: whether it was used since cannot be known (an earlier
+        copy of the state file put back, a Redis restored from a snapshot, may hold it approved and unused)."""
         kept = await self._store.get(key)
-        return None if kept is None else (json.loads(kept[0]), kept[1] - KEEP_CLOSED_S)
+        if kept is None:
+            return None
+        record = json.loads(kept[0])
+        if record.get("mark") != await self._store.lost_mark():
+            return None
+        return record, kept[1] - KEEP_CLOSED_S
 
     async def state(self, key: str) -> tuple[str | None, dict[str, Any] | None]:
         """How the page ended ("approved", "denied", "expired", "closed"; None while open) and its record."""
