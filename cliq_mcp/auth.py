@@ -220,6 +220,9 @@ class ZohoAuth(httpx.Auth):
                 return False
         else:
             self._holding = True
+            if await self._adopt(not_this):  # the one that held the lease before got a token meanwhile
+                await self._let_go()
+                return False
         wait = await self._shelf.admit(self._keys["-requests"], TOKEN_WINDOW_MAX, TOKEN_WINDOW_S)
         if wait > 0:
             await self._let_go()
@@ -259,6 +262,8 @@ class ZohoAuth(httpx.Auth):
         return token_request(s.accounts_url, grant, timeout=s.timeout)
 
     async def _store(self, response: httpx.Response) -> None:
+        """Keep the token Zoho answered with, shared with the account's other processes before the fetch lease is
+        given back (given back first, another process could take the lease, find no token yet, and ask again)."""
         try:
             try:
                 answer = read_token_answer(response, self._settings.secrets())
@@ -269,16 +274,16 @@ class ZohoAuth(httpx.Auth):
                 if self._shelf is not None:  # every process of the account: not again until the window ends
                     await self._shelf.put(self._keys["-blocked"], "1", BLOCKED_S, secret=False)
                 raise
+            # Anything else (5xx, a gateway page, no token) may pass: a later call asks again.
+            self._token = answer.access_token
+            learn_secret(answer.access_token)  # hidden from logs and tool results from now on
+            lifetime = answer.expires_in if answer.expires_in is not None else 3600.0
+            usable = max(lifetime - REFRESH_MARGIN_S, lifetime / 2)
+            self._expires_at = self._clock() + usable
+            if self._shelf is not None:
+                await self._shelf.put(self._keys[""], answer.access_token, usable)
         finally:
             await self._let_go()
-        # Anything else (5xx, a gateway page, no token) may pass: a later call asks again.
-        self._token = answer.access_token
-        learn_secret(answer.access_token)  # hidden from logs and tool results from now on
-        lifetime = answer.expires_in if answer.expires_in is not None else 3600.0
-        usable = max(lifetime - REFRESH_MARGIN_S, lifetime / 2)
-        self._expires_at = self._clock() + usable
-        if self._shelf is not None:
-            await self._shelf.put(self._keys[""], answer.access_token, usable)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._settings.problem is not None:

@@ -111,6 +111,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker more than cores: many tests spend part of their time waiting on a subprocess, a socket or
+    a browser, and the spare worker keeps the cores busy meanwhile (on 2 cores: ~77 s instead of ~95 s)."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
