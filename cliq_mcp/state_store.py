@@ -381,9 +381,22 @@ class RedisStore:
         self._clock = clock
         self._epoch = Epoch()  # the script notices a lost store: it compares what this process saw
 
-    def _connection(self) -> Any:
+    async def _connection(self) -> Any:
+        """The connection; on first use, a Redis that may evict keys is refused: an evicted claim would let a used
+        yes act again, an evicted window admit more than Cliq allows (``maxmemory-policy noeviction``, or no
+        ``maxmemory`` at all, keeps every key until its time)."""
         if self._redis is None:
-            self._redis = self._make(self._url)
+            redis = self._make(self._url)
+            memory = await redis.info("memory")
+            policy = str(memory.get("maxmemory_policy", "noeviction"))
+            if int(memory.get("maxmemory", 0) or 0) and policy != "noeviction":
+                await redis.aclose()
+                raise ConfigurationError(
+                    f"{self.description} may evict keys (maxmemory-policy {policy}): a used confirmation or the "
+                    "account's request budget could be forgotten. Nothing was sent.",
+                    "Set maxmemory-policy noeviction on that Redis (or use one without maxmemory).",
+                )
+            self._redis = redis
         return self._redis
 
     async def claim(self, key: str, until: float) -> bool:
@@ -392,7 +405,7 @@ class RedisStore:
         if lifetime_ms <= 0:
             return False
         try:
-            return bool(await self._connection().set(f"cliq-mcp:{key}", b"1", nx=True, px=lifetime_ms))
+            return bool(await (await self._connection()).set(f"cliq-mcp:{key}", b"1", nx=True, px=lifetime_ms))
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
@@ -401,7 +414,7 @@ class RedisStore:
         # EVAL (not EVALSHA): the script is small, and a restarted Redis has no script cache to miss.
         keys = (f"cliq-mcp:{key}", "cliq-mcp:epoch", "cliq-mcp:lost-at")
         try:
-            wait_us, epoch, free, *mark = await self._connection().eval(
+            wait_us, epoch, free, *mark = await (await self._connection()).eval(
                 ADMIT,
                 3,
                 *keys,
@@ -431,7 +444,7 @@ class RedisStore:
 
     async def release(self, key: str) -> None:
         try:
-            await self._connection().delete(f"cliq-mcp:{key}")
+            await (await self._connection()).delete(f"cliq-mcp:{key}")
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
@@ -441,7 +454,7 @@ class RedisStore:
     async def get(self, key: str) -> tuple[str, float] | None:
         name = f"cliq-mcp:kept:{key}"
         try:
-            redis = self._connection()
+            redis = await self._connection()
             stored, left_ms = await redis.get(name), await redis.pttl(name)
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
@@ -461,7 +474,7 @@ class RedisStore:
         # a secret nor write anything this server would believe (a yes, a page's answer, a plan).
         stored = seal_value(self._key, value, name) if self._key else PLAIN + value.encode()
         try:
-            await self._connection().set(name, stored, px=int(ttl_s * 1000))
+            await (await self._connection()).set(name, stored, px=int(ttl_s * 1000))
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 
@@ -470,7 +483,7 @@ class RedisStore:
             return None
         name = f"cliq-mcp:kept:{key}"
         try:
-            redis = self._connection()
+            redis = await self._connection()
             for _ in range(3):  # what another caller kept may expire between the two steps: then try again
                 if await redis.set(name, seal_value(self._key, value, name), nx=True, px=int(ttl_s * 1000)):
                     return value
@@ -483,14 +496,14 @@ class RedisStore:
 
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         try:
-            left_ms = await self._connection().eval(LEASE, 1, f"cliq-mcp:lease:{key}", owner, int(ttl_s * 1000))
+            left_ms = await (await self._connection()).eval(LEASE, 1, f"cliq-mcp:lease:{key}", owner, int(ttl_s * 1000))
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
         return int(left_ms) / 1000
 
     async def end_lease(self, key: str, owner: str) -> None:
         try:
-            await self._connection().eval(END_LEASE, 1, f"cliq-mcp:lease:{key}", owner)
+            await (await self._connection()).eval(END_LEASE, 1, f"cliq-mcp:lease:{key}", owner)
         except (self._errors, OSError) as exc:
             raise unavailable(self.description, type(exc).__name__) from None
 

@@ -346,13 +346,13 @@ class RedisServer:
     """A real redis-server (Debian's, installed by .ci/run) on a free loopback port, keeping nothing on disk:
     ``restart`` kills it and starts an empty one on the same port, as a Redis without persistence comes back."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (apt-get install redis-server)"
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                      "--dir", str(directory)]  # fmt: skip
+                      "--dir", str(directory), *options]  # fmt: skip
         self._process = self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import anyio
-from conftest import Q2, Cliq, outside_env, writes
+import redis
+from conftest import Q2, Cliq, RedisServer, outside_env, writes
 from mcp import Client
 from simulated_cliq import Workspace
 
@@ -108,3 +109,21 @@ async def test_replicas_racing_one_token_act_once(cliq: Cliq, workspace: Workspa
             tg.start_soon(redeem)
     assert sorted(outcomes) == [False, False, False, False, True]
     assert len(writes(workspace)) == 1
+
+
+async def test_a_redis_that_may_evict_keys_is_refused_and_nothing_is_sent(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """An evicted claim would let a used yes act again, an evicted window let more through than Cliq allows."""
+    evicting = RedisServer(tmp_path, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    try:
+        settings = cliq.settings(CLIQ_STATE_URL=evicting.url, CLIQ_GUARD_SECRET="guard-secret-0123456789")
+        async with Client(cliq.server(settings)) as client:
+            refused = await client.call_tool("list_chats", {"limit": 1})
+        assert refused.is_error and "maxmemory-policy allkeys-lru" in refused.content[0].text
+        assert "noeviction" in refused.content[0].text and workspace.requests == []
+        redis.Redis(port=evicting.port).config_set("maxmemory-policy", "noeviction")
+        async with Client(cliq.server(settings)) as client:
+            assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False
+    finally:
+        evicting.stop()
