@@ -33,10 +33,10 @@ import httpx
 from mcp import Client
 from mcp.types import ElicitResult, TextContent
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 from cliq_mcp.sandbox import Workspace, create_app
 from cliq_mcp.sandbox.render import listed
-from cliq_mcp.server import build_server
+from cliq_mcp.serve.server import build_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ERAS = ("auto", "legacy")

@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright
 
 from cliq_mcp.guard.approval import DEFAULT_TIMEOUT_S, Approvals
 from cliq_mcp.guard.questions import Question
-from cliq_mcp.summaries import quoted
+from cliq_mcp.tools.summaries import quoted
 
 QUESTION = Question(
     "Close 3 chats? They will be hidden from your recent chats.",

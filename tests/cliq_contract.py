@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 CONTRACT: dict[str, Any] = json.loads((Path(__file__).parent / "cliq_contract.json").read_text())
 BASE = "/api/v3"
-# Requests the tests make that Zoho's Chats v3 document does not describe: the v2 Users API (people.py) and
+# Requests the tests make that Zoho's Chats v3 document does not describe: the v2 Users API (tools/people.py) and
 # the accounts server. They are named here so that nothing else can pass unchecked.
 OUTSIDE = ("/api/v2/users", "/oauth/v2/token")
 CHAT_ID = re.compile(r"[0-9]{1,24}")  # the document's chat ids are digit strings

@@ -49,8 +49,8 @@ from mcp.types import (
 )
 from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed, serve_in_background
 
-from cliq_mcp.config import Settings
-from cliq_mcp.server import build_server
+from cliq_mcp.core.config import Settings
+from cliq_mcp.serve.server import build_server
 
 Q2 = "2890538000000099999"  # "Q2 Product Review - Design, Engineering & QA", a group chat
 ALICE = "2890538000000012345"  # a direct chat

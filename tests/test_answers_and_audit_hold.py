@@ -10,7 +10,7 @@ from conftest import ALICE, Q2, Cliq, answering, api_calls, env_for, writes
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 PERSON = "106324287"
 

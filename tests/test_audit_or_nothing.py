@@ -12,7 +12,7 @@ from conftest import ALICE, Q2, Cliq, answering, audit_lines, env_for, guarded, 
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 
 async def test_an_unattended_close_is_not_sent_once_its_line_cannot_be_written(

@@ -13,7 +13,7 @@ import pytest
 from conftest import ALICE, Q2, Cliq, answering, env_for, outside_env
 from mcp import Client
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 CLOSED = "2890538000000067890"  # a third chat of the seed, closed in one batch with ALICE
 

@@ -7,7 +7,7 @@ from conftest import Cliq, api_calls
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 SECRET = "sandbox-secret"
 REFRESH = "sandbox-refresh"

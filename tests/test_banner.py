@@ -99,8 +99,8 @@ def test_a_client_on_a_pipe_sees_none_of_it() -> None:
     assert done.stdout == ""  # stdout is the protocol: nothing but answers
     assert "speaks MCP" not in done.stderr and "config claude-desktop" not in done.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert "cliq_mcp.server" in imported  # it served
+    assert "cliq_mcp.serve.server" in imported  # it served
     # The terminal's modules stay off the server's path. (rich itself is loaded by httpx, whose own command
     # line module imports it whenever it is installed: about 5% of the start-up, not ours to avoid.)
-    front = {"cliq_mcp.banner", "cliq_mcp.bundle", "cliq_mcp.audit_view", "cliq_mcp.call_progress"}
+    front = {"cliq_mcp.cli.banner", "cliq_mcp.cli.bundle", "cliq_mcp.cli.audit_view", "cliq_mcp.cli.progress"}
     assert front.isdisjoint(imported)

@@ -13,8 +13,8 @@ from conftest import Cliq, RedisServer, api_calls, connect, env_for, http_server
 from mcp import Client
 from simulated_cliq import FakeTime, RecordedRequest, Workspace, observed
 
+from cliq_mcp.core.state_store import RedisStore, SqliteStore
 from cliq_mcp.sandbox.tokens import ALL_SCOPES
-from cliq_mcp.state_store import RedisStore, SqliteStore
 
 LIST_ALLOWED = 27  # list_chats: 90 % of Cliq's 30 a minute
 

@@ -78,7 +78,9 @@ def test_the_manifest_describes_the_server(built: tuple[Path, Path]) -> None:
     assert {"dc", "client_id", "client_secret", "refresh_token", "sandbox"} <= set(config)
     assert config["client_secret"]["sensitive"] is True and config["refresh_token"]["sensitive"] is True
     assert not config["client_id"].get("sensitive") and config["sandbox"]["type"] == "boolean"
-    assert (built[1] / "server" / "main.py").is_file() and (built[1] / "server" / "cliq_mcp" / "server.py").is_file()
+    assert (built[1] / "server" / "main.py").is_file() and (
+        built[1] / "server" / "cliq_mcp" / "serve/server.py"
+    ).is_file()
 
 
 def as_claude_desktop(unpacked: Path, user_config: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import ALICE, Q2, Cliq, api_calls, env_for, outside_env, writes
 from simulated_cliq import Workspace
 
-from cliq_mcp.tool_call import call
+from cliq_mcp.serve.tool_call import call
 
 
 def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -11,9 +11,9 @@ import pytest
 from conftest import EVERY_TOOL
 from pydantic import BaseModel
 
-from cliq_mcp.operation import Effect
-from cliq_mcp.operations import BY_NAME, CATALOGUE
 from cliq_mcp.sandbox.throttle import LIMITS
+from cliq_mcp.tools.catalogue import BY_NAME, CATALOGUE
+from cliq_mcp.tools.row import Effect
 
 
 def chat_fields(model: type[BaseModel], prefix: str = "") -> set[str]:

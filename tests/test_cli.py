@@ -48,8 +48,8 @@ def test_http_says_it_listens_only_once_it_does() -> None:
 async def test_no_capability_is_advertised_that_is_not_served() -> None:
     from mcp import Client
 
-    from cliq_mcp.config import Settings
-    from cliq_mcp.server import build_server
+    from cliq_mcp.core.config import Settings
+    from cliq_mcp.serve.server import build_server
 
     for era in ("auto", "legacy"):
         async with Client(build_server(Settings.from_env({}).for_sandbox()), mode=era) as client:

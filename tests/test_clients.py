@@ -163,7 +163,7 @@ def test_write_creates_the_clients_usual_file(tmp_path: Path, client: str, where
 
 
 async def test_without_the_script_the_command_is_this_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cliq_mcp import host_config
+    from cliq_mcp.cli import host_config
 
     monkeypatch.setattr(host_config.shutil, "which", lambda *args, **kwargs: None)
     entry, _ = host_config.server_entry(sandbox=True)
@@ -179,7 +179,7 @@ def test_from_uvs_cache_the_command_is_one_that_lasts(tmp_path: Path) -> None:
     env_dir = tmp_path / ".cache" / "uv" / "archive-v0" / "Xy1-abc"  # where uvx keeps a tool's environment
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=60)
     ours = ":".join(p for p in sys.path if p.endswith("site-packages"))
-    code = "from cliq_mcp.host_config import server_command; print(server_command())"
+    code = "from cliq_mcp.cli.host_config import server_command; print(server_command())"
     done = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60,
                           env={**outside_env(), "PYTHONPATH": f"{REPO}:{ours}"})  # fmt: skip
     command, args = eval(done.stdout)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cliq_mcp.config import Settings
-from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.core.config import Settings
+from cliq_mcp.core.errors import ConfigurationError
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_unclear_switches_are_refused_not_read_as_off(name: str, value: str) -> 
 async def test_every_tool_answers_with_a_settings_problem(tmp_path: Path) -> None:
     from mcp import Client
 
-    from cliq_mcp.server import build_server
+    from cliq_mcp.serve.server import build_server
 
     settings = Settings.from_env({"CLIQ_DC": "zoho.mars", "CLIQ_ACCESS_TOKEN": "t", "HOME": str(tmp_path)})
     async with Client(build_server(settings)) as client:  # it starts: a host sees the tools, not "disconnected"
@@ -113,7 +113,7 @@ async def test_every_tool_answers_with_a_settings_problem(tmp_path: Path) -> Non
 async def test_a_bundle_without_credentials_says_what_to_fill_in_claude_desktop(tmp_path: Path) -> None:
     from mcp import Client
 
-    from cliq_mcp.server import build_server
+    from cliq_mcp.serve.server import build_server
 
     settings = Settings.from_env({"CLIQ_MCPB": "1", "HOME": str(tmp_path)})
     async with Client(build_server(settings)) as client:

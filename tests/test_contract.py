@@ -16,9 +16,9 @@ from conftest import ALICE, ALICE_LAST, EVERY_TOOL, Q2, Cliq, answering
 from mcp import Client
 from simulated_cliq import FakeTime, Workspace, observed
 
-from cliq_mcp.models import json_schema
-from cliq_mcp.operation import Effect
-from cliq_mcp.operations import BY_NAME, CATALOGUE
+from cliq_mcp.tools.catalogue import BY_NAME, CATALOGUE
+from cliq_mcp.tools.inputs import json_schema
+from cliq_mcp.tools.row import Effect
 
 pytestmark = pytest.mark.era_independent  # what reaches Cliq lies below the protocol
 

@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.types import ElicitRequestParams
 from simulated_cliq import Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 Q2 = "2890538000000099999"
 ALICE = "2890538000000012345"

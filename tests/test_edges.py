@@ -13,11 +13,11 @@ from conftest import ALICE, Q2, Cliq, guarded, text, writes
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.housekeeping import recheck
-from cliq_mcp.operations import BY_NAME
-from cliq_mcp.server import runtime
-from cliq_mcp.tidy_policy import Facts
-from cliq_mcp.tidy_policy import parse as parse_policy
+from cliq_mcp.housekeeping.plan import recheck
+from cliq_mcp.housekeeping.policy import Facts
+from cliq_mcp.housekeeping.policy import parse as parse_policy
+from cliq_mcp.serve.server import runtime
+from cliq_mcp.tools.catalogue import BY_NAME
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

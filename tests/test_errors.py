@@ -9,8 +9,8 @@ from conftest import Cliq, api_calls
 from mcp import Client
 from simulated_cliq import FakeTime, Fault, Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.operations import CATALOGUE
+from cliq_mcp.core.config import Settings
+from cliq_mcp.tools.catalogue import CATALOGUE
 
 Q2 = "2890538000000099999"
 ALICE = "2890538000000012345"

@@ -8,7 +8,7 @@ from conftest import ALICE_LAST, Cliq, api_calls, text, writes
 from mcp import Client
 from simulated_cliq import Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 from cliq_mcp.sandbox.render import last_message_info
 
 ALICE = "2890538000000012345"

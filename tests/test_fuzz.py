@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from mcp import Client
 from simulated_cliq import Workspace, observed
 
-from cliq_mcp.config import Settings
-from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.server import build_server
+from cliq_mcp.core.config import Settings
+from cliq_mcp.serve.server import build_server
+from cliq_mcp.tools.catalogue import CATALOGUE
 
 NASTY = [
     "../../oauth/v2/token", "..", ".", "%2e%2e", "a/b", "//evil.example/x", "http://evil.example/", "?x=1", "#frag",

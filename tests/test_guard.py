@@ -14,11 +14,11 @@ from mcp import Client
 from mcp.types import ElicitRequestParams
 from simulated_cliq import Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.errors import ConfigurationError
-from cliq_mcp.operation import Effect
-from cliq_mcp.operations import BY_NAME
+from cliq_mcp.core.config import Settings
+from cliq_mcp.core.errors import ConfigurationError
 from cliq_mcp.sandbox import PROMPT_INJECTION_CHAT_ID
+from cliq_mcp.tools.catalogue import BY_NAME
+from cliq_mcp.tools.row import Effect
 
 PERSON = "106324287"  # a member of Q2 in the seed
 

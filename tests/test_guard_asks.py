@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.types import ElicitRequestParams, TextContent
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 GENERAL = "6795000000000000001"  # the "General" channel
 

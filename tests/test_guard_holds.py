@@ -15,7 +15,7 @@ from conftest import Cliq, env_for, guarded
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 CREDENTIALS = {"CLIQ_CLIENT_ID": "sandbox-client", "CLIQ_CLIENT_SECRET": "sandbox-secret",
                "CLIQ_REFRESH_TOKEN": "sandbox-refresh"}  # fmt: skip
@@ -110,12 +110,12 @@ async def test_the_approval_page_shows_every_person_and_the_chat_a_removal_cover
     sentence short ("Remove 20 members from the group chat "X" (id)?"); or never cut the heading."""
     from conftest import Q2
 
-    from cliq_mcp.client import CliqClient
+    from cliq_mcp.cliq.client import CliqClient
     from cliq_mcp.guard.approval.page import question_page
     from cliq_mcp.guard.questions import build_question
-    from cliq_mcp.models import parse
-    from cliq_mcp.operations import BY_NAME
     from cliq_mcp.sandbox.state import User
+    from cliq_mcp.tools.catalogue import BY_NAME
+    from cliq_mcp.tools.inputs import parse
 
     people = [f"2000000{n:02d}" for n in range(20)]
     for n, user_id in enumerate(people):
@@ -210,7 +210,7 @@ async def test_a_sealed_token_is_bound_to_the_key_it_was_kept_under(redis_url: s
     (AESGCM.encrypt(nonce, value, b"cliq-mcp|" + key)) and check it on unseal."""
     import redis.asyncio
 
-    from cliq_mcp.state_store import RedisStore
+    from cliq_mcp.core.state_store import RedisStore
 
     store = RedisStore(redis_url, key=b"guard-secret-0123456789")
     await store.put("account-a:token:aaaa", "1000.token-of-a", 120)
@@ -233,7 +233,7 @@ async def test_a_token_fetch_given_up_on_does_not_hold_the_account_for_30_s(
     getting ready to send took too long", though the accounts server answers again at once.
     Fix: release the lease in a try/finally around the token request's yield in async_auth_flow (and keep
     WAIT_FOR_OTHER_S below the attempt budget)."""
-    from cliq_mcp.server import build_server
+    from cliq_mcp.serve.server import build_server
 
     workspace.inject(Fault(method="POST", path_prefix="/oauth/v2/token", kind="stall"))
     settings = Settings.from_env(refresh_env(cliq.url, tmp_path, CLIQ_TIMEOUT="1"))
@@ -329,8 +329,8 @@ def test_tidy_with_an_unknown_data_centre_is_refused_not_failed(
     credentials."""
     from test_tidy import NIGHTLY, policy_file
 
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     args = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(policy_file(tmp_path, NIGHTLY.format(most=5)))])
     env = {"CLIQ_DC": "europe", "CLIQ_ACCESS_TOKEN": "sandbox-token", "XDG_STATE_HOME": str(tmp_path),
@@ -366,7 +366,8 @@ def test_config_from_uvx_names_the_package_that_wrote_it(monkeypatch: pytest.Mon
     person ran (an unpublished name can be registered by anyone; a published one can change), and that server
     gets the person's Cliq credentials (env, or the credentials file it is told to read). Fix: pin what ran:
     `uvx --from cliq-mcp==<__version__> cliq-mcp`, or the PEP 610 direct_url of the installed distribution."""
-    from cliq_mcp import __version__, host_config
+    from cliq_mcp import __version__
+    from cliq_mcp.cli import host_config
 
     monkeypatch.setattr("sys.prefix", str(tmp_path / ".cache" / "uv" / "archive-v0" / "Xy12"))
     command, args = host_config.server_command()

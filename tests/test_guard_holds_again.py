@@ -21,9 +21,9 @@ from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult, InputRequiredResult
 from simulated_cliq import FakeTime, Fault, Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.server import build_server
-from cliq_mcp.state_store import SqliteStore
+from cliq_mcp.core.config import Settings
+from cliq_mcp.core.state_store import SqliteStore
+from cliq_mcp.serve.server import build_server
 
 PER_CHAT_PUT_ALLOWED = 54  # 90 % of Cliq's 60 a minute
 

@@ -26,9 +26,9 @@ from mcp.types import (
 from playwright.async_api import Browser
 from simulated_cliq import Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.operation import Effect
-from cliq_mcp.operations import BY_NAME
+from cliq_mcp.core.config import Settings
+from cliq_mcp.tools.catalogue import BY_NAME
+from cliq_mcp.tools.row import Effect
 
 CLOSE_Q2 = [("PUT", f"/api/v3/chats/{Q2}", {"operation": "close_chat"})]
 

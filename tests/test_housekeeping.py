@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.types import ElicitRequestParams
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 BOB = "2890538000000067890"
 

@@ -40,8 +40,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
-from cliq_mcp.http_app import HTTP_PROTOCOL, NoDelayHTTP, WholeBody
-from cliq_mcp.operations import CATALOGUE
+from cliq_mcp.serve.http_app import HTTP_PROTOCOL, NoDelayHTTP, WholeBody
+from cliq_mcp.tools.catalogue import CATALOGUE
 
 TOKEN = "http-token-0123456789abcdef"
 
@@ -472,7 +472,7 @@ def test_a_request_body_that_stops_coming_is_answered_408_and_closed(caplog: pyt
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive whole within 0.25 s" in answer
     assert closed == b""
     assert (whole.status_code, seen) == (200, [b'{"jsonrpc": "2.0"}'])  # a body that came: given whole to the app
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.serve.http_app"]
     assert line == "POST /mcp: the client sent only 10 of the 1000 bytes of its request body in 0.25 s; answered 408"
 
 
@@ -492,5 +492,5 @@ def test_a_request_body_over_the_limit_is_answered_413_and_never_reaches_the_app
         small = httpx.post(url, content=b"x" * 1000, timeout=5)
     assert big.status_code == 413 and "over 1000 bytes" in big.text
     assert small.status_code == 200 and seen == [b"x" * 1000]
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.http_app"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "cliq_mcp.serve.http_app"]
     assert line == "POST /mcp: its request body is over 1000 bytes; answered 413"

@@ -14,8 +14,8 @@ from conftest import Cliq, env_for, outside_env
 from mcp import Client
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.state_store import RedisStore
+from cliq_mcp.core.config import Settings
+from cliq_mcp.core.state_store import RedisStore
 
 CREDENTIALS = {"CLIQ_CLIENT_ID": "sandbox-client", "CLIQ_CLIENT_SECRET": "sandbox-secret",
                "CLIQ_REFRESH_TOKEN": "sandbox-refresh"}  # fmt: skip

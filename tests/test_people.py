@@ -13,8 +13,8 @@ from conftest import ALICE, Q2, Cliq, answering, api_calls, writes
 from mcp import Client
 from simulated_cliq import FakeTime, Fault, Workspace, observed
 
-from cliq_mcp.operations import CATALOGUE
 from cliq_mcp.sandbox import ALL_SCOPES
+from cliq_mcp.tools.catalogue import CATALOGUE
 
 ALICE_ID, BOB_ID, CAROL_ID, DEV_ID = "106324287", "70317945", "72589892", "55743307"
 BOB_DM = "2890538000000067890"
@@ -200,7 +200,7 @@ def _undescribed(schema: dict[str, Any], where: str) -> list[str]:
 
 
 def test_every_input_property_has_a_description() -> None:
-    from cliq_mcp.models import json_schema
+    from cliq_mcp.tools.inputs import json_schema
 
     missing = [m for op in CATALOGUE for m in _undescribed(json_schema(op.arguments_with_token, "validation"), op.name)]
     assert missing == []

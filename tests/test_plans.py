@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.types import ElicitRequestParams
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 THROTTLED_BODY = {"code": "rate_limit_exceeded", "message": "Rate limit exceeded."}
 CLOSE_PLAN = {"inactive_days": 365, "max_chats": 60}  # stops at 60 proposals: more than one batch of 50

@@ -18,7 +18,7 @@ from mcp.client import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 THROTTLED_BODY = {"code": "rate_limit_exceeded", "message": "Rate limit exceeded."}
 
@@ -187,7 +187,7 @@ async def test_a_store_failure_after_the_acts_does_not_say_nothing_was_sent(
 ) -> None:
     """P2 -- untrue answer (and audit line).
 
-    close_chats {"plan": handle} acts on every chat of the batch, then apply_each calls multi_request.settle ->
+    close_chats {"plan": handle} acts on every chat of the batch, then apply_each calls walks.settle ->
     Plans.settle, which reads and writes the state store. If the store fails there (SQLite locked/readonly disk,
     Redis down), StateUnavailable propagates out of the runner: the tool answers with an error saying "… could
     not be used, so nothing was sent", the audit log's closing line says outcome "failed", and the per-chat
@@ -281,9 +281,9 @@ async def test_clear_unread_by_plan_leaves_alone_a_chat_written_in_since_the_pla
     plan_tidy proposes "mark read" for a chat because it has had unread messages and no activity for
     unread_days ("3 unread since 2025-…"). close_chats by plan re-reads each chat and leaves alone one active
     since the plan; clear_unread_counts by plan does not: Plan.clear keeps only ids (not the last activity), and
-    multi_request.clear_unread sends them straight to Cliq. A message that arrived after the plan (an urgent one,
+    walks.clear_unread sends them straight to Cliq. A message that arrived after the plan (an urgent one,
     say) is marked read, and the answer says "Cleared the unread counts of N of the N chat(s)" as though the
-    proposal still held. plans.py itself says "A plan only proposes: every chat is read again before an act".
+    proposal still held. tools/plans.py itself says "A plan only proposes: every chat is read again before an act".
 
     Fix: keep each clear proposal's last activity (as Plan.close does), read the batch with chat_states before
     the clear request (one list request per 100 ids), and leave alone (report) the chats active since the plan."""
@@ -411,7 +411,7 @@ async def test_a_kept_yes_does_not_act_later_than_the_ttl_after_the_question(
 ) -> None:
     """P2 -- a yes acts after the confirmation expired (CLIQ_CONFIRM_TTL, 300 s by default).
 
-    Guard._keep_yes's docstring: the yes is kept "until CLIQ_CONFIRM_TTL after the question"; server.py: "nothing
+    Guard._keep_yes's docstring: the yes is kept "until CLIQ_CONFIRM_TTL after the question"; serve/server.py: "nothing
     acts later than CLIQ_CONFIRM_TTL". But it is stored with ``store.put(…, self.config.token_ttl)`` after the
     act, i.e. TTL from when the batch finished, and claimed with ``clock + token_ttl`` too. A person who
     answers 290 s after the question (accepted: within the TTL), on a batch a throttle cuts short, leaves a yes
@@ -449,7 +449,7 @@ async def test_a_continuation_whose_plan_expired_does_not_walk_and_discard(
 ) -> None:
     """P3 -- wasted requests, lost work, an untrue "Nothing was sent" and a hint that cannot be followed.
 
-    plan_tidy's cursor names the plan it adds to. multi_request.plan_tidy walks first (up to 40 s of list and
+    plan_tidy's cursor names the plan it adds to. walks.plan_tidy walks first (up to 40 s of list and
     get_chat requests, drawing on the account's pacing budget) and only then recalls the plan; if the plan
     expired meanwhile (kept 15 min from its last change; Cliq's lock alone can be 10 min, and a person may take a
     break), Plans.recall raises "Nothing was sent: there is no plan … Call plan_tidy again, then plan_tidy with
@@ -537,8 +537,8 @@ async def test_proposals_added_while_a_batch_is_settled_are_not_dropped_from_the
     change it and write it back. MCP clients run calls concurrently, and several processes share the store: two
     writers interleaved (both read, then both write) lose one's change. Fixed with a lease on the plan around
     each read-modify-write (Plans.change); here two changes run at once on the real SQLite store."""
-    from cliq_mcp.plans import Plan, Plans
-    from cliq_mcp.state_store import SqliteStore
+    from cliq_mcp.core.state_store import SqliteStore
+    from cliq_mcp.tools.plans import Plan, Plans
 
     store = SqliteStore(tmp_path / "state.sqlite3")
     plans = Plans(store, "acct", 900)
@@ -570,7 +570,7 @@ async def test_a_throttled_clear_by_plan_keeps_its_chats_for_the_retry(
     the retry with the plan answers "Nothing to do". None of the chats was marked read (nothing was applied:
     Cliq refused the whole request before doing anything), yet up to 100 proposals are gone.
 
-    Fix: in multi_request.clear_unread's plan branch, a Throttled (whatever its status) means nothing was
+    Fix: in walks.clear_unread's plan branch, a Throttled (whatever its status) means nothing was
     applied: report the chats not_sent (keeping them in the plan) with retry_after_s, as apply_each does for
     the chats after a throttle."""
     async with Client(cliq.server(settings), mode=era) as client:
@@ -599,8 +599,8 @@ async def test_mark_read_of_a_chat_without_messages_does_not_ask_for_a_message_i
 ) -> None:
     """P3 -- a misleading error from the new default (message_id omitted: the chat's latest message).
 
-    multi_request.latest_message reads GET /chats/{id}?include=last_message_info; a chat with no messages has no
-    last_message_info in that answer (multi_request._no_messages relies on exactly this: "its own answer, asked
+    walks.latest_message reads GET /chats/{id}?include=last_message_info; a chat with no messages has no
+    last_message_info in that answer (walks._no_messages relies on exactly this: "its own answer, asked
     for its last message, has none"). latest_message reports it as an error: "Cliq did not tell the id of chat
     …'s latest message … Give message_id to mark_chat_read" -- blaming Cliq, and sending the model to look for a
     message id that does not exist (it will loop through get_chat / list_chats).
@@ -625,7 +625,7 @@ async def test_a_plan_chat_whose_pinned_state_is_not_told_is_not_closed_as_unpin
 ) -> None:
     """P2 (borderline P1) -- a chat pinned since the plan is closed; the person was shown it as not pinned.
 
-    Zoho's chat object promises no field but chat_id (responses.py: "the rest optional … shown as unknown when
+    Zoho's chat object promises no field but chat_id (cliq/responses.py: "the rest optional … shown as unknown when
     absent"), and plan_tidy treats an untold ``pinned`` as unknown: it reads the chat alone before proposing it
     (``"pinned state (pinned)"``). But close_chats by plan re-checks its batch with one list request by ids
     (chat_states), and both ``skipped(…, plan)`` (``elif chat.pinned and not plan.include_pinned``) and the

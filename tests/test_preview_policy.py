@@ -8,7 +8,7 @@ from mcp import Client
 from simulated_cliq import Fault, Workspace
 from test_tidy import NIGHTLY, selected
 
-from cliq_mcp.tidy_policy import example
+from cliq_mcp.housekeeping.policy import example
 
 
 async def test_it_shows_the_acts_the_policy_would_plan_and_sends_no_write(client: Client, workspace: Workspace) -> None:

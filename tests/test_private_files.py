@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cliq_mcp.private_files import open_private_append, write_private
+from cliq_mcp.core.private_files import open_private_append, write_private
 
 
 def mode(path: Path) -> int:

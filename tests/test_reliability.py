@@ -16,7 +16,7 @@ from conftest import ALICE, Q2, Cliq, api_calls, env_for, writes
 from mcp import Client
 from simulated_cliq import FakeTime, Fault, Workspace, observed
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 from cliq_mcp.sandbox import CONTROL_CHARS_CHAT_ID
 
 BUSY = {"error": {"code": "rate_limit_exceeded", "message": "Too many requests"}}

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from mcp import Client
 
-from cliq_mcp.config import Settings
-from cliq_mcp.models import json_schema, outline
-from cliq_mcp.operations import CATALOGUE
-from cliq_mcp.schemas import render, schema_cache
-from cliq_mcp.server import SCHEMAS, build_server
-from cliq_mcp.summaries import Written
+from cliq_mcp.cli.schemas import render, schema_cache
+from cliq_mcp.core.config import Settings
+from cliq_mcp.serve.server import SCHEMAS, build_server
+from cliq_mcp.tools.catalogue import CATALOGUE
+from cliq_mcp.tools.inputs import json_schema, outline
+from cliq_mcp.tools.summaries import Written
 
 ROOT = Path(__file__).resolve().parent.parent / "tool_schemas"
 

@@ -26,9 +26,9 @@ from conftest import Cliq, api_calls
 from mcp import Client
 from simulated_cliq import Fault, Workspace, observed
 
-from cliq_mcp.cli import main
-from cliq_mcp.config import Settings
-from cliq_mcp.server import build_server
+from cliq_mcp.cli.main import main
+from cliq_mcp.core.config import Settings
+from cliq_mcp.serve.server import build_server
 
 URL = "http://zoho.test"  # any host: the transport hands every request to the simulated Zoho in-process
 TOO_MANY = {"error": "Access Denied", "error_description": "You have made too many requests continuously."}

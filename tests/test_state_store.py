@@ -15,13 +15,13 @@ from conftest import Q2, Cliq, RedisServer, outside_env, writes
 from mcp import Client
 from simulated_cliq import Workspace
 
-from cliq_mcp.state_store import RedisStore, SqliteStore, open_store
+from cliq_mcp.core.state_store import RedisStore, SqliteStore, open_store
 
 KEYS = [f"account:token:nonce-{n}" for n in range(30)]
 # Each process claims every key as fast as it can and prints the ones it won.
 CLAIMER = """
 import anyio, json, sys, time
-from cliq_mcp.state_store import open_store
+from cliq_mcp.core.state_store import open_store
 async def main():
     store = open_store(sys.argv[1])
     won = [key for key in json.loads(sys.argv[2]) if await store.claim(key, time.time() + 600)]

@@ -11,7 +11,7 @@ from conftest import EVERY_TOOL, Q2, READ_TOOLS, Cliq, answering, api_calls, env
 from mcp import Client, StdioServerParameters
 from simulated_cliq import Workspace
 
-from cliq_mcp.operations import CATALOGUE
+from cliq_mcp.tools.catalogue import CATALOGUE
 
 
 def params(*args: str, env: dict[str, str] | None = None) -> StdioServerParameters:

@@ -17,8 +17,8 @@ from mcp import Client
 from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
+from cliq_mcp.cliq.responses import ChatList, parse
 from cliq_mcp.guard.questions import _chat_line
-from cliq_mcp.responses import ChatList, parse
 
 SECRET = "replicas-share-this-secret-0123"
 

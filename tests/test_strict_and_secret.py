@@ -12,8 +12,8 @@ from mcp import Client
 from mcp.types import TextContent
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp.config import Settings
-from cliq_mcp.errors import ConfigurationError
+from cliq_mcp.core.config import Settings
+from cliq_mcp.core.errors import ConfigurationError
 
 COERCED: list[tuple[str, dict[str, Any], str]] = [
     ("list_chats", {"limit": True}, "limit"),  # a boolean is not a number

@@ -19,12 +19,13 @@ import pytest
 from conftest import Cliq, api_calls, audit_lines, env_for, guarded, outside_env, writes
 from simulated_cliq import Fault, Workspace
 
-from cliq_mcp import audit_view, cli
-from cliq_mcp import tidy as tidy_command
-from cliq_mcp.config import Settings
+from cliq_mcp.cli import audit_view
+from cliq_mcp.cli import main as cli
+from cliq_mcp.cli import tidy as tidy_command
+from cliq_mcp.core.config import Settings
 from cliq_mcp.sandbox.render import last_message_info
 from cliq_mcp.sandbox.state import Chat
-from cliq_mcp.summaries import clean
+from cliq_mcp.tools.summaries import clean
 
 # No MCP session (the command line and the guard only); chats are judged by their age, so the clock starts now.
 pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
@@ -241,10 +242,10 @@ def test_malformed_or_contradictory_policies_are_refused_with_the_line(
 def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, tmp_path: Path) -> None:
     import anyio
 
-    from cliq_mcp.models import parse
-    from cliq_mcp.operations import BY_NAME
-    from cliq_mcp.server import perform, runtime
-    from cliq_mcp.tidy_policy import parse as parse_policy
+    from cliq_mcp.housekeeping.policy import parse as parse_policy
+    from cliq_mcp.serve.server import perform, runtime
+    from cliq_mcp.tools.catalogue import BY_NAME
+    from cliq_mcp.tools.inputs import parse
 
     policy = parse_policy(b"[mark_read]\nchat_types = ['bot']\n", "reading.toml")
     settings = guarded(cliq, tmp_path)
@@ -521,7 +522,7 @@ def test_a_run_killed_on_another_machine_frees_the_account_within_its_lease(
     more, and the lease ends within two minutes: a refusal says when, and the next run after that goes on."""
     import anyio
 
-    from cliq_mcp.state_store import open_store
+    from cliq_mcp.core.state_store import open_store
 
     settings = guarded(cliq, tmp_path)
     store = open_store(settings.guard.state_url or "", clock=cliq.time)

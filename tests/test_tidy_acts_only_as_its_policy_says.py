@@ -33,7 +33,7 @@ from conftest import Cliq, api_calls, env_for, guarded, text, writes
 from simulated_cliq import FakeTime, Fault, Workspace
 from test_tidy import closes, policy_file, stale, tidy
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]
 
@@ -147,8 +147,8 @@ def run_tidy(
 ) -> tuple[int, Any, str]:
     """As test_tidy.tidy, with a sleep and a transport of the test's own (by default the fake clock's and the
     simulated Cliq's)."""
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     parsed = cli._parser({"tidy"}).parse_args(["tidy", *args, "--json"])
     clock = cliq.time
@@ -305,8 +305,8 @@ def test_apply_writes_nothing_the_servers_settings_rule_out(
 ) -> None:
     """`cliq-mcp --read-only tidy --policy … --apply` (or CLIQ_READ_ONLY=1, or destructive tools excluded):
     `cliq-mcp call close_chat` is refused under these settings, but tidy closes chats all the same."""
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     path = policy_file(tmp_path, CLOSE_GROUPS.format(names=""))
     parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
@@ -417,8 +417,8 @@ def test_an_unattended_apply_does_not_act_unaudited(
     """The policy's confirmation of each act is its audit line. With an audit log that cannot be written, an
     --apply run closes every chat it planned, unaudited, and its report and exit status do not say so (the
     error is logged once, at the log level)."""
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")

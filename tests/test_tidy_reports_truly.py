@@ -143,8 +143,8 @@ def test_the_preview_leaves_alone_the_chats_this_server_may_not_write_as_the_run
     previewed = [c["chat_id"] for c in result.structured_content["chats"] if c.get("tool")]
 
     path = policy_file(tmp_path, NIGHTLY.format(most=3))
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
     clock = cliq.time
@@ -240,9 +240,9 @@ def test_runs_do_not_overlap_with_a_redis_state_store(
 
     from conftest import env_for, outside_env
 
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
-    from cliq_mcp.config import Settings
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
+    from cliq_mcp.core.config import Settings
 
     path = policy_file(tmp_path, NIGHTLY.format(most=3))
     due = selected(workspace, 3)
@@ -280,9 +280,9 @@ def test_a_state_directory_the_lock_cannot_be_made_in_is_a_refused_run_with_its_
     refused one too") and no exit status of the documented set."""
     from conftest import env_for
 
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
-    from cliq_mcp.config import Settings
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
+    from cliq_mcp.core.config import Settings
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
@@ -303,8 +303,8 @@ def test_a_state_directory_the_lock_cannot_be_made_in_is_a_refused_run_with_its_
 def test_with_a_redis_store_a_finished_run_gives_its_lease_back(
     cliq: Cliq, workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
 ) -> None:
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     path = policy_file(tmp_path, NIGHTLY.format(most=3))
     parsed = cli._parser({"tidy"}).parse_args(["tidy", "--policy", str(path), "--apply", "--json"])
@@ -326,8 +326,8 @@ def test_a_deeply_nested_policy_file_is_a_refused_run_with_its_json_line_not_a_t
     """tomllib parses nested arrays recursively: a 10 KB policy `a = [[[[...]]]]` raises RecursionError, which
     parse() does not catch (only TOMLDecodeError). `cliq-mcp tidy` dies with a traceback, no JSON line, and
     Python's exit status 1, which the documented codes read as "partly done" instead of 2 "refused"."""
-    from cliq_mcp import cli
-    from cliq_mcp import tidy as tidy_command
+    from cliq_mcp.cli import main as cli
+    from cliq_mcp.cli import tidy as tidy_command
 
     depth = 5000
     path = policy_file(tmp_path, "a = " + "[" * depth + "]" * depth + "\n" + NIGHTLY.format(most=3))
@@ -361,8 +361,8 @@ def test_without_a_state_directory_two_runs_of_one_account_still_do_not_overlap(
     overlapping runs of one account each act up to max_acts, which the run lock exists to prevent."""
     from conftest import env_for
 
-    from cliq_mcp import tidy as tidy_command
-    from cliq_mcp.config import Settings
+    from cliq_mcp.cli import tidy as tidy_command
+    from cliq_mcp.core.config import Settings
 
     settings = Settings.from_env(env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl")))
     assert settings.guard.state_url is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import outside_env
 
-from cliq_mcp.config import Settings
+from cliq_mcp.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK = ROOT / ".ci" / "node" / "node_modules" / "@modelcontextprotocol" / "sdk"

@@ -15,8 +15,8 @@ from conftest import Cliq, guarded, text, writes
 from mcp import Client
 from simulated_cliq import FakeTime, Fault, Workspace
 
-from cliq_mcp import cli
-from cliq_mcp import tidy as tidy_command
+from cliq_mcp.cli import main as cli
+from cliq_mcp.cli import tidy as tidy_command
 
 pytestmark = pytest.mark.era_independent
 
@@ -78,10 +78,10 @@ async def test_a_group_chat_page_shows_the_chats_whose_type_cliq_did_not_tell(
 async def test_a_clear_all_cursor_is_refused_for_other_criteria(
     client: Client, workspace: Workspace, fake_time: FakeTime
 ) -> None:
-    """clear_unread_counts all=true binds its cursor with multi_request._bound(request), i.e. model_dump(): but
+    """clear_unread_counts all=true binds its cursor with walks._bound(request), i.e. model_dump(): but
     ``all``, ``chat_type``, ``name`` and ``next_token`` are all Field(exclude=True), so every all=true walk has the
     same binding ({"tool", "chat_ids": None}). A cursor from a chat_type=group_chat walk is accepted by a walk of
-    every chat (or of another name): cursors.py's promise "brought back with other criteria, is refused" does not
+    every chat (or of another name): tools/cursors.py's promise "brought back with other criteria, is refused" does not
     hold. Here: the group walk stops on page 2 (Cliq throttles its clear); the model continues it without
     chat_type ("clear everything"). The continued walk starts on page 2, so page 1's direct chats, channels... with
     unread messages are never cleared, yet the answer says complete with counts that mix both walks."""
@@ -134,7 +134,7 @@ async def test_an_unread_view_cursor_is_refused_for_other_criteria(
 async def test_clearing_all_cut_mid_page_clears_that_page_whole_when_continued(
     client: Client, workspace: Workspace, fake_time: FakeTime
 ) -> None:
-    """multi_request.clear_unread collects a page's chats in ``each`` and clears them in ``page_end``. When
+    """walks.clear_unread collects a page's chats in ``each`` and clears them in ``page_end``. When
     walk_list returns early in the middle of a page (the time budget, or a throttle while reading a chat alone
     -- here: a group chat whose entry lacks chat_type, read alone, throttled), page_end is never called, but the
     chats already handed to ``each`` are in the cursor's ``seen``: the continued call skips them. They are never
@@ -218,7 +218,7 @@ def test_a_tidy_run_over_an_entry_without_a_chat_id_is_not_complete(
 
 
 async def test_a_muted_list_that_cannot_name_every_chat_keeps_chats_out(client: Client, workspace: Workspace) -> None:
-    """housekeeping.plan learns the mute state from GET /chats?muted=true (multi_request.muted_chats) and then sets
+    """housekeeping.plan learns the mute state from GET /chats?muted=true (walks.muted_chats) and then sets
     ``muted = chat_id in muted`` for every chat: *False* for each chat not named there. muted_chats drops the
     muted list's entries without a chat id (ChatList.unreadable) without a word, so when Cliq's muted list holds
     one, some muted chat is unknown -- yet every chat is judged "not muted" and [exclude] muted = true silently

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cliq_mcp.errors import NotConfirmed
-from cliq_mcp.logs import Redactor
-from cliq_mcp.private_files import open_private_fd
+from cliq_mcp.core.errors import NotConfirmed
+from cliq_mcp.core.logs import Redactor
+from cliq_mcp.core.private_files import open_private_fd
 
 logger = logging.getLogger(__name__)
 

@@ -42,26 +42,26 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
-from cliq_mcp.client import WRITES_SENT
-from cliq_mcp.config import GuardConfig
-from cliq_mcp.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Paced
+from cliq_mcp.cliq.client import WRITES_SENT
+from cliq_mcp.cliq.responses import ChatObject
+from cliq_mcp.cliq.wire import Wire
+from cliq_mcp.core.config import GuardConfig
+from cliq_mcp.core.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Paced
+from cliq_mcp.core.logs import Redactor
+from cliq_mcp.core.state_store import StateStore
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
 from cliq_mcp.guard.replay import ROUND, SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
-from cliq_mcp.housekeeping import recheck
-from cliq_mcp.logs import Redactor
-from cliq_mcp.models import Request
-from cliq_mcp.operation import Effect, Operation, Sender
-from cliq_mcp.operations import BY_NAME
-from cliq_mcp.responses import ChatObject
-from cliq_mcp.results import result
-from cliq_mcp.state_store import StateStore
-from cliq_mcp.summaries import NOT_ASKED_YET, Bulk, Item, Preview, Written, bulk_answer, clean
-from cliq_mcp.tidy_policy import TOOLS, Policy
-from cliq_mcp.wire import Wire
+from cliq_mcp.housekeeping.plan import recheck
+from cliq_mcp.housekeeping.policy import TOOLS, Policy
+from cliq_mcp.tools.catalogue import BY_NAME
+from cliq_mcp.tools.inputs import Request
+from cliq_mcp.tools.results import result
+from cliq_mcp.tools.row import Effect, Operation, Sender
+from cliq_mcp.tools.summaries import NOT_ASKED_YET, Bulk, Item, Preview, Written, bulk_answer, clean
 
 logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]

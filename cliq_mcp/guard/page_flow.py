@@ -25,7 +25,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 
-from cliq_mcp.errors import NotConfirmed
+from cliq_mcp.core.errors import NotConfirmed
 from cliq_mcp.guard.approval import Approval, Approvals
 from cliq_mcp.guard.questions import Question
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliq_mcp.errors import ApiError, NotConfirmed, NothingToDo, Throttled
-from cliq_mcp.multi_request import chat_states, skipped
-from cliq_mcp.operation import Operation, Sender
-from cliq_mcp.operations import BY_NAME
-from cliq_mcp.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
-from cliq_mcp.summaries import Bulk, Done, Item, clean, moment, quoted
+from cliq_mcp.cliq.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
+from cliq_mcp.core.errors import ApiError, NotConfirmed, NothingToDo, Throttled
+from cliq_mcp.tools.catalogue import BY_NAME
+from cliq_mcp.tools.row import Operation, Sender
+from cliq_mcp.tools.summaries import Bulk, Done, Item, clean, moment, quoted
+from cliq_mcp.tools.walks import chat_states, skipped
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ async def build_question(
     if op.each:
         # One list request describes the open ones (Cliq's list takes up to 100 chat ids), a second says which
         # of the rest are closed. The person is asked about those that can be closed; the others are named as
-        # skipped (the runner, multi_request.apply_each, skips the same ones).
+        # skipped (the runner, walks.apply_each, skips the same ones).
         chat_ids: list[str] = values[op.each]
         found, closed = await chat_states(client, BY_NAME, chat_ids, fresh=before is not None)
         skip = skipped(chat_ids, found, closed)

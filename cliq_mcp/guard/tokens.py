@@ -14,8 +14,8 @@ import secrets
 import time
 from collections.abc import Callable
 
-from cliq_mcp.errors import NotConfirmed
-from cliq_mcp.state_store import StateStore
+from cliq_mcp.core.errors import NotConfirmed
+from cliq_mcp.core.state_store import StateStore
 
 
 def _b64(raw: bytes) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from cliq_mcp.summaries import clean
+from cliq_mcp.tools.summaries import clean
 
 LINE_LIMIT = 1000
 

@@ -35,10 +35,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from cliq_mcp.errors import StateUnavailable
+from cliq_mcp.core.errors import StateUnavailable
+from cliq_mcp.core.state_store import MemoryStore, StateStore
 from cliq_mcp.guard.approval.page import answered_page, notice_page, question_page
 from cliq_mcp.guard.questions import Question
-from cliq_mcp.state_store import MemoryStore, StateStore
 
 logger = logging.getLogger(__name__)
 

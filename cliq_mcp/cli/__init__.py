@@ -1,0 +1,1 @@
+"""Entry points and commands: `cliq-mcp` (main.py), and each subcommand's own module."""

@@ -1,0 +1,1 @@
+"""What every room shares: configuration, logs, private files, the state store and the errors."""

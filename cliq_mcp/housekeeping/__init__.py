@@ -1,0 +1,1 @@
+"""Housekeeping by policy: the policy file, and planning a tidy-up against it."""
