@@ -307,11 +307,17 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
         yield url
 
 
+HTTP_TOKEN = "test-bearer-token-0123456789"  # what a server with an account is started with, and clients send
+
+
 @contextmanager
 def http_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``http_server``, and the process itself."""
+    """``http_server``, and the process itself. A server with an account (not ``--sandbox``) needs a bearer
+    token: ``HTTP_TOKEN`` unless the test sets its own."""
     port = free_port()
     base = outside_env()  # the audit log in the test's own state directory (own_home)
+    if "--sandbox" not in args:
+        env = {"CLIQ_MCP_HTTP_TOKEN": HTTP_TOKEN, **env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cliq_mcp", *args, "--transport", "http", "--port", str(port)],
         env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -336,8 +342,9 @@ def http_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen
 
 @asynccontextmanager
 async def connect(url: str, era: str, headers: dict[str, str] | None = None, **options: Any) -> AsyncIterator[Client]:
-    """The SDK's client over streamable HTTP to ``url``/mcp."""
-    http = httpx2.AsyncClient(headers=headers or {})
+    """The SDK's client over streamable HTTP to ``url``/mcp (with ``HTTP_TOKEN`` unless ``headers`` are given;
+    a server without a token ignores it)."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {HTTP_TOKEN}"} if headers is None else headers)
     async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=era, **options) as client:
         yield client
 
@@ -351,6 +358,7 @@ class RedisServer:
         assert binary, "redis-server is not installed (apt-get install redis-server)"
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._directory = directory
         self._argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                       "--dir", str(directory), *options]  # fmt: skip
         self._process = self._start()
@@ -366,9 +374,12 @@ class RedisServer:
                 assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
                 time.sleep(0.02)
 
-    def restart(self) -> None:
+    def restart(self, keep_snapshot: bool = False) -> None:
+        """Kill it and start it again: empty, or (``keep_snapshot``) from the snapshot a SAVE wrote."""
         self._process.kill()
         self._process.wait(timeout=10)
+        if not keep_snapshot:
+            (self._directory / "dump.rdb").unlink(missing_ok=True)
         self._process = self._start()
 
     def stop(self) -> None:

@@ -24,6 +24,7 @@ import httpx2
 import pytest
 from conftest import (
     ALICE,
+    HTTP_TOKEN,
     Q2,
     Cliq,
     answering,
@@ -128,6 +129,19 @@ def test_binding_beyond_loopback_without_a_token_is_refused(host: str) -> None:
     assert done.returncode == 2 and "CLIQ_MCP_HTTP_TOKEN" in done.stderr
 
 
+def test_an_account_is_not_served_over_http_without_a_token_even_on_loopback(cliq_socket: Cliq) -> None:
+    # On loopback too: any process of any user on the machine could connect, call the tools as the account's
+    # owner, and answer its own confirmation questions (form elicitation) or open its own approval page.
+    env = {k: v for k, v in {**outside_env(), **env_for(cliq_socket.url)}.items() if k != "CLIQ_MCP_HTTP_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cliq_mcp", "--transport", "http", "--host", "127.0.0.1", "--port", "1"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert (
+        done.returncode == 2 and "bearer token, on loopback too" in done.stderr and "CLIQ_MCP_HTTP_TOKEN" in done.stderr
+    )
+
+
 async def test_over_http_the_approval_page_is_sent_as_a_url_elicitation(url_only_client: None, token_url: str) -> None:
     # A 2026-07-28 host with URL-mode elicitation only: the page is served under the HTTP app's own path.
     seen: list[Any] = []
@@ -211,7 +225,8 @@ async def through(
 ) -> AsyncIterator[Client]:
     """The SDK's client, each request on a fresh connection (so a paused worker holds none of them)."""
     fresh = httpx2.Limits(max_keepalive_connections=0)
-    http = httpx2.AsyncClient(limits=fresh, transport=transport) if transport else httpx2.AsyncClient(limits=fresh)
+    bearer = {"Authorization": f"Bearer {HTTP_TOKEN}"}
+    http = httpx2.AsyncClient(limits=fresh, transport=transport, headers=bearer)
     async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto", **options) as client:
         yield client
 

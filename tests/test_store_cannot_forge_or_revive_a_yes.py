@@ -12,12 +12,13 @@ from typing import Any
 
 import httpx
 import redis
-from conftest import Q2, Cliq, approve_with, writes
+from conftest import Q2, Cliq, RedisServer, approve_with, writes
 from mcp import Client
 from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
 from cliq_mcp.cliq.responses import ChatList, parse
+from cliq_mcp.core.state_store import RedisStore
 from cliq_mcp.guard.questions import _chat_line
 
 SECRET = "replicas-share-this-secret-0123"
@@ -61,7 +62,9 @@ async def test_a_kept_yes_written_into_redis_without_the_key_is_not_believed(
     async with Client(cliq.server(settings), mode="auto", elicitation_callback=host) as client:
         await client.call_tool("get_chat", {"chat_id": Q2})  # the account's keys are now in Redis
         r = redis.Redis.from_url(redis_url)
-        mark = (r.get("cliq-mcp:lost-at") or b"0").decode()  # a kept yes as the guard writes one, in plain
+        peeking = RedisStore(redis_url)
+        mark = await peeking.lost_mark()  # a kept yes as the guard writes one, in plain
+        await peeking.aclose()
         r.set(f"cliq-mcp:kept:{settings.account}:yes:close_chat:{Q2}",
               f"plain:{mark}|forged|{_chat_line(Q2, chat)}".encode(), px=200_000)  # fmt: skip
         result = await client.call_tool("close_chats", {"chat_ids": [Q2]})
@@ -94,4 +97,80 @@ async def test_an_earlier_copy_of_the_state_file_does_not_revive_a_used_approval
         again = await client.call_tool("clear_chat_history", {"chat_id": Q2})
     assert "Not done yet" in waiting.content[0].text and acted.is_error is False, acted.content
     assert again.is_error and len(urls) == 2, again.content  # asked anew (a new page), not acted on the old click
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+
+
+async def click_then_act(cliq: Cliq, settings: Any, urls: list[str], between: Any = None) -> None:
+    """A page shown; one click on Approve (``between`` runs after it); the same call made again acts on it."""
+
+    async def host(context: Any, params: Any) -> Any:
+        urls.append(params.url)
+        return ElicitResult(action="accept")
+
+    async with Client(cliq.server(settings), mode="auto", elicitation_callback=host) as client:
+        waiting = await client.call_tool("clear_chat_history", {"chat_id": Q2})
+        async with httpx.AsyncClient() as person:
+            await approve_with(person, urls[0])
+        if between is not None:
+            between()
+        acted = await client.call_tool("clear_chat_history", {"chat_id": Q2})
+    assert "Not done yet" in waiting.content[0].text and acted.is_error is False, acted.content
+
+
+async def call_again_in_a_new_process(cliq: Cliq, settings: Any, urls: list[str]) -> Any:
+    """The same call from a server process started afresh (Claude Desktop relaunched, a replica restarted)."""
+
+    async def host(context: Any, params: Any) -> Any:
+        urls.append(params.url)
+        return ElicitResult(action="accept")
+
+    async with Client(cliq.server(settings), mode="auto", elicitation_callback=host) as client:
+        return await client.call_tool("clear_chat_history", {"chat_id": Q2})
+
+
+async def test_a_used_page_whose_claim_is_deleted_in_redis_is_not_approved_again(
+    url_only_client: None, cliq: Cliq, workspace: Workspace, redis_url: str
+) -> None:
+    settings = cliq.settings(CLIQ_STATE_URL=redis_url, CLIQ_GUARD_SECRET=SECRET, CLIQ_APPROVAL_WAIT="0.3",
+                             CLIQ_PACING="off")  # fmt: skip
+    urls: list[str] = []
+    await click_then_act(cliq, settings, urls)
+    r = redis.Redis.from_url(redis_url)  # someone with Redis access, not the secret, deletes the claim
+    r.delete(*r.scan_iter(match="cliq-mcp:kept:*:approval:*:taken"))
+    again = await call_again_in_a_new_process(cliq, settings, urls)
+    assert again.is_error and len(urls) == 2, again.content  # a new page: the person is asked anew
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+
+
+async def test_an_earlier_state_file_does_not_revive_a_used_page_for_a_new_process(
+    url_only_client: None, cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    state = Path(os.environ["XDG_STATE_HOME"]) / "cliq-mcp" / "state.sqlite3"
+    settings = cliq.settings(CLIQ_APPROVAL_WAIT="0.3", CLIQ_PACING="off")
+    backup = tmp_path / "backup.sqlite3"
+
+    def back_up() -> None:
+        with sqlite3.connect(state) as live, sqlite3.connect(backup) as copy:
+            live.backup(copy)
+
+    urls: list[str] = []
+    await click_then_act(cliq, settings, urls, between=back_up)
+    for side in ("-wal", "-shm"):
+        Path(f"{state}{side}").unlink(missing_ok=True)
+    os.replace(backup, state)  # put back while no server runs: the next one never saw the later file
+    again = await call_again_in_a_new_process(cliq, settings, urls)
+    assert again.is_error and len(urls) == 2, again.content
+    assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]
+
+
+async def test_a_redis_back_from_its_snapshot_does_not_revive_a_used_page_for_new_replicas(
+    url_only_client: None, cliq: Cliq, workspace: Workspace, redis_server: RedisServer
+) -> None:
+    settings = cliq.settings(CLIQ_STATE_URL=redis_server.url, CLIQ_GUARD_SECRET=SECRET, CLIQ_APPROVAL_WAIT="0.3",
+                             CLIQ_PACING="off")  # fmt: skip
+    urls: list[str] = []
+    await click_then_act(cliq, settings, urls, between=lambda: redis.Redis.from_url(redis_server.url).save())
+    redis_server.restart(keep_snapshot=True)  # comes back from the snapshot taken between click and act
+    again = await call_again_in_a_new_process(cliq, settings, urls)
+    assert again.is_error and len(urls) == 2, again.content
     assert [(w.method, w.path) for w in writes(workspace)] == [("PUT", f"/api/v3/chats/{Q2}")]

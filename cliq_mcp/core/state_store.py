@@ -52,8 +52,10 @@ class StateStore(Protocol):
         ...
 
     async def lost_mark(self) -> str:
-        """When this store last lost what it kept, as noticed ("0": never): a record made before a loss cannot
-        be trusted to stand for what happened since (a claim made after it is gone). Noticing happens here too."""
+        """This store's mark of what it still holds: when it last noticed a loss, and the identity of what holds
+        it now (the file's inode; Redis's run, which a restart changes, from a snapshot or not). A record made
+        under another mark cannot be trusted to stand for what happened since (a claim made after it may be gone),
+        also in a process that never saw the earlier store. Never holds "|". Noticing happens here too."""
         ...
 
     async def release(self, key: str) -> None:
@@ -245,7 +247,8 @@ class SqliteStore:
         def step(db: sqlite3.Connection, now: float) -> str:
             self._lost(db, now, 0.0)
             row = db.execute("SELECT value FROM meta WHERE key = 'lost_at'").fetchone()
-            return str(row[0]) if row else "0"
+            held = self._inode or (0, 0)  # the file in use: an earlier copy put back in its place is another
+            return f"{row[0] if row else '0'}/{held[0]}:{held[1]}"
 
         return await self._run(step)
 
@@ -440,7 +443,8 @@ class RedisStore:
         return free, wait
 
     async def lost_mark(self) -> str:
-        return (await self._window("epoch-check", 1, 1.0, "mark"))[2]
+        lost = (await self._window("epoch-check", 1, 1.0, "mark"))[2]
+        return f"{lost}/{self._epoch.seen}"  # the epoch holds Redis's run_id: a restart is a new mark
 
     async def release(self, key: str) -> None:
         try:

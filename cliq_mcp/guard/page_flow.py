@@ -184,10 +184,11 @@ class PageFlow:
         if outcome == "denied":
             raise NotConfirmed("Not done: the person denied it on the approval page. Nothing was changed.", "",
                                outcome="declined")  # fmt: skip
+        if outcome == "taken" or (outcome == "approved" and not await approval.take()):
+            # another call waiting on the same page acted on this yes already: it acts once
+            raise NotConfirmed("Not done: that approval was already acted on by another call. Nothing more was "
+                               "changed.", "", outcome="declined")  # fmt: skip
         if outcome != "approved":
             raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
                                f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
-        if not await approval.take():  # another call waiting on the same page acted on this yes already
-            raise NotConfirmed("Not done: that approval was already acted on by another call. Nothing more was "
-                               "changed.", "", outcome="declined")  # fmt: skip
         SHOWN_AGO.set(await approval.shown_ago())  # the question's time is when the page was shown

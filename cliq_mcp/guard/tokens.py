@@ -37,6 +37,7 @@ class SingleUse:
         self.store = store
         self.account = account
         self._missing = missing or "no state directory: HOME and XDG_STATE_HOME are unset"
+        self._used: set[str] = set()  # claimed by this process: not again, even should the store forget it
 
     async def claim(self, kind: str, value: str, until: float) -> bool:
         if self.store is None:
@@ -45,7 +46,11 @@ class SingleUse:
                 f"({self._missing}), so it acts on none. Nothing was changed.",
                 NO_STORE_HINT,
             )
-        return await self.store.claim(f"{self.account}:{kind}:{value}", until)
+        key = f"{self.account}:{kind}:{value}"
+        if key in self._used or not await self.store.claim(key, until):
+            return False
+        self._used.add(key)
+        return True
 
     async def remember(self, kind: str, value: str, ttl_s: float, note: str = "") -> None:
         """Note that a question was put (or a token given) that a later call may answer, with when the store

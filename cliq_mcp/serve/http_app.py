@@ -166,10 +166,15 @@ class BearerAuth:
 def build_app(settings: Settings, host: str, port: int) -> Starlette:
     loopback = host in LOOPBACK
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    if not loopback and not token:
+    if not token and (not settings.sandbox or not loopback):
+        # Loopback is no boundary between users: any process of anyone on this machine could call the tools as
+        # the account's owner, and answer its own confirmation questions. Only a sandbox on loopback risks nothing.
+        where = "on loopback too (any user's process on this machine can reach it)" if loopback else f"on {host}"
         raise ConfigurationError(
-            f"Serving HTTP on {host} (beyond loopback) needs a bearer token.",
-            "Set CLIQ_MCP_HTTP_TOKEN to a long random value and give it to your clients, or bind 127.0.0.1.",
+            f"Serving HTTP needs a bearer token, {where}: without one, whoever connects acts as you in Cliq.",
+            "Set CLIQ_MCP_HTTP_TOKEN to a long random value (python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))') and give clients `Authorization: Bearer <token>`; or use stdio; "
+            "or --sandbox.",
         )
     # Approval pages live under this app's own path; their URLs reach the person only as URL elicitations.
     public = settings.public_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"

@@ -42,7 +42,7 @@ from cliq_mcp.guard.questions import Question
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["approved", "denied", "expired"]
+Outcome = Literal["approved", "denied", "expired", "taken"]  # taken: approved, and a call has acted on it
 DEFAULT_TIMEOUT_S = 120.0
 KEEP_CLOSED_S = 600.0  # how long a finished approval still says "closed" rather than "not found"
 COOKIE = "cliq_approval"
@@ -64,6 +64,7 @@ _CLOSED = {
     "denied": "It was already answered.",
     "expired": "The time to answer ran out, so nothing was changed.",
     "closed": "The request ended before an answer, so nothing was changed.",
+    "taken": "It was already answered.",
 }
 
 
@@ -112,8 +113,9 @@ class Approval:
 
     async def take(self) -> bool:
         """Act on an approved page: True for the one call that does (a yes acts once, whichever process and
-        however many calls waited on the page)."""
-        return await self._approvals.end(self._key, f"taken|{secrets.token_hex(8)}", suffix=":taken") is True
+        however many calls waited on the page). Its end then says "taken" instead of "approved": should the
+        claim be lost (a key deleted in Redis), the page is not approved and unused again."""
+        return await self._approvals.take(self._key)
 
     async def close(self) -> None:
         """End the question; the page now says it has closed. Does nothing once answered."""
@@ -165,6 +167,7 @@ class Approvals:
         self._prefix = prefix
         self._events: dict[str, anyio.Event] = {}  # pages of calls waiting in this process: woken by an answer
         self._mine: set[str] = set()  # pages this process opened: closed when it stops serving
+        self._taken: set[str] = set()  # pages a call in this process acted on: never again from here
         self._base: str | None = None
         self._host: str | None = None
         self._origin: str | None = None
@@ -330,6 +333,16 @@ class Approvals:
                 woken.set()
         return True if won == how else (won or "closed")
 
+    async def take(self, key: str) -> bool:
+        if key in self._taken or (await self.state(key))[0] != "approved":
+            return False
+        if await self.end(key, f"taken|{secrets.token_hex(8)}", suffix=":taken") is not True:
+            return False
+        self._taken.add(key)
+        found = await self._record(key)
+        await self._store.put(key + ":end", "taken", (found[1] if found else 0.0) + KEEP_CLOSED_S)
+        return True
+
     def event(self, key: str) -> anyio.Event:
         """Set when this process sees the page end (a waiting call need not wait for its next look)."""
         return self._events.setdefault(key, anyio.Event())
@@ -344,7 +357,7 @@ class Approvals:
         """The page remembered for ``asked``, while it is open or approved and not yet acted on."""
         kept = await self._store.get(f"{self._prefix}approval-asked:{asked}")
         approval = await self.find(kept[0]) if kept is not None else None
-        if approval is None or await self._store.get(approval._key + ":taken") is not None:
+        if approval is None or approval._key in self._taken or await self._store.get(approval._key + ":taken"):
             return None
         return approval if await approval.outcome() in (None, "approved") else None
 
