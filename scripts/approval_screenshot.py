@@ -8,9 +8,9 @@ import sys
 import anyio
 from playwright.async_api import async_playwright
 
+from cliq_mcp.core.text import quoted
 from cliq_mcp.guard.approval import DEFAULT_TIMEOUT_S, Approvals
 from cliq_mcp.guard.questions import Question
-from cliq_mcp.tools.summaries import quoted
 
 QUESTION = Question(
     "Close 3 chats? They will be hidden from your recent chats.",

@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from cliq_mcp.core.state_store import SqliteStore
+from cliq_mcp.core.text import quoted
 from cliq_mcp.guard.approval import Approval, Approvals, open_in_browser
 from cliq_mcp.guard.questions import Question
-from cliq_mcp.tools.summaries import quoted
 
 HOSTILE = "<script>alert(1)</script>\u202egnp.exe"  # markup and a right-to-left override, as a chat name
 QUESTION = Question(

@@ -23,9 +23,9 @@ from cliq_mcp.cli import audit_view
 from cliq_mcp.cli import main as cli
 from cliq_mcp.cli import tidy as tidy_command
 from cliq_mcp.core.config import Settings
+from cliq_mcp.core.text import clean
 from cliq_mcp.sandbox.render import last_message_info
 from cliq_mcp.sandbox.state import Chat
-from cliq_mcp.tools.summaries import clean
 
 # No MCP session (the command line and the guard only); chats are judged by their age, so the clock starts now.
 pytestmark = [pytest.mark.era_independent, pytest.mark.real_now]

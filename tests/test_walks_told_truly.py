@@ -292,7 +292,7 @@ async def test_empty_never_says_no_messages_of_a_chat_with_unread_messages(
 async def test_a_close_proposal_says_its_unread_count_is_unknown(client: Client, workspace: Workspace) -> None:
     """plan_tidy flags a close proposal "; 3 unread" when Cliq told the count (a person should know they are
     about to hide unread messages), but when the list entry left the count out the proposal says nothing, and
-    summaries.Action drops ``unread`` from the structured content (Action has no unknown_is_null): text and
+    outputs.Action drops ``unread`` from the structured content (Action has no unknown_is_null): text and
     structure read exactly like "nothing unread". Issue 20's promise (1): unknown is shown as ? / null, never as
     the absence that means zero."""
     stale = {k: v for k, v in full("2890538000000066601", "Vendor Escalations", when=OLD).items()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
-from cliq_mcp.tools.summaries import clean
+from cliq_mcp.core.text import clean
 
 
 class Progress(Protocol):

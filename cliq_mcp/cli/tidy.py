@@ -47,12 +47,12 @@ from cliq_mcp.cliq.client import WRITES_SENT, Transport
 from cliq_mcp.core.config import Settings
 from cliq_mcp.core.errors import CliqError, NotConfirmed, Paced, Throttled
 from cliq_mcp.core.logs import Redactor
+from cliq_mcp.core.text import clean
 from cliq_mcp.housekeeping.plan import Judged, excluded, plan
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
 from cliq_mcp.serve.server import Runtime, perform, runtime
 from cliq_mcp.tools.catalogue import BY_NAME
 from cliq_mcp.tools.inputs import parse
-from cliq_mcp.tools.summaries import clean
 from cliq_mcp.tools.walks import outcome_of
 
 DONE, PARTLY, REFUSED, NOTHING, FAILED = 0, 1, 2, 3, 4

@@ -36,8 +36,8 @@ from cliq_mcp.core.errors import (
     TransportError,
 )
 from cliq_mcp.core.logs import Redactor
+from cliq_mcp.core.text import clean, quoted
 from cliq_mcp.tools.plans import PLAN_TTL_S, Keeper, LocalKeeper, Plans
-from cliq_mcp.tools.summaries import clean, quoted
 
 logger = logging.getLogger(__name__)
 # The writes that left for Cliq during the current tool call (the server sets a fresh list per call), so an

@@ -35,7 +35,7 @@ class CliqError(Exception):
 
 class NothingToDo(Exception):
     """The target is already as the operation would leave it (a closed chat, a plan with nothing left): nothing
-    is asked or sent, and the answer (``output``, a summaries.Output) says so; not an error."""
+    is asked or sent, and the answer (``output``, an outputs.Output) says so; not an error."""
 
     def __init__(self, text: str, output: Any) -> None:
         super().__init__(text)

@@ -49,6 +49,7 @@ from cliq_mcp.core.config import GuardConfig
 from cliq_mcp.core.errors import ApiError, CliqError, InvalidArguments, NotConfirmed, NothingToDo, Paced
 from cliq_mcp.core.logs import Redactor
 from cliq_mcp.core.state_store import StateStore
+from cliq_mcp.core.text import clean
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
@@ -59,9 +60,10 @@ from cliq_mcp.housekeeping.plan import recheck
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
 from cliq_mcp.tools.catalogue import BY_NAME
 from cliq_mcp.tools.inputs import Request
+from cliq_mcp.tools.outputs import Bulk, Item, Preview, Written
 from cliq_mcp.tools.results import result
 from cliq_mcp.tools.row import Effect, Operation, Sender
-from cliq_mcp.tools.summaries import NOT_ASKED_YET, Bulk, Item, Preview, Written, bulk_answer, clean
+from cliq_mcp.tools.summaries import NOT_ASKED_YET, bulk_answer
 
 logger = logging.getLogger(__name__)
 Act = Callable[[], Awaitable[CallToolResult]]

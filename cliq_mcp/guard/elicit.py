@@ -18,7 +18,7 @@ from mcp.types import InputRequiredResult
 from pydantic import BaseModel, Field, StrictBool
 
 from cliq_mcp.core.errors import NotConfirmed
-from cliq_mcp.tools.summaries import clean
+from cliq_mcp.core.text import clean
 
 logger = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 300.0  # a live question nobody answers is a no

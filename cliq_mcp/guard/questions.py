@@ -7,9 +7,10 @@ from typing import Any
 
 from cliq_mcp.cliq.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
 from cliq_mcp.core.errors import ApiError, NotConfirmed, NothingToDo, Throttled
+from cliq_mcp.core.text import clean, moment, quoted
 from cliq_mcp.tools.catalogue import BY_NAME
+from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.row import Operation, Sender
-from cliq_mcp.tools.summaries import Bulk, Done, Item, clean, moment, quoted
 from cliq_mcp.tools.walks import chat_states, skipped
 
 

@@ -26,15 +26,15 @@ from cliq_mcp.core.errors import (
     ServerError,
     Throttled,
 )
+from cliq_mcp.core.text import clean, parse_time
 from cliq_mcp.housekeeping.policy import TOOLS, Action, Facts, Policy, Verdict
 from cliq_mcp.housekeeping.policy import parse as parse_policy
 from cliq_mcp.tools.cursors import seal, unseal
 from cliq_mcp.tools.inputs import ListChats, PreviewPolicy, Request, parse
 from cliq_mcp.tools.row import Catalogue, Operation, Progress, Sender
-from cliq_mcp.tools.summaries import clean, parse_time
 from cliq_mcp.tools.walks import TIME_BUDGET_S, merged, muted_chats, read_chat
 
-ANSWER_CHATS = 500  # chats judged in one tool answer (summaries.LISTED)
+ANSWER_CHATS = 500  # chats judged in one tool answer (text.LISTED)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from cliq_mcp.core.errors import InvalidArguments
+from cliq_mcp.core.text import visible
 
 Action = Literal["leave", "close", "mark_read", "clear_unread"]
 ACTIONS: tuple[Action, ...] = ("leave", "close", "mark_read", "clear_unread")  # a chat gets the first that applies
@@ -202,13 +203,6 @@ def _untold(field: str) -> Verdict:
 NAME_LIMIT = 1000  # 4x the longest chat name Cliq allows (255): a real name is matched whole
 
 
-# Characters that show nothing (default-ignorable), beyond the categories dropped below: the combining
-# grapheme joiner, Hangul fillers, Mongolian and variation selectors, tags.
-_IGNORABLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U0001bca0-\U0001bca3\U000e0000-\U000e0fff]"
-)
-
-
 def normal(text: str, *, compatible: bool = True, hash_optional: bool = True) -> str:
     """A name (or pattern) as a person reads it: invisible and control characters dropped, runs of spaces as
     one, case folded; with ``compatible``, compatibility forms folded (fullwidth letters); with
@@ -217,9 +211,7 @@ def normal(text: str, *, compatible: bool = True, hash_optional: bool = True) ->
     text = text[:NAME_LIMIT]
     if compatible:
         text = unicodedata.normalize("NFKC", text)
-    text = _IGNORABLE.sub("", text)
-    text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Co", "Cs", "Cn"})
-    text = " ".join(text.split()).casefold()
+    text = " ".join(visible(text).split()).casefold()
     return text.removeprefix("#").lstrip() if hash_optional else text
 
 

@@ -24,6 +24,7 @@ from cliq_mcp.cliq.wire import RateLimit
 from cliq_mcp.core.errors import ConfigurationError
 from cliq_mcp.housekeeping.plan import preview_policy
 from cliq_mcp.tools import inputs as m
+from cliq_mcp.tools import outputs as o
 from cliq_mcp.tools import summaries as s
 from cliq_mcp.tools.people import USERS, find_people
 from cliq_mcp.tools.row import Effect, Operation
@@ -32,8 +33,8 @@ from cliq_mcp.tools.walks import apply_each, clear_unread, list_chats, plan_tidy
 READ_ROW: dict[str, Any] = {"method": "GET", "effect": Effect.READ, "idempotent": True, "targets": ()}
 ONE_CHAT = ("chat_id",)
 # The many PUT /chats/{chat_id} operations: the body carries exactly one "operation".
-PUT_CHAT: dict[str, Any] = {"method": "PUT", "path": "/chats/{chat_id}", "output": s.Done}
-DONE: dict[str, Any] = {"output": s.Done}
+PUT_CHAT: dict[str, Any] = {"method": "PUT", "path": "/chats/{chat_id}", "output": o.Done}
+DONE: dict[str, Any] = {"output": o.Done}
 # The notes: clearing history is for direct and group chats only; leaving and removing members is not for
 # direct chats. A bot chat is one person and a bot: no one to remove, nothing to leave (assumption, as the
 # simulated Cliq has it; the notes are silent).
@@ -42,26 +43,26 @@ NOT_CLEARABLE = frozenset({"channel", "bot", "thread"})
 
 CATALOGUE: tuple[Operation, ...] = (
     Operation(name="list_chats", title="List chats", model=m.ListChats, path="/chats", **READ_ROW,
-              summary=s.chat_list, output=s.ChatList, rate=LIST_CHATS, run=list_chats),
+              summary=s.chat_list, output=o.ChatList, rate=LIST_CHATS, run=list_chats),
     Operation(name="search_chats", title="Search chats", model=m.SearchChats, path="/chats/search", **READ_ROW,
-              summary=s.chat_list, output=s.ChatList, rate=RateLimit("search_chats", 50, "10 minutes", READ)),
+              summary=s.chat_list, output=o.ChatList, rate=RateLimit("search_chats", 50, "10 minutes", READ)),
     Operation(name="get_chat", title="Get a chat", model=m.GetChat, path="/chats/{chat_id}", **READ_ROW,
-              summary=s.one_chat, output=s.OneChat, rate=GET_CHAT),
+              summary=s.one_chat, output=o.OneChat, rate=GET_CHAT),
     Operation(name="list_chat_members", title="List chat members", model=m.ListChatMembers,
-              path="/chats/{chat_id}/members", **READ_ROW, summary=s.members, output=s.Members,
+              path="/chats/{chat_id}/members", **READ_ROW, summary=s.members, output=o.Members,
               rate=RateLimit("list_chat_members", 20, "10 minutes", READ),
               fixed={"fields": "user_id,email_id,name"}),
     Operation(name="create_chat", title="Create a chat", model=m.CreateChat, method="POST", path="/chats",
               targets=(),
-              effect=Effect.WRITE, summary=s.created_chat, output=s.ChatWritten,
+              effect=Effect.WRITE, summary=s.created_chat, output=o.ChatWritten,
               rate=RateLimit("create_chat", 30, "", CREATE)),
     Operation(name="mark_chats_read", title="Mark chats read", model=m.MarkChatsRead, method="PUT", path="/chats",
               targets=("chats[].chat_id",),
-              effect=Effect.WRITE, summary=s.read_status, output=s.Bulk, rate=BULK_PUT, idempotent=True,
+              effect=Effect.WRITE, summary=s.read_status, output=o.Bulk, rate=BULK_PUT, idempotent=True,
               fixed={"operation": "read_status_update", "read_status": "read"}),
     Operation(name="clear_unread_counts", title="Clear unread counts", model=m.ClearUnreadCounts, method="PUT",
               targets=("chat_ids[]",),
-              path="/chats", effect=Effect.WRITE, summary=s.cleared_unread, output=s.Bulk, rate=BULK_PUT,
+              path="/chats", effect=Effect.WRITE, summary=s.cleared_unread, output=o.Bulk, rate=BULK_PUT,
               idempotent=True, fixed={"operation": "clear_unread"}, run=clear_unread),
     Operation(name="rename_chat", title="Rename a chat", model=m.RenameChat, **PUT_CHAT, effect=Effect.WRITE,
               targets=ONE_CHAT,
@@ -87,7 +88,7 @@ CATALOGUE: tuple[Operation, ...] = (
               rate=RateLimit("add_chat_members", 20, "10 minutes", UPDATE)),
     Operation(name="fork_chat", title="Fork a chat", model=m.ForkChat, method="POST", path="/chats/{chat_id}/forks",
               targets=ONE_CHAT,
-              effect=Effect.WRITE, summary=s.created_chat, output=s.ChatWritten,
+              effect=Effect.WRITE, summary=s.created_chat, output=o.ChatWritten,
               rate=RateLimit("fork_chat", 50, "10 seconds", CREATE)),
     Operation(name="send_typing_activity", title="Send typing activity", model=m.SendTypingActivity, method="POST",
               targets=ONE_CHAT,
@@ -125,17 +126,17 @@ CATALOGUE: tuple[Operation, ...] = (
               idempotent=True, refused_types=NOT_DIRECT,
               confirm="Leave {chat}? You lose access to it until someone adds you back."),
     Operation(name="plan_tidy", title="Plan a tidy-up", model=m.PlanTidy, path="/chats", **READ_ROW,
-              summary=s.plan, output=s.Plan, rate=LIST_CHATS, run=plan_tidy),
+              summary=s.plan, output=o.Plan, rate=LIST_CHATS, run=plan_tidy),
     Operation(name="preview_policy", title="Preview a housekeeping policy", model=m.PreviewPolicy, path="/chats",
-              **READ_ROW, summary=s.policy_plan, output=s.PolicyPlan, rate=LIST_CHATS, run=preview_policy),
+              **READ_ROW, summary=s.policy_plan, output=o.PolicyPlan, rate=LIST_CHATS, run=preview_policy),
     Operation(name="close_chats", title="Close several chats", model=m.CloseChats, method="PUT",
               targets=("chat_ids[]",),
-              path="/chats/{chat_id}", effect=Effect.DESTRUCTIVE, summary=s.bulk, output=s.Bulk, rate=PER_CHAT_PUT,
+              path="/chats/{chat_id}", effect=Effect.DESTRUCTIVE, summary=s.bulk, output=o.Bulk, rate=PER_CHAT_PUT,
               fixed={"operation": "close_chat"}, idempotent=True, each="chat_ids", run=apply_each,
               confirm="Close {chats}? They will be hidden from your recent chats."),
     # GET {v2}/users, or chats and their members when the Users API is refused (tools/people.py).
     Operation(name="find_people", title="Find people", model=m.FindPeople, path="/users", **READ_ROW,
-              summary=s.people, output=s.People, rate=USERS, run=find_people),
+              summary=s.people, output=o.People, rate=USERS, run=find_people),
 )  # fmt: skip
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in CATALOGUE}

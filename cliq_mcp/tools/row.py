@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from cliq_mcp.cliq.wire import RateLimit, Wire, path_segment
 from cliq_mcp.tools import inputs as m
+from cliq_mcp.tools import outputs as o
 from cliq_mcp.tools import summaries as s
 from cliq_mcp.tools.plans import Plans
 
@@ -61,7 +62,7 @@ class Operation:
     path: str  # "{field}" placeholders are filled from the request, percent-encoded
     effect: Effect  # drives annotations, read-only filtering and the guard
     summary: s.Summary
-    output: type[s.Output]
+    output: type[o.Output]
     rate: RateLimit
     # The request fields that name chats this operation writes to, for the guard's allow/deny lists and
     # questions: "chat_id" (one id), "chat_ids[]" (a list of ids), "chats[].chat_id" (a list of objects).

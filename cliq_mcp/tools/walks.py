@@ -30,21 +30,13 @@ from cliq_mcp.core.errors import (
     Throttled,
     TransportError,
 )
+from cliq_mcp.core.text import clean, moment, parse_time
 from cliq_mcp.tools.cursors import fingerprint, seal, unseal
 from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
+from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
 from cliq_mcp.tools.row import Catalogue, Effect, Operation, Progress, Sender
-from cliq_mcp.tools.summaries import (
-    NOT_ASKED_YET,
-    Bulk,
-    Done,
-    Item,
-    clean,
-    moment,
-    operation_name,
-    parse_time,
-    unread_cleared,
-)
+from cliq_mcp.tools.summaries import NOT_ASKED_YET, operation_name, unread_cleared
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on

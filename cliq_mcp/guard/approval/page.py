@@ -1,6 +1,6 @@
 """The approval page's HTML: plain forms, inline CSS, no script, every inserted text escaped.
 
-Question lines arrive cleaned by ``summaries.clean``; they are cleaned and escaped again here, because a chat
+Question lines arrive cleaned by ``core.text.clean``; they are cleaned and escaped again here, because a chat
 name is written by someone else and a page must not depend on every caller remembering that.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from cliq_mcp.tools.summaries import clean
+from cliq_mcp.core.text import clean
 
 LINE_LIMIT = 1000
 
@@ -61,7 +61,7 @@ def _duration(seconds: float) -> str:
 
 def _item(line: str) -> str:
     # A batch line is `- "name" · type · id · last active …`: the name first, the details after it, smaller.
-    # The name is a JSON string (summaries.quoted), so its end is found by decoding it, never by looking for
+    # The name is a JSON string (text.quoted), so its end is found by decoding it, never by looking for
     # " · ", which a name written by someone else may contain to pass itself off as details.
     body = clean(line.removeprefix("- "), LINE_LIMIT)
     try:
