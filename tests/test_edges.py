@@ -14,8 +14,7 @@ from mcp import Client
 from simulated_cliq import Fault, Workspace
 
 from cliq_mcp.housekeeping.plan import recheck
-from cliq_mcp.housekeeping.policy import Facts
-from cliq_mcp.housekeeping.policy import parse as parse_policy
+from cliq_mcp.housekeeping.policy import Facts, parse_policy
 from cliq_mcp.serve.server import runtime
 from cliq_mcp.tools.catalogue import BY_NAME
 

@@ -115,14 +115,14 @@ async def test_the_approval_page_shows_every_person_and_the_chat_a_removal_cover
     from cliq_mcp.guard.questions import build_question
     from cliq_mcp.sandbox.state import User
     from cliq_mcp.tools.catalogue import BY_NAME
-    from cliq_mcp.tools.inputs import parse
+    from cliq_mcp.tools.inputs import parse_arguments
 
     people = [f"2000000{n:02d}" for n in range(20)]
     for n, user_id in enumerate(people):
         workspace.users[user_id] = User(user_id, f"Person Number{n:02d}", f"person.number{n:02d}@zylker.com")
         workspace.chats[Q2].members.append(user_id)
     op = BY_NAME["remove_chat_members"]
-    request = parse(op.arguments, {"chat_id": Q2, "user_ids": people})
+    request = parse_arguments(op.arguments, {"chat_id": Q2, "user_ids": people})
     client = CliqClient(cliq.settings(), transport=cliq.transport)
     question = await build_question(client, op, request.model_dump())
     await client.aclose()

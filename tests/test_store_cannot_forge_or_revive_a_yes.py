@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.types import ElicitResult
 from simulated_cliq import Workspace
 
-from cliq_mcp.cliq.responses import ChatList, parse
+from cliq_mcp.cliq.responses import CliqChatList, read_answer
 from cliq_mcp.core.state_store import RedisStore
 from cliq_mcp.guard.questions import _chat_line
 
@@ -58,7 +58,7 @@ async def test_a_kept_yes_written_into_redis_without_the_key_is_not_believed(
     async with httpx.AsyncClient(transport=cliq.transport, base_url=cliq.url) as peek:  # the chat as anyone sees it
         listed = await peek.get("/api/v3/chats", params={"chat_ids": Q2, "limit": 100},
                                 headers={"Authorization": "Zoho-oauthtoken sandbox-token"})  # fmt: skip
-    chat = next(c for c in parse(ChatList, listed.json(), "").chats if c.chat_id == Q2)
+    chat = next(c for c in read_answer(CliqChatList, listed.json(), "").chats if c.chat_id == Q2)
     async with Client(cliq.server(settings), mode="auto", elicitation_callback=host) as client:
         await client.call_tool("get_chat", {"chat_id": Q2})  # the account's keys are now in Redis
         r = redis.Redis.from_url(redis_url)

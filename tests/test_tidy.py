@@ -242,10 +242,10 @@ def test_malformed_or_contradictory_policies_are_refused_with_the_line(
 def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, tmp_path: Path) -> None:
     import anyio
 
-    from cliq_mcp.housekeeping.policy import parse as parse_policy
+    from cliq_mcp.housekeeping.policy import parse_policy
     from cliq_mcp.serve.server import perform, runtime
     from cliq_mcp.tools.catalogue import BY_NAME
-    from cliq_mcp.tools.inputs import parse
+    from cliq_mcp.tools.inputs import parse_arguments
 
     policy = parse_policy(b"[mark_read]\nchat_types = ['bot']\n", "reading.toml")
     settings = guarded(cliq, tmp_path)
@@ -254,7 +254,7 @@ def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, 
     async def attempt() -> str:
         parts = runtime(settings, transport=cliq.transport, policy=policy)
         op = BY_NAME["close_chat"]
-        request = parse(op.arguments, {"chat_id": workspace_chat})
+        request = parse_arguments(op.arguments, {"chat_id": workspace_chat})
         try:
             await parts.guard.run(op, request, None, lambda: perform(op, request, parts.client, _quiet))
         except Exception as exc:

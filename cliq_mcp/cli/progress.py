@@ -9,19 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from cliq_mcp.core.text import clean
-
-
-class Progress(Protocol):
-    """Hears a tool's progress reports: done so far, the total if known, what it is doing."""
-
-    async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
+from cliq_mcp.tools.row import ReportProgress
 
 
 @contextmanager
-def shown(*, quiet: bool, stream: IO[str] | None = None) -> Iterator[Progress | None]:
+def shown(*, quiet: bool, stream: IO[str] | None = None) -> Iterator[ReportProgress | None]:
     """A progress callback for ``tool_call.call`` (None with ``quiet``), drawn on ``stream`` (stderr)."""
     stream = stream or sys.stderr
     if quiet:
@@ -33,7 +28,7 @@ def shown(*, quiet: bool, stream: IO[str] | None = None) -> Iterator[Progress | 
         yield _lines(stream)
 
 
-def _lines(stream: IO[str]) -> Progress:
+def _lines(stream: IO[str]) -> ReportProgress:
     async def report(progress: float, total: float | None, message: str | None) -> None:
         counted = f"{progress:g} of {total:g}" if total else f"{progress:g}"
         stream.write(f"cliq-mcp: {clean(message, 200) if message else counted}\n")
@@ -43,7 +38,7 @@ def _lines(stream: IO[str]) -> Progress:
 
 
 @contextmanager
-def _bar(stream: IO[str]) -> Iterator[Progress]:
+def _bar(stream: IO[str]) -> Iterator[ReportProgress]:
     """A rich progress bar, started at the first report: a call that reports nothing draws nothing."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn

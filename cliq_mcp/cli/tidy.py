@@ -52,7 +52,7 @@ from cliq_mcp.housekeeping.plan import Judged, excluded, plan
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
 from cliq_mcp.serve.server import Runtime, perform, runtime
 from cliq_mcp.tools.catalogue import BY_NAME
-from cliq_mcp.tools.inputs import parse
+from cliq_mcp.tools.inputs import parse_arguments
 from cliq_mcp.tools.walks import outcome_of
 
 DONE, PARTLY, REFUSED, NOTHING, FAILED = 0, 1, 2, 3, 4
@@ -271,7 +271,7 @@ async def _apply(parts: Runtime, report: Report, say: Say, waits: _Waits, ours: 
         sent: list[str] = []
         WRITES_SENT.set(sent)
         try:
-            request = parse(op.arguments, entry.arguments)
+            request = parse_arguments(op.arguments, entry.arguments)
             while True:
                 try:
                     await parts.guard.run(op, request, None, partial(perform, op, request, parts.client, _silent))

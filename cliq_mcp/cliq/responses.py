@@ -8,7 +8,7 @@ place. Whoever needs a field decides what its absence means (summaries show it a
 chat alone).
 
     answer                      model
-    GET /chats, /chats/search   ChatList         {chats: [ChatObject], next_token?}
+    GET /chats, /chats/search   CliqChatList         {chats: [ChatObject], next_token?}
     GET /chats/{id}             ChatDetails      {type, data: ChatObject}
     POST /chats, .../forks      ChatEnvelope     {type, data: ChatObject}
     PUT /chats read_status      ReadStatus       {type, data: {success: [id], failure: [id | {chat_id, …}]}}
@@ -41,16 +41,16 @@ def _id(value: Any) -> Any:
 Id = Annotated[str, BeforeValidator(_id)]
 
 
-class Answer(BaseModel):
+class CliqAnswer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # built on first use
 
 
-class Creator(Answer):
+class Creator(CliqAnswer):
     id: Id | None = None
     name: str | None = None
 
 
-class LastMessageInfo(Answer):
+class LastMessageInfo(CliqAnswer):
     """A chat's last message in either of the document's shapes, read as one: the examples'
     ``{message_id, sender, time, content: {text}, type}`` and the LastMessageInfo schema's ``{sender_id,
     message_type, text, time, sender_name}`` (which has no message id)."""
@@ -79,7 +79,7 @@ class LastMessageInfo(Answer):
         return read
 
 
-class ChatObject(Answer):
+class ChatObject(CliqAnswer):
     """A chat as list, search, get, create and fork show it. Only its id is required (the document requires
     nothing; without an id a chat cannot be named at all)."""
 
@@ -106,7 +106,7 @@ class ChatObject(Answer):
         return value
 
 
-class ChatList(Answer):
+class CliqChatList(CliqAnswer):
     chats: list[ChatObject]
     unreadable: list[int] = Field(default_factory=list)  # 1-based positions of entries without a chat id
     next_token: str | None = None  # Zoho's pagination page: absent on the last page (not in the OpenAPI document)
@@ -127,17 +127,17 @@ class ChatList(Answer):
         return {**value, "chats": kept, "unreadable": unreadable}
 
 
-class ChatEnvelope(Answer):
+class ChatEnvelope(CliqAnswer):
     type: str | None = None
     data: ChatObject
 
 
-class ChatDetails(Answer):
+class ChatDetails(CliqAnswer):
     type: str | None = None
     data: ChatObject  # the get example carries unread_message_count; the document does not promise it
 
 
-class ReadFailure(Answer):
+class ReadFailure(CliqAnswer):
     """A chat Cliq could not mark read. The notes show ids only; an object form is assumed to name the chat
     as ``chat_id`` and may say why in ``message`` or ``code``."""
 
@@ -150,54 +150,54 @@ def _failure(value: Any) -> Any:
     return {"chat_id": _id(value)} if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
-class ReadStatusData(Answer):
+class ReadStatusData(CliqAnswer):
     success: list[Id]
     failure: list[Annotated[ReadFailure, BeforeValidator(_failure)]]
 
 
-class ReadStatus(Answer):
+class ReadStatus(CliqAnswer):
     type: str | None = None
     data: ReadStatusData
 
 
-class TitleData(Answer):
+class TitleData(CliqAnswer):
     title: str
     chat_id: Id
 
 
-class TitleChanged(Answer):
+class TitleChanged(CliqAnswer):
     type: str | None = None
     data: TitleData
 
 
-class AddedData(Answer):
+class AddedData(CliqAnswer):
     chat_id: Id
     added_user_ids: list[Id]
 
 
-class MembersAdded(Answer):
+class MembersAdded(CliqAnswer):
     type: str | None = None
     data: AddedData
 
 
-class RemovedData(Answer):
+class RemovedData(CliqAnswer):
     chat_id: Id
     removed_user_ids: list[Id]
 
 
-class MembersRemoved(Answer):
+class MembersRemoved(CliqAnswer):
     type: str | None = None
     data: RemovedData
 
 
-class Member(Answer):
+class CliqMember(CliqAnswer):
     user_id: Id
     email_id: str | None = None
     name: str | None = None
 
 
-class MemberList(Answer):
-    members: list[Member]
+class MemberList(CliqAnswer):
+    members: list[CliqMember]
 
 
 def _user(value: Any) -> Any:
@@ -215,18 +215,18 @@ def _user(value: Any) -> Any:
     }
 
 
-class UserObject(Answer):
+class UserObject(CliqAnswer):
     user_id: Id
     name: str | None = None
     email_id: str | None = None
 
 
-class UserList(Answer):
+class UserList(CliqAnswer):
     data: list[Annotated[UserObject, BeforeValidator(_user)]]
     next_token: str | None = None
 
 
-A = TypeVar("A", bound=Answer)
+A = TypeVar("A", bound=CliqAnswer)
 
 
 def _path(loc: tuple[str | int, ...]) -> str:
@@ -245,7 +245,7 @@ def _hint(write: bool) -> str:
     return "Nothing was assumed in its place; if this persists, Cliq's API may have changed."
 
 
-def parse(model: type[A], answer: Any, operation: str, *, write: bool = False) -> "A":
+def read_answer(model: type[A], answer: Any, operation: str, *, write: bool = False) -> "A":
     """``answer`` read as ``model``, or ``WrongShape`` naming the missing or wrong fields (not their values)."""
     try:
         return model.model_validate(answer)

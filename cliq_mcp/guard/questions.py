@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cliq_mcp.cliq.responses import ChatDetails, ChatList, ChatObject, MemberList, WrongShape, parse
+from cliq_mcp.cliq.responses import ChatDetails, ChatObject, CliqChatList, MemberList, WrongShape, read_answer
 from cliq_mcp.core.errors import ApiError, NotConfirmed, NothingToDo, Throttled
 from cliq_mcp.core.text import clean, moment, quoted
 from cliq_mcp.tools.catalogue import BY_NAME
@@ -118,7 +118,7 @@ async def build_question(
         data = before.chat
     else:
         read = await _read(client, "get_chat", recent=recent, chat_id=chat_id)
-        data = _named(parse(ChatDetails, read, "get_chat").data, "get_chat", "data")
+        data = _named(read_answer(ChatDetails, read, "get_chat").data, "get_chat", "data")
     chat = _describe(chat_id, data)
     if data.chat_type in op.refused_types:
         # Asking a person to approve what Cliq will refuse wastes their yes: refuse now, nothing asked.
@@ -132,7 +132,7 @@ async def build_question(
     user_ids: list[str] | None = values.get("user_ids")
     if user_ids is not None:
         members = await _read(client, "list_chat_members", recent=recent, chat_id=chat_id)
-        roster = parse(MemberList, members, "list_chat_members")
+        roster = read_answer(MemberList, members, "list_chat_members")
         members = {m.user_id: m for m in roster.members}
         missing = [u for u in user_ids if u not in members]
         if missing:
@@ -154,7 +154,9 @@ async def build_question(
 async def _refuse_if_closed(client: Sender, chat_id: str) -> None:
     """Closing a closed chat again asks nobody: say it is closed (get_chat does not tell, the list does)."""
     try:
-        listed = parse(ChatList, await _read(client, "list_chats", chat_ids=[chat_id], closed=True, limit=1), "")
+        listed = read_answer(
+            CliqChatList, await _read(client, "list_chats", chat_ids=[chat_id], closed=True, limit=1), ""
+        )
     except Throttled:
         raise
     except ApiError:

@@ -27,11 +27,10 @@ from cliq_mcp.core.errors import (
     Throttled,
 )
 from cliq_mcp.core.text import clean, parse_time
-from cliq_mcp.housekeeping.policy import TOOLS, Action, Facts, Policy, Verdict
-from cliq_mcp.housekeeping.policy import parse as parse_policy
+from cliq_mcp.housekeeping.policy import TOOLS, Action, Facts, Policy, Verdict, parse_policy
 from cliq_mcp.tools.cursors import seal, unseal
-from cliq_mcp.tools.inputs import ListChats, PreviewPolicy, Request, parse
-from cliq_mcp.tools.row import Catalogue, Operation, Progress, Sender
+from cliq_mcp.tools.inputs import ListChats, PreviewPolicy, Request, parse_arguments
+from cliq_mcp.tools.row import Catalogue, Operation, ReportProgress, Sender
 from cliq_mcp.tools.walks import TIME_BUDGET_S, merged, muted_chats, read_chat
 
 ANSWER_CHATS = 500  # chats judged in one tool answer (text.LISTED)
@@ -163,7 +162,7 @@ async def plan(
     start: Cursor | None = None,
     deadline: float | None = None,
     most: int | None = None,
-    progress: Progress | None = None,
+    progress: ReportProgress | None = None,
     tool: str = "preview_policy",
     now: datetime | None = None,
     wait: Wait | None = None,
@@ -211,8 +210,8 @@ async def plan(
     done_ids: set[str] = set()
     while True:
         try:
-            page = parse(ListChats, {"limit": 100, "next_token": token})
-            answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+            page = parse_arguments(ListChats, {"limit": 100, "next_token": token})
+            answer = r.read_answer(r.CliqChatList, await client.send(lister.wire(page), lister.rate), tool)
         except Throttled as exc:
             if wait is not None and await wait(exc):
                 continue
@@ -303,7 +302,7 @@ async def recheck(
 
 
 async def preview_policy(
-    op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
 ) -> Any:
     """The ``preview_policy`` tool: what a policy would do, from its text; reads only."""
     assert isinstance(request, PreviewPolicy)

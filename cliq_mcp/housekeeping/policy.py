@@ -299,10 +299,10 @@ def load(path: str | Path) -> Policy:
             raw = file.read(MAX_TEXT + 1)  # never more: a policy is a page of TOML (not /dev/zero)
     except OSError as exc:
         raise PolicyError(f"Cannot read the policy file {path.name}: {exc.strerror or exc}.", "") from None
-    return parse(raw, path.name)
+    return parse_policy(raw, path.name)
 
 
-def parse(raw: bytes, name: str) -> Policy:
+def parse_policy(raw: bytes, name: str) -> Policy:
     """``name``: the file's (for messages and the label); "" for a policy given as text (preview_policy)."""
     shown = name or "the policy"
     if len(raw) > MAX_TEXT:

@@ -42,10 +42,10 @@ from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.housekeeping.policy import Policy
 from cliq_mcp.serve.prompts import PROMPTS
 from cliq_mcp.tools.catalogue import BY_NAME, select
-from cliq_mcp.tools.inputs import Request, json_schema, outline, parse
+from cliq_mcp.tools.inputs import Request, json_schema, outline, parse_arguments
 from cliq_mcp.tools.people import resolve
 from cliq_mcp.tools.results import error_result, result
-from cliq_mcp.tools.row import Effect, Operation, Progress
+from cliq_mcp.tools.row import Effect, Operation, ReportProgress
 from cliq_mcp.tools.walks import by_plan, latest_message, within_budget
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def _redacted(answer: CallToolResult | InputRequiredResult, redactor: Redactor) 
     return answer.model_copy(update={"content": content, "structured_content": structured})
 
 
-async def perform(op: Operation, request: Request, client: CliqClient, progress: Progress) -> CallToolResult:
+async def perform(op: Operation, request: Request, client: CliqClient, progress: ReportProgress) -> CallToolResult:
     """Send an operation's request(s) and summarise Cliq's answer; raises ``CliqError``. Writes reach this
     only through the guard."""
     if op.run is not None:
@@ -178,7 +178,9 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
             try:
-                request = await resolve(parse(model, arguments), client, BY_NAME)  # emails -> user ids; reads only
+                request = await resolve(
+                    parse_arguments(model, arguments), client, BY_NAME
+                )  # emails -> user ids; reads only
                 request = await by_plan(op, request, client, BY_NAME)  # a plan's handle -> its next chats
                 request = await latest_message(op, request, client, BY_NAME)  # no message id: the latest one
                 request = await within_budget(op, request, client)  # ask only about what can be sent now

@@ -16,17 +16,12 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cliq_mcp.core.config import Settings
+from cliq_mcp.tools.row import ReportProgress
 
 Asker = Callable[[str], Awaitable[bool]]
-
-
-class Progress(Protocol):
-    """Hears a tool's progress reports: done so far, the total if known, what it is doing."""
-
-    async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,7 @@ async def call(
     *,
     settings: Settings | None = None,
     ask: Asker | None = None,
-    progress: Progress | None = None,
+    progress: ReportProgress | None = None,
 ) -> Result:
     """Run one tool. ``settings`` default to the environment; ``ask`` answers confirmation questions;
     ``progress`` hears what a long tool reports as it works."""

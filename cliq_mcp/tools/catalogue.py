@@ -126,7 +126,7 @@ CATALOGUE: tuple[Operation, ...] = (
               idempotent=True, refused_types=NOT_DIRECT,
               confirm="Leave {chat}? You lose access to it until someone adds you back."),
     Operation(name="plan_tidy", title="Plan a tidy-up", model=m.PlanTidy, path="/chats", **READ_ROW,
-              summary=s.plan, output=o.Plan, rate=LIST_CHATS, run=plan_tidy),
+              summary=s.tidy_plan, output=o.Plan, rate=LIST_CHATS, run=plan_tidy),
     Operation(name="preview_policy", title="Preview a housekeeping policy", model=m.PreviewPolicy, path="/chats",
               **READ_ROW, summary=s.policy_plan, output=o.PolicyPlan, rate=LIST_CHATS, run=preview_policy),
     Operation(name="close_chats", title="Close several chats", model=m.CloseChats, method="PUT",

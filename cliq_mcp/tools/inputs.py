@@ -533,7 +533,7 @@ def _meant(error: Any, model: type[BaseModel]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def parse(model: type[Request], arguments: dict[str, Any]) -> "Request":
+def parse_arguments(model: type[Request], arguments: dict[str, Any]) -> "Request":
     """Validate tool arguments strictly, as the JSON they arrived as: no string or boolean becomes a number
     (``"5"``, ``true``), no number a boolean; times are turned into epoch ms here. The error names each bad
     argument in plain words with an accepted example, without echoing its value."""

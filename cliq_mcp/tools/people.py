@@ -20,8 +20,8 @@ from typing import Any
 from cliq_mcp.cliq import responses as r
 from cliq_mcp.cliq.wire import RateLimit, Wire
 from cliq_mcp.core.errors import ApiError, AuthenticationError, InvalidArguments, NotFound, PermissionDenied, Throttled
-from cliq_mcp.tools.inputs import FindPeople, Request, is_email, parse
-from cliq_mcp.tools.row import Catalogue, Operation, Progress, Sender
+from cliq_mcp.tools.inputs import FindPeople, Request, is_email, parse_arguments
+from cliq_mcp.tools.row import Catalogue, Operation, ReportProgress, Sender
 
 USERS = RateLimit("users", 30, "", "ZohoCliq.Users.READ")  # assumption: no threshold is documented; paced like lists
 REFUSED = "users_api_refused"
@@ -46,7 +46,7 @@ class Person:
 
 async def _read(client: Sender, catalogue: Catalogue, tool: str, **fields: Any) -> Any:
     op = catalogue[tool]
-    return await client.send(op.wire(parse(op.model, fields)), op.rate)
+    return await client.send(op.wire(parse_arguments(op.model, fields)), op.rate)
 
 
 async def users_api(client: Sender, query: str, limit: int) -> list[Person] | None:
@@ -55,7 +55,7 @@ async def users_api(client: Sender, query: str, limit: int) -> list[Person] | No
         return None
     wire = Wire("GET", "/users", params={"search": query, "limit": str(limit)}, api="v2")
     try:
-        answer = r.parse(r.UserList, await client.send(wire, USERS), "find_people")
+        answer = r.read_answer(r.UserList, await client.send(wire, USERS), "find_people")
     except (AuthenticationError, PermissionDenied):
         client.memo[REFUSED] = "scope"
         return None
@@ -74,7 +74,7 @@ async def users_api(client: Sender, query: str, limit: int) -> list[Person] | No
 
 async def _direct_chats(client: Sender, catalogue: Catalogue, title: str | None) -> list[r.ChatObject]:
     fields: dict[str, Any] = {"chat_type": ["direct_message"], "limit": 100, "name": title}
-    return r.parse(r.ChatList, await _read(client, catalogue, "search_chats", **fields), "find_people").chats
+    return r.read_answer(r.CliqChatList, await _read(client, catalogue, "search_chats", **fields), "find_people").chats
 
 
 async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, chat_id: str | None) -> list[Person]:
@@ -90,11 +90,13 @@ async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, ch
             unnamed.append(dm)
     groups = await _read(client, catalogue, "search_chats", chat_type=["group_chat"], limit=RECENT_GROUPS)
     rosters = [chat_id] if chat_id else []
-    rosters += [g.chat_id for g in r.parse(r.ChatList, groups, "find_people").chats]
+    rosters += [g.chat_id for g in r.read_answer(r.CliqChatList, groups, "find_people").chats]
     rosters += [dm.chat_id for dm in unnamed[:DM_MEMBER_READS]]
     for roster_id in dict.fromkeys(rosters):
         try:
-            roster = r.parse(r.MemberList, await _read(client, catalogue, "list_chat_members", chat_id=roster_id), "")
+            roster = r.read_answer(
+                r.MemberList, await _read(client, catalogue, "list_chat_members", chat_id=roster_id), ""
+            )
         except Throttled:
             break  # what was read so far still answers; more requests would only extend Cliq's lock
         except ApiError:
@@ -134,7 +136,9 @@ async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> 
     return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.memo[REFUSED]]})"
 
 
-async def find_people(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
+async def find_people(
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
+) -> Any:
     assert isinstance(request, FindPeople)
     people, source = await find(client, catalogue, request.query, request.limit)
     wanted = request.query.strip().casefold()

@@ -17,7 +17,11 @@ from cliq_mcp.tools import outputs as o
 from cliq_mcp.tools import summaries as s
 from cliq_mcp.tools.plans import Plans
 
-Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+class ReportProgress(Protocol):
+    """Hears a tool's progress reports: done so far, the total if known, what it is doing."""
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
 
 
 class Sender(Protocol):
@@ -44,7 +48,7 @@ class Sender(Protocol):
 
 
 Catalogue = Mapping[str, "Operation"]
-Runner = Callable[["Operation", m.Request, Sender, Progress, Catalogue], Awaitable[Any]]
+Runner = Callable[["Operation", m.Request, Sender, ReportProgress, Catalogue], Awaitable[Any]]
 
 
 class Effect(Enum):

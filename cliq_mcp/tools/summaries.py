@@ -171,7 +171,7 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
 def chat_list(request: Request, response: Any) -> Answer:
     if getattr(request, "unread", False):
         return unread_view(request, response)
-    answer = r.parse(r.ChatList, response, operation_name(request))
+    answer = r.read_answer(r.CliqChatList, response, operation_name(request))
     here = getattr(request, "filtered_here", None)  # a type Cliq's list cannot filter: this server does
     raw = [c for c in answer.chats if here is None or c.chat_type in (here, None)]  # type not told: shown
     chats = [_listed(chat(c)) for c in raw[:LISTED]]
@@ -219,7 +219,7 @@ def chat_list(request: Request, response: Any) -> Answer:
 
 
 def one_chat(request: Request, response: Any) -> Answer:
-    c = chat(r.parse(r.ChatDetails, response, operation_name(request)).data)
+    c = chat(r.read_answer(r.ChatDetails, response, operation_name(request)).data)
     lines = [f"Chat {chat_line(c)}"]
     if c.creator:
         lines.append(f"Created by {_q(c.creator)}")
@@ -231,7 +231,7 @@ def one_chat(request: Request, response: Any) -> Answer:
 
 
 def created_chat(request: Request, response: Any) -> Answer:
-    c = chat(r.parse(r.ChatEnvelope, response, operation_name(request), write=True).data)
+    c = chat(r.read_answer(r.ChatEnvelope, response, operation_name(request), write=True).data)
     return f"Created chat {chat_line(c)}", ChatWritten(chat=c)
 
 
@@ -241,7 +241,7 @@ def _failure_reason(failure: r.ReadFailure) -> str:
 
 
 def read_status(request: Request, response: Any) -> Answer:
-    answer = r.parse(r.ReadStatus, response, operation_name(request), write=True)
+    answer = r.read_answer(r.ReadStatus, response, operation_name(request), write=True)
     succeeded = set(answer.data.success)
     failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
     items: list[Item] = []
@@ -315,7 +315,7 @@ def unread_cleared(chat_ids: list[str], response: Any, name: str) -> list[Item]:
     data = response.get("data") if isinstance(response, dict) else None
     if isinstance(data, dict) and ("success" in data or "failure" in data):
         # Documented: 204 and no detail. A body with a per-chat report is read like mark_chats_read's.
-        answer = r.parse(r.ReadStatus, response, name, write=True)
+        answer = r.read_answer(r.ReadStatus, response, name, write=True)
         succeeded = set(answer.data.success)
         failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
         items = [
@@ -333,7 +333,7 @@ def unread_cleared(chat_ids: list[str], response: Any, name: str) -> list[Item]:
 
 
 def renamed(request: Request, response: Any) -> Answer:
-    data = r.parse(r.TitleChanged, response, operation_name(request), write=True).data
+    data = r.read_answer(r.TitleChanged, response, operation_name(request), write=True).data
     done = Done(chat_id=data.chat_id, done="renamed", title=data.title)
     return f"Renamed chat {done.chat_id} to {_q(done.title)}.", done
 
@@ -345,9 +345,9 @@ def members_changed(verb: str, key: str) -> "Summary":
         name = operation_name(request)
         data: r.AddedData | r.RemovedData
         if key == "added_user_ids":
-            data = r.parse(r.MembersAdded, response, name, write=True).data
+            data = r.read_answer(r.MembersAdded, response, name, write=True).data
         else:
-            data = r.parse(r.MembersRemoved, response, name, write=True).data
+            data = r.read_answer(r.MembersRemoved, response, name, write=True).data
         user_ids = data.added_user_ids if isinstance(data, r.AddedData) else data.removed_user_ids
         done = Done(chat_id=data.chat_id, done=verb.lower(), user_ids=user_ids)
         names = request._names  # known from an already-made request: emails resolved, the guard's member read
@@ -369,7 +369,7 @@ def done(what: str, text: str) -> "Summary":
 
 
 def members(request: Request, response: Any) -> Answer:
-    answer = r.parse(r.MemberList, response, operation_name(request))
+    answer = r.read_answer(r.MemberList, response, operation_name(request))
     people = [Member(user_id=m.user_id, name=m.name, email=m.email_id) for m in answer.members[:LISTED]]
     more = len(answer.members) - len(people)
     listed = Members(chat_id=str(getattr(request, "chat_id", "")), members=people, more=more or None)
@@ -487,7 +487,7 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
 SHOWN_ACTIONS = 5  # proposals a plan's text shows: the rest go by the plan's handle (structured content has all)
 
 
-def plan(request: Request, response: Any) -> Answer:
+def tidy_plan(request: Request, response: Any) -> Answer:
     """plan_tidy: counts, the first few proposals and the plan's handle, which close_chats and
     clear_unread_counts take instead of ids (the model never echoes a hundred ids)."""
     actions = [Action(**a) for a in response["actions"]]

@@ -32,10 +32,10 @@ from cliq_mcp.core.errors import (
 )
 from cliq_mcp.core.text import clean, moment, parse_time
 from cliq_mcp.tools.cursors import fingerprint, seal, unseal
-from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse
+from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse_arguments
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
-from cliq_mcp.tools.row import Catalogue, Effect, Operation, Progress, Sender
+from cliq_mcp.tools.row import Catalogue, Effect, Operation, ReportProgress, Sender
 from cliq_mcp.tools.summaries import NOT_ASKED_YET, operation_name, unread_cleared
 
 REASON = 160
@@ -97,8 +97,8 @@ async def chat_states(
 async def _listed(client: Sender, catalogue: Catalogue, chat_ids: list[str], **filters: Any) -> list[r.ChatObject]:
     lister, chats = catalogue["list_chats"], []
     for at in range(0, len(chat_ids), 100):  # Cliq's list takes up to 100 chat ids
-        wire = lister.wire(parse(ListChats, {"chat_ids": chat_ids[at : at + 100], "limit": 100, **filters}))
-        chats += r.parse(r.ChatList, await client.send(wire, lister.rate), "list_chats").chats
+        wire = lister.wire(parse_arguments(ListChats, {"chat_ids": chat_ids[at : at + 100], "limit": 100, **filters}))
+        chats += r.read_answer(r.CliqChatList, await client.send(wire, lister.rate), "list_chats").chats
     return chats
 
 
@@ -252,7 +252,9 @@ async def settle(client: Sender, op: Operation, request: Request, items: list[di
     return {"plan": handle, "left_in_plan": left, "left_alone": alone, "plan_complete": plan.complete if plan else None}
 
 
-async def apply_each(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
+async def apply_each(
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
+) -> Any:
     """Send the operation's request once per chat, and say per chat what became of it. Closing reads the
     chats first (chat_states) and sends nothing for those already closed or not found. One failure does not
     stop the others, but a throttle does: every further request would only extend Cliq's lock, so the rest
@@ -371,8 +373,8 @@ async def read_chat(client: Sender, catalogue: Catalogue, chat_id: str, tool: st
     """One chat with what a list entry may lack: its unread count and last message
     (``GET /chats/{id}?include=last_message_info``)."""
     getter = catalogue["get_chat"]
-    wire = getter.wire(parse(GetChat, {"chat_id": chat_id, "include": "last_message_info"}))
-    return r.parse(r.ChatDetails, await client.send(wire, getter.rate), tool).data
+    wire = getter.wire(parse_arguments(GetChat, {"chat_id": chat_id, "include": "last_message_info"}))
+    return r.read_answer(r.ChatDetails, await client.send(wire, getter.rate), tool).data
 
 
 async def muted_chats(
@@ -386,8 +388,8 @@ async def muted_chats(
     token: str | None = None
     tokens: set[str] = set()
     while True:
-        page = parse(ListChats, {"limit": 100, "muted": True, "next_token": token, "chat_ids": chat_ids})
-        answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+        page = parse_arguments(ListChats, {"limit": 100, "muted": True, "next_token": token, "chat_ids": chat_ids})
+        answer = r.read_answer(r.CliqChatList, await client.send(lister.wire(page), lister.rate), tool)
         if answer.unreadable:
             return None
         found |= {c.chat_id for c in answer.chats}
@@ -415,7 +417,7 @@ async def walk_list(
     *,
     page_end: Callable[[], Awaitable[None]] | None = None,
     deadline: float | None = None,
-    progress: Progress | None = None,
+    progress: ReportProgress | None = None,
 ) -> WalkEnd:
     """Walk ``GET /chats`` (``query``: its filters, 100 a page) from ``start``: ``each`` is awaited once for every
     chat (once even if Cliq lists it twice), ``page_end`` after each page (a page cut short is done again, whole,
@@ -446,7 +448,7 @@ async def walk_list(
             return end("time budget")
         try:
             page = query.model_copy(update={"next_token": state.token, "limit": 100})
-            answer = r.parse(r.ChatList, await client.send(lister.wire(page), lister.rate), tool)
+            answer = r.read_answer(r.CliqChatList, await client.send(lister.wire(page), lister.rate), tool)
         except Throttled as exc:
             return end(_rate_why(exc, lister), _wait(exc))
         except CliqError as exc:
@@ -537,12 +539,14 @@ def _again(request: Request) -> dict[str, Any]:
 
 
 def _lister(**filters: Any) -> ListChats:
-    query = parse(ListChats, {"limit": 100, **{k: v for k, v in filters.items() if v is not None}})
+    query = parse_arguments(ListChats, {"limit": 100, **{k: v for k, v in filters.items() if v is not None}})
     assert isinstance(query, ListChats)
     return query
 
 
-async def plan_tidy(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
+async def plan_tidy(
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
+) -> Any:
     """Walk every chat (largest pages, so fewest requests) and propose actions by the request's criteria. A
     chat whose list entry lacks what a criterion needs (its time of last activity, pinned state, unread count,
     last message, members) is read alone first: no proposal rests on an absent field. Stops at max_chats
@@ -706,7 +710,7 @@ def _action(tool: str, raw: r.ChatObject, why: str, unread: int | None) -> dict[
 
 
 async def clear_unread(
-    op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
 ) -> Any:
     """clear_unread_counts: one request for chat_ids; with ``all``, page the list (100 a page) and clear each
     page's chats that may have unread messages in one request: ⌈N/100⌉ list and at most ⌈N/100⌉ clear requests
@@ -742,7 +746,7 @@ async def clear_unread(
         sent = [c for c in page if c.unread_message_count is None or c.unread_message_count > 0]
         try:
             if sent:
-                wire = op.wire(parse(ClearUnreadCounts, {"chat_ids": [c.chat_id for c in sent]}))
+                wire = op.wire(parse_arguments(ClearUnreadCounts, {"chat_ids": [c.chat_id for c in sent]}))
                 items = unread_cleared([c.chat_id for c in sent], await client.send(wire, op.rate), op.name)
                 counts["cleared"] += sum(i.outcome == "done" for i in items)
                 problems.extend(i.model_dump() for i in items if i.outcome != "done")
@@ -773,7 +777,7 @@ async def clear_unread(
 
 
 async def unread_chats(
-    op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
 ) -> Any:
     """list_chats with unread=true: every chat walked (100 a page), the unread ones kept with their true counts,
     most recent first. A chat whose list entry has no count is read alone (``GET /chats/{id}``): ⌈N/100⌉ list
@@ -821,7 +825,9 @@ async def unread_chats(
 LISTED_UNREAD = 200  # unread chats in one answer: a longer answer costs the model more than a second call
 
 
-async def list_chats(op: Operation, request: Request, client: Sender, progress: Progress, catalogue: Catalogue) -> Any:
+async def list_chats(
+    op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
+) -> Any:
     """list_chats: one page as Cliq gives it, or with unread=true the unread view (``unread_chats``)."""
     assert isinstance(request, ListChats)
     if request.unread:
