@@ -307,7 +307,9 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
         yield url
 
 
-HTTP_TOKEN = "test-bearer-token-0123456789"  # what a server with an account is started with, and clients send
+HTTP_TOKEN = (
+    "test-bearer-token-0123456789abcdefghijkl"  # what a server with an account is started with, and clients send
+)
 
 
 @contextmanager

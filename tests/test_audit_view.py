@@ -82,7 +82,8 @@ def test_the_table_shows_newest_first_with_titles_confirmation_and_outcome(log: 
 def test_filters_and_json(log: Path) -> None:
     everything = entries(audit(log, "--json"))
     assert [e["tool"] for e in everything][:2] == ["clear_chat_history", "close_chat"]
-    assert all(set(e) == {"time", "tool", "outcome", "chats", "confirmed_by", "detail"} for e in everything)
+    assert all(set(e) == {"time", "tool", "outcome", "chats", "confirmed_by", "detail", "sandbox"} for e in everything)
+    assert not any(e["sandbox"] for e in everything)  # the account's own acts
     assert [e["tool"] for e in entries(audit(log, "--json", "--since", "1d"))] == [
         e["tool"] for e in everything[:-1]
     ]  # the line three days old is left out
@@ -124,8 +125,31 @@ def test_lines_of_the_same_millisecond_are_newest_first_too(tmp_path: Path) -> N
     assert [e["tool"] for e in entries(audit(log, "--json"))] == ["mute_chat", "rename_chat"]
 
 
-def test_at_80_columns_no_chat_id_is_split(log: Path) -> None:
+def test_at_80_columns_no_chat_id_or_outcome_is_split(log: Path) -> None:
     shown = audit(log, COLUMNS="80")
     assert shown.returncode == 0, shown.stderr
     for chat_id in (Q2, ALICE, CLOSED):
         assert chat_id in shown.stdout  # whole, on one line
+    for outcome in ("acted", "declined", "invalid", "dry_run"):
+        assert outcome in shown.stdout  # whole too: the column that matters most
+
+
+async def test_sandbox_acts_are_marked_and_the_sandbox_keeps_its_own_budget(tmp_path: Path) -> None:
+    """The sandbox writes to the same audit log as the account (so its acts are marked), but counts its requests
+    and used yeses in its own memory: its Cliq is its own, and another sandbox's walk does not hold it back."""
+    log_path = tmp_path / "audit.jsonl"
+    env = {"CLIQ_AUDIT_LOG": str(log_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    settings = Settings.from_env(env, sandbox=True)
+    from cliq_mcp.serve.server import build_server
+
+    async with Client(build_server(settings)) as first:
+        walked = await first.call_tool("list_chats", {"unread": True})  # reads many chats alone, as Cliq allows
+    async with Client(build_server(settings), elicitation_callback=answering("accept", {"confirm": True})) as other:
+        read = await other.call_tool("get_chat", {"chat_id": Q2})
+        closed = await other.call_tool("close_chat", {"chat_id": Q2})
+    assert walked.is_error is False and read.is_error is False, read.content
+    assert closed.is_error is False, closed.content
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert lines and all(line["sandbox"] is True for line in lines)
+    shown = audit(log_path)
+    assert "close_chat (sandbox)" in shown.stdout, shown.stdout

@@ -43,7 +43,10 @@ async def test_a_chat_whose_latest_message_cliq_gives_no_id_is_refused_nothing_s
     assert shapeless
     async with Client(cliq.server(settings), mode=era) as client:
         result = await client.call_tool("mark_chat_unread", {"chat_id": shapeless[0].chat_id})
+        read = await client.call_tool("mark_chat_read", {"chat_id": shapeless[0].chat_id})
     assert result.is_error is True and "without its id" in text(result) and "message_id" in text(result)
+    # To read it, the way that needs no message id is named: something an assistant can do.
+    assert read.is_error is True and f'clear_unread_counts {{"chat_ids": ["{shapeless[0].chat_id}"]}}' in text(read)
     assert writes(workspace) == []
 
 
@@ -77,3 +80,12 @@ async def test_the_same_things_have_the_same_names_on_the_wire_and_in_answers(
     assert put.json == {"operation": "mark_as_read", "last_message_id": ALICE_LAST} and read.is_error is False
     assert all(set(m) <= {"user_id", "name", "email"} for m in members.structured_content["members"])
     assert any("email" in m for m in members.structured_content["members"])
+
+
+async def test_a_direct_chat_cliq_already_had_is_not_said_to_be_created(client: Client, workspace: Workspace) -> None:
+    # Cliq answers a direct chat's creation with the one you already have with that person.
+    group = await client.call_tool("create_chat", {"chat_type": "group_chat", "title": "New group",
+                                                   "user_ids": ["106324287", "70317945"]})  # fmt: skip
+    direct = await client.call_tool("create_chat", {"chat_type": "direct_message", "user_id": "106324287"})
+    assert text(group).startswith("Created chat"), text(group)
+    assert text(direct).startswith("Direct chat (yours already, or new)") and "Created" not in text(direct)

@@ -44,21 +44,28 @@ from simulated_cliq import Workspace
 from cliq_mcp.serve.http_app import HTTP_PROTOCOL, NoDelayHTTP, WholeBody
 from cliq_mcp.tools.catalogue import CATALOGUE
 
-TOKEN = "http-token-0123456789abcdef"
+TOKEN = "http-token-0123456789abcdefghijklmnop"
 
 
 # One server of each kind for the module (each start costs a second of CPU). Only the tests that confirm a
 # close change its sandbox, and each closes Q2 once, on a server of its own kind.
 @pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with http_server("--sandbox") as url:
+def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with http_server("--sandbox", **home_of_its_own(tmp_path_factory)) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def token_url() -> Iterator[str]:
-    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN) as url:
+def token_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with http_server("--sandbox", CLIQ_MCP_HTTP_TOKEN=TOKEN, **home_of_its_own(tmp_path_factory)) as url:
         yield url
+
+
+def home_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A module's server starts before any test's own HOME (own_home): it gets one of its own, so that it never
+    writes to the real audit log or state directory of whoever runs the tests."""
+    home = tmp_path_factory.mktemp("module-home")
+    return {"HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "config")}
 
 
 async def test_http_serves_the_tools_in_both_eras(era: str, sandbox_url: str) -> None:
@@ -139,6 +146,16 @@ def test_an_account_is_not_served_over_http_without_a_token_even_on_loopback(cli
     )  # fmt: skip
     assert (
         done.returncode == 2 and "bearer token, on loopback too" in done.stderr and "CLIQ_MCP_HTTP_TOKEN" in done.stderr
+    )
+
+
+def test_a_short_http_token_is_refused(cliq_socket: Cliq) -> None:
+    # On loopback the token is what keeps other users of the machine out: one guessed in a few tries keeps no one.
+    env = {**outside_env(), **env_for(cliq_socket.url), "CLIQ_MCP_HTTP_TOKEN": "7"}
+    done = subprocess.run([sys.executable, "-m", "cliq_mcp", "--transport", "http", "--port", "1"],
+                          capture_output=True, text=True, timeout=30, env=env)  # fmt: skip
+    assert (
+        done.returncode == 2 and "too short (1 characters)" in done.stderr and "7" not in done.stderr.split(")")[0][-3:]
     )
 
 

@@ -37,6 +37,7 @@ async def test_find_by_name_from_the_users_api(client: Client, workspace: Worksp
     assert result.structured_content == {
         "people": [{"user_id": ALICE_ID, "name": "Alice Johnson", "email": "alice.johnson@zylker.com"}],
         "source": "Cliq's Users API",
+        "complete": True,
     }  # fmt: skip
     assert "from Cliq's Users API" in result.content[0].text and "exact name" not in result.content[0].text
     (asked,) = users_calls(workspace)
@@ -69,7 +70,7 @@ async def test_a_name_many_people_share_lists_them_all(client: Client) -> None:
 async def test_unknown_person_is_no_one_found(client: Client) -> None:
     result = await client.call_tool("find_people", {"query": "Nobody Anywhere"})
     assert result.is_error is False
-    assert result.structured_content == {"people": [], "source": "Cliq's Users API"}
+    assert result.structured_content == {"people": [], "source": "Cliq's Users API", "complete": True}
     assert "No one found" in result.content[0].text
 
 
@@ -204,3 +205,12 @@ def test_every_input_property_has_a_description() -> None:
 
     missing = [m for op in CATALOGUE for m in _undescribed(json_schema(op.arguments_with_token, "validation"), op.name)]
     assert missing == []
+
+
+async def test_as_many_people_as_the_limit_says_there_may_be_more(client: Client) -> None:
+    cut = await client.call_tool("find_people", {"query": "a", "limit": 2})
+    assert cut.structured_content is not None and len(cut.structured_content["people"]) == 2
+    assert cut.structured_content["complete"] is False and cut.structured_content["why"] == "limit reached"
+    assert "Maybe more: this is the limit (2)" in cut.content[0].text
+    whole = await client.call_tool("find_people", {"query": "Alice Johnson", "limit": 50})
+    assert whole.structured_content is not None and whole.structured_content["complete"] is True

@@ -72,6 +72,7 @@ class Entry:
     chats: list[Chat] = field(default_factory=list)
     confirmed_by: str | None = None
     detail: str | None = None
+    sandbox: bool = False  # on the simulated workspace (--sandbox), not on Cliq
 
     def as_json(self) -> dict[str, Any]:
         found = asdict(self)
@@ -108,7 +109,8 @@ def entry(line: Mapping[str, Any]) -> Entry | None:
     chats = [Chat(c, str(titles[c]) if titles.get(c) else None) for c in ids]
     confirmed = line.get("confirmed_by")
     detail = line.get("detail")
-    return Entry(when, tool, outcome, chats, str(confirmed) if confirmed else None, str(detail) if detail else None)
+    return Entry(when, tool, outcome, chats, str(confirmed) if confirmed else None, str(detail) if detail else None,
+                 line.get("sandbox") is True)  # fmt: skip
 
 
 def read(path: Path) -> tuple[list[Entry], int]:
@@ -195,21 +197,26 @@ def table(entries: list[Entry], path: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    console = Console(highlight=False)
     colours = {"acted": "green", "dry_run": "cyan", "preview": "cyan", "refused": "yellow", "declined": "yellow"}
     shown = Table(title=f"Audit log {escape(str(path))}", title_justify="left")
-    for name in ("time", "tool", "chat", "confirmed by", "outcome"):
+    for name in ("time", "tool", "chat", "confirmed", "outcome"):
         # A chat id is never broken across lines (a title may be): ids are what people copy.
-        shown.add_column(name, overflow="fold", min_width=21 if name == "chat" else None)
+        # Nor is an outcome (it is the column that matters): time, tool and confirmation give way, folded.
+        wide = {"chat": 21, "outcome": 8}.get(name)
+        # Under 100 columns (80 is the usual pipe) time, tool and confirmation fold, so every outcome stays whole.
+        narrow = {"time": 10, "tool": 14, "confirmed": 11}.get(name) if console.width < 100 else None
+        shown.add_column(name, overflow="fold", min_width=wide, max_width=narrow, no_wrap=name == "outcome")
     for e in entries:
         colour = colours.get(e.outcome, "red")
         shown.add_row(
             e.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            escape(e.tool),
+            escape(e.tool + (" (sandbox)" if e.sandbox else "")),
             escape(_chats_cell(e.chats)),  # titles are other people's text: never read as markup
             escape(e.confirmed_by or "—"),
             f"[{colour}]{escape(e.outcome)}[/]",
         )
-    Console(highlight=False).print(shown)
+    console.print(shown)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -24,16 +24,17 @@ class Audit:
     arguments (the confirmation token is left out), and every string is redacted, whole, before anything is
     cut (the same redactor as tool results)."""
 
-    def __init__(self, path: str | None, redactor: Redactor | None = None) -> None:
+    def __init__(self, path: str | None, redactor: Redactor | None = None, *, sandbox: bool = False) -> None:
         self.path = Path(path).expanduser() if path else None
         self._redactor = redactor or Redactor()
         self._warned = False
+        self._marks = {"sandbox": True} if sandbox else {}  # acts on the simulated workspace, not on Cliq
 
     def redact(self, text: str) -> str:
         return self._redactor.redact(text)
 
     def _line(self, fields: dict[str, Any]) -> bytes:
-        line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
+        line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields, **self._marks}
         return (json.dumps(self._redactor.redact_all(line), ensure_ascii=False, sort_keys=True) + "\n").encode()
 
     def _append(self, data: bytes, *, durable: bool) -> None:

@@ -55,7 +55,7 @@ from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
 from cliq_mcp.guard.replay import ROUND, SEALED_STATE
-from cliq_mcp.guard.tokens import SingleUse, Tokens
+from cliq_mcp.guard.tokens import USED, SingleUse, Tokens
 from cliq_mcp.housekeeping.plan import recheck
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
 from cliq_mcp.tools.catalogue import BY_NAME
@@ -98,6 +98,7 @@ class Guard:
         clock: Any = time.time,
         policy: Policy | None = None,
         redactor: Redactor | None = None,
+        sandbox: bool = False,
     ) -> None:
         self._client = client
         self.pages = pages
@@ -108,7 +109,7 @@ class Guard:
         self.single_use = SingleUse(store, account)
         self._withdrawn: dict[str, float] = {}  # kept yeses a person said no to since: where -> until when
         self.tokens = Tokens(key, config.token_ttl, self.single_use, clock)
-        self.audit = Audit(config.audit_log, redactor)
+        self.audit = Audit(config.audit_log, redactor, sandbox=sandbox)  # sandbox acts are marked as such
 
     def refused_input(self, op: Operation, arguments: Any, exc: CliqError) -> None:
         """Audit a write refused for invalid arguments (nothing was sent): the arguments as given, bounded."""
@@ -397,7 +398,9 @@ class Guard:
     async def _withdraw_kept(self, op: Operation, chats: list[str]) -> None:
         """Each chat a person just said no to acting on: a yes kept for the same act on it is used up, so nothing
         acts on it unasked. Remembered in this process too, should the store not take it."""
-        until = self._clock() + self.config.token_ttl
+        now = self._clock()
+        until = now + self.config.token_ttl
+        self._withdrawn = {k: u for k, u in self._withdrawn.items() if u > now}  # those past their time are gone
         for chat_id in chats:
             self._withdrawn[self._kept(op, chat_id)] = until
         store = self.single_use.store
@@ -406,8 +409,9 @@ class Guard:
         for chat_id in chats:
             with contextlib.suppress(CliqError):  # this process refuses it anyway (``_withdrawn``)
                 found = await store.get(self._kept(op, chat_id))
-                if found:
+                if found and found[0] != USED:
                     await self.single_use.claim("kept-yes", found[0].split("|")[1], until)
+                    await store.put(self._kept(op, chat_id), USED, self.config.token_ttl)
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
@@ -492,6 +496,8 @@ class Guard:
         for nonce in kept.values():
             if not await self.single_use.claim("kept-yes", nonce, self._clock() + self.config.token_ttl):
                 return None  # used by another call meanwhile: this one asks the person
+        for chat_id in kept:  # used up: should the claims be lost, these yeses stand for nothing any more
+            await store.put(self._kept(op, chat_id), USED, self.config.token_ttl)
         note["confirmed_by"] = "earlier yes"
         return left
 
@@ -506,3 +512,4 @@ class Guard:
                 "Not done: that answer was already used (a confirmation acts once). Nothing was changed.",
                 "Call the tool again to ask the person again.",
             )
+        await self.single_use.use_up("asked", sealed[:32], self.config.token_ttl)  # its round stands for nothing now

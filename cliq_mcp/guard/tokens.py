@@ -28,6 +28,9 @@ TOKEN_SHAPE = re.compile(
 NO_STORE_HINT = "Set CLIQ_STATE_URL to a file this server can write (or redis://… for replicas), then restart it."
 
 
+USED = "used"  # what a used record holds instead of ``mark|note``: no mark, so never remembered again
+
+
 class SingleUse:
     """Claims in the shared state store (see ``state_store``): a yes, a token or a sealed answer acts once,
     in this process or any other of the same account. Without a store nothing is claimed, and so nothing
@@ -37,7 +40,8 @@ class SingleUse:
         self.store = store
         self.account = account
         self._missing = missing or "no state directory: HOME and XDG_STATE_HOME are unset"
-        self._used: set[str] = set()  # claimed by this process: not again, even should the store forget it
+        # Claimed by this process, until when: not again, even should the store forget it.
+        self._used: dict[str, float] = {}
 
     async def claim(self, kind: str, value: str, until: float) -> bool:
         if self.store is None:
@@ -49,7 +53,9 @@ class SingleUse:
         key = f"{self.account}:{kind}:{value}"
         if key in self._used or not await self.store.claim(key, until):
             return False
-        self._used.add(key)
+        if len(self._used) > 10_000:  # a long-running server: the oldest claims have long expired
+            self._used = dict(list(self._used.items())[5_000:])
+        self._used[key] = until
         return True
 
     async def remember(self, kind: str, value: str, ttl_s: float, note: str = "") -> None:
@@ -59,6 +65,12 @@ class SingleUse:
         if self.store is not None:
             mark = await self.store.lost_mark()
             await self.store.put(f"{self.account}:{kind}:{value}", f"{mark}|{note}", ttl_s, secret=False)
+
+    async def use_up(self, kind: str, value: str, ttl_s: float) -> None:
+        """The record ``remember`` made, used: overwritten, so that it stands for nothing any more even should the
+        claim that used it be lost (a key deleted in Redis). Claim first (one caller wins), then use up."""
+        if self.store is not None:
+            await self.store.put(f"{self.account}:{kind}:{value}", USED, ttl_s, secret=False)
 
     async def remembered(self, kind: str, value: str) -> str | None:
         """The note of a record ``remember`` made, if it stands and nothing was lost since; else None."""
@@ -135,3 +147,4 @@ class Tokens:
         if not await self._used.claim("token", nonce, float(expiry)):
             raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
                                "A token works once; get a new preview if the user wants it done again.")  # fmt: skip
+        await self._used.use_up("issued", nonce, self._ttl)

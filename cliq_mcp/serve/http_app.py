@@ -163,6 +163,9 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+MIN_TOKEN = 32  # characters of CLIQ_MCP_HTTP_TOKEN: token_urlsafe(32) gives 43
+
+
 def build_app(settings: Settings, host: str, port: int) -> Starlette:
     loopback = host in LOOPBACK
     token = settings.http_token.get_secret_value() if settings.http_token else None
@@ -175,6 +178,13 @@ def build_app(settings: Settings, host: str, port: int) -> Starlette:
             "Set CLIQ_MCP_HTTP_TOKEN to a long random value (python3 -c 'import secrets; "
             "print(secrets.token_urlsafe(32))') and give clients `Authorization: Bearer <token>`; or use stdio; "
             "or --sandbox.",
+        )
+    if token is not None and len(token) < MIN_TOKEN:  # guessed in a few requests, it would guard nothing
+        raise ConfigurationError(
+            f"CLIQ_MCP_HTTP_TOKEN is too short ({len(token)} characters): it is all that stands between the "
+            "account and whoever can connect.",
+            f"Use at least {MIN_TOKEN} random characters: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
         )
     # Approval pages live under this app's own path; their URLs reach the person only as URL elicitations.
     public = settings.public_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"

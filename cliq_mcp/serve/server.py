@@ -34,7 +34,7 @@ from cliq_mcp.cliq.client import WRITES_SENT, CliqClient, Transport, sandbox_tra
 from cliq_mcp.core.config import Settings
 from cliq_mcp.core.errors import CliqError, InvalidArguments, NothingToDo
 from cliq_mcp.core.logs import Redactor
-from cliq_mcp.core.state_store import StateStore, open_store
+from cliq_mcp.core.state_store import MemoryStore, StateStore, open_store
 from cliq_mcp.guard import Guard
 from cliq_mcp.guard.approval import Approvals, open_in_browser
 from cliq_mcp.guard.page_flow import PageFlow
@@ -129,16 +129,21 @@ def runtime(
     policy: Policy | None = None,
 ) -> Runtime:
     """The client, guard and store for these settings (see build_server); ``policy``: a housekeeping run's."""
-    if transport is None and settings.sandbox:
+    embedded = transport is None and settings.sandbox
+    if embedded:
         transport = sandbox_transport(settings.sandbox_rate_limits)
     config = settings.guard
     secret = config.secret.get_secret_value().encode() if config.secret else None
-    store = open_store(config.state_url, clock=wall_clock, key=secret) if config.state_url else None
+    store: StateStore | None
+    if embedded:  # this process's own simulated Cliq: its budget and used yeses are this process's too
+        store = MemoryStore(clock=wall_clock)
+    else:
+        store = open_store(config.state_url, clock=wall_clock, key=secret) if config.state_url else None
     # One pacing budget and one access token per account, in the store shared by its processes and replicas.
     client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store, shelf=store,
                         keeper=store)  # fmt: skip
     guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy,
-                  redactor=Redactor(settings.secrets()))  # fmt: skip
+                  redactor=Redactor(settings.secrets()), sandbox=settings.sandbox)  # fmt: skip
     return Runtime(client, guard, store, wall_clock)
 
 

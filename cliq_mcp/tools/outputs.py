@@ -225,6 +225,8 @@ class Person(Output):
 class People(Output):
     people: list[Person]
     source: Reason
+    complete: bool = True  # False: as many as the limit: there may be more
+    why: Reason | None = None
 
 
 class Members(Output):

@@ -232,6 +232,8 @@ def one_chat(request: Request, response: Any) -> Answer:
 
 def created_chat(request: Request, response: Any) -> Answer:
     c = chat(r.read_answer(r.ChatEnvelope, response, operation_name(request), write=True).data)
+    if getattr(request, "chat_type", None) == "direct_message":  # Cliq gives the direct chat you already have
+        return f"Direct chat (yours already, or new) {chat_line(c)}", ChatWritten(chat=c)
     return f"Created chat {chat_line(c)}", ChatWritten(chat=c)
 
 
@@ -382,15 +384,21 @@ def members(request: Request, response: Any) -> Answer:
 
 def people(request: Request, response: Any) -> Answer:
     """For ``people.find_people``: who was found, and from which source."""
-    found = People(people=[Person(**p) for p in response["people"]], source=response["source"])
+    limit = int(getattr(request, "limit", 0) or 0)
+    cut = 0 < limit <= len(response["people"])  # as many as asked for: there may be more
+    found = People(people=[Person(**p) for p in response["people"]], source=response["source"], complete=not cut,
+                   why="limit reached" if cut else None)  # fmt: skip
     count = f"{len(found.people)} {'person' if len(found.people) == 1 else 'people'}"
     chats = any(p.chat_id for p in found.people)  # your chats were searched: each person's direct chat, if any
+    if not found.people:
+        return f"No one found in {found.source}: try part of the name, or the exact email.", found
     lines = [f"{count} from {found.source} (user_id · name · email{' · direct chat' if chats else ''}):"]
     lines += [f"{p.user_id or '?'} · {_q(p.name)} · {p.email or '-'}{f' · {p.chat_id or chr(45)}' if chats else ''}"
               f"{' · exact name' if p.exact else ''}" for p in found.people]  # fmt: skip
-    if not found.people:
-        lines.append("No one found: try part of the name, or the exact email.")
-    elif any(p.user_id is None for p in found.people):
+    if cut:
+        more = "a longer query" if limit >= 50 else "limit up to 50, or a longer query"
+        lines.append(f"Maybe more: this is the limit ({limit}). For the rest: {more}.")
+    if any(p.user_id is None for p in found.people):
         lines.append("? = id unknown: list_chat_members of a group chat with them shows it.")
     return "\n".join(lines), found
 

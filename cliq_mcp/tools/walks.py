@@ -222,7 +222,9 @@ async def latest_message(op: Operation, request: Request, client: Sender, catalo
     if not info.message_id:
         raise InvalidArguments(
             f"Nothing was sent: Cliq told chat {shown}'s latest message without its id, which {op.name} needs.",
-            f"Give message_id to {op.name} if you know it (a message id looks like 1773813859592_51531973059).",
+            f'To mark it read without a message id: clear_unread_counts {{"chat_ids": ["{shown}"]}}.'
+            if op.name == "mark_chat_read"
+            else f"Give message_id to {op.name} if you know it (a message id looks like 1773813859592_51531973059).",
         )
     return request.model_copy(update={"message_id": info.message_id})
 

@@ -338,6 +338,8 @@ class Approvals:
             return False
         if await self.end(key, f"taken|{secrets.token_hex(8)}", suffix=":taken") is not True:
             return False
+        if len(self._taken) > 10_000:  # a long-running server: the oldest have long ended (pages last minutes)
+            self._taken = set(list(self._taken)[5_000:])
         self._taken.add(key)
         found = await self._record(key)
         await self._store.put(key + ":end", "taken", (found[1] if found else 0.0) + KEEP_CLOSED_S)
