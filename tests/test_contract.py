@@ -17,8 +17,8 @@ from mcp import Client
 from simulated_cliq import FakeTime, Workspace, observed
 
 from cliq_mcp.tools.catalogue import BY_NAME, CATALOGUE
-from cliq_mcp.tools.inputs import json_schema
 from cliq_mcp.tools.row import Effect
+from cliq_mcp.tools.schema import json_schema
 
 pytestmark = pytest.mark.era_independent  # what reaches Cliq lies below the protocol
 

@@ -201,7 +201,7 @@ def _undescribed(schema: dict[str, Any], where: str) -> list[str]:
 
 
 def test_every_input_property_has_a_description() -> None:
-    from cliq_mcp.tools.inputs import json_schema
+    from cliq_mcp.tools.schema import json_schema
 
     missing = [m for op in CATALOGUE for m in _undescribed(json_schema(op.arguments_with_token, "validation"), op.name)]
     assert missing == []

@@ -11,8 +11,8 @@ from cliq_mcp.cli.schemas import render, schema_cache
 from cliq_mcp.core.config import Settings
 from cliq_mcp.serve.server import SCHEMAS, build_server
 from cliq_mcp.tools.catalogue import CATALOGUE
-from cliq_mcp.tools.inputs import json_schema, outline
 from cliq_mcp.tools.outputs import Written
+from cliq_mcp.tools.schema import json_schema, outline
 
 ROOT = Path(__file__).resolve().parent.parent / "tool_schemas"
 

@@ -366,7 +366,7 @@ def test_without_a_state_directory_two_runs_of_one_account_still_do_not_overlap(
 
     settings = Settings.from_env(env_for(cliq.url, CLIQ_AUDIT_LOG=str(tmp_path / "audit.jsonl")))
     assert settings.guard.state_url is None
-    with tidy_command._one_run_at_a_time(settings) as first:
+    with tidy_command.one_run_at_a_time(settings) as first:
         assert first == ""
-        with tidy_command._one_run_at_a_time(settings) as second:
+        with tidy_command.one_run_at_a_time(settings) as second:
             assert second != "", "a second run of the same account started while the first held the run lock"

@@ -42,10 +42,11 @@ from cliq_mcp.guard.replay import NoteSealedState
 from cliq_mcp.housekeeping.policy import Policy
 from cliq_mcp.serve.prompts import PROMPTS
 from cliq_mcp.tools.catalogue import BY_NAME, select
-from cliq_mcp.tools.inputs import Request, json_schema, outline, parse_arguments
+from cliq_mcp.tools.inputs import Request, parse_arguments
 from cliq_mcp.tools.people import resolve
 from cliq_mcp.tools.results import error_result, result
 from cliq_mcp.tools.row import Effect, Operation, ReportProgress
+from cliq_mcp.tools.schema import json_schema, outline
 from cliq_mcp.tools.walks import by_plan, latest_message, within_budget
 
 logger = logging.getLogger(__name__)
