@@ -66,7 +66,7 @@ def clock() -> Clock:
 @pytest.fixture
 async def approvals(clock: Clock, tmp_path: Path) -> AsyncIterator[Approvals]:
     # Kept where the server keeps them by default: the account's SQLite state file, on the injected clock.
-    async with Approvals(SqliteStore(tmp_path / "state.sqlite3", clock=clock)) as served:
+    async with Approvals(SqliteStore(tmp_path / "state.sqlite3", clock=clock), clock=clock) as served:
         yield served
 
 
@@ -424,7 +424,8 @@ async def test_two_processes_sharing_the_state_file_serve_one_page_and_its_yes_a
     state file: a page opened by one is answered through the other, the waiting call sees the click, and only
     one call acts on it."""
     path = tmp_path / "state.sqlite3"
-    async with Approvals(SqliteStore(path, clock=clock)) as one, Approvals(SqliteStore(path, clock=clock)) as other:
+    store = SqliteStore(path, clock=clock)
+    async with Approvals(store, clock=clock) as one, Approvals(SqliteStore(path, clock=clock), clock=clock) as other:
         approval = await one.open("cliq-mcp", QUESTION, ttl_s=120)
         there = approval.url.replace(await one.start(), await other.start())  # the same page at the other server
         async with _opened(await _at(other, there)) as (client, csrf, origin):

@@ -10,7 +10,8 @@ from typing import Any
 import redis
 from conftest import Q2, Cliq, writes
 from mcp import Client
-from simulated_cliq import Workspace
+from mcp.types import ElicitResult
+from simulated_cliq import Fault, Workspace
 
 SECRET = "replicas-share-this-secret-0123"
 PERSON = "106324287"
@@ -100,7 +101,8 @@ async def test_a_withdrawn_kept_yes_acts_after_its_claim_is_deleted(
         cliq.time.advance(30)
         no = await one.call_tool("close_chats", {"chat_ids": [ids[2], ids[1]]})  # the person says no
         assert no.is_error and len(seen) == 2
-    assert wipe_claims(redis_url, "kept-yes"), "no kept-yes claim found"
+    wipe_claims(redis_url, "kept-yes")  # whatever claims there are (a kept yes is now used up in its record)
+    wipe_claims(redis_url, "yes")
     async with Client(cliq.server(settings), mode="legacy", elicitation_callback=person) as two:
         after = await two.call_tool("close_chats", {"chat_ids": [ids[2]]})
     assert not (workspace.chats[ids[2]].closed and len(seen) == 2), (
@@ -134,9 +136,64 @@ async def test_a_used_kept_yes_acts_again_after_its_claim_is_deleted(
         used = await one.call_tool("close_chats", {"chat_ids": [ids[2]]})  # the earlier yes acts, once
         assert used.is_error is False and len(seen) == 1 and workspace.chats[ids[2]].closed
     workspace.chats[ids[2]].closed = False  # the chat is back in the list
-    assert wipe_claims(redis_url, "kept-yes")
+    wipe_claims(redis_url, "kept-yes")
+    wipe_claims(redis_url, "yes")  # and the used-up record itself: nothing stands then, and nothing acts
     async with Client(cliq.server(settings), mode="legacy", elicitation_callback=person) as two:
         again = await two.call_tool("close_chats", {"chat_ids": [ids[2]]})
     assert not (workspace.chats[ids[2]].closed and len(seen) == 1), (
         f"one yes closed {ids[2]} twice: {again.content[0].text[:200]}"
+    )
+
+
+# A kept yes stands until the time sealed in it, by the server's clock: a key's TTL changed in Redis (PEXPIRE, no
+# secret needed) gives it no more time.
+THROTTLED_BODY = {"code": "rate_limit_exceeded", "message": "Rate limit exceeded."}
+TTL = 3
+
+
+def kept_keys(r: redis.Redis) -> list[bytes]:
+    return [k for k in r.scan_iter(match="cliq-mcp:kept:*:yes:*")]
+
+
+async def cut_batch(cliq: Cliq, workspace: Workspace, settings: Any, seen: list[Any]) -> list[str]:
+    ids = [c.chat_id for c in workspace.chats.values() if c.chat_type == "group_chat" and not c.closed][:3]
+
+    async def person(context: Any, params: Any) -> Any:
+        seen.append(params)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(cliq.server(settings), mode="legacy", elicitation_callback=person) as one:
+        workspace.inject(Fault(method="PUT", path_prefix=f"/api/v3/chats/{ids[1]}", kind="status", status=429,
+                               body=THROTTLED_BODY, headers={"Retry-After": "30"}))  # fmt: skip
+        cut = await one.call_tool("close_chats", {"chat_ids": ids})
+        assert [i["outcome"] for i in cut.structured_content["items"]] == ["done", "failed", "not_sent"]
+    return ids
+
+
+def nobody(seen: list[Any]):
+    async def person(context: Any, params: Any) -> Any:
+        seen.append(params)
+        return ElicitResult(action="decline")
+
+    return person
+
+
+async def test_a_kept_yes_given_a_longer_life_in_redis_does_not_outlive_confirm_ttl(
+    cliq: Cliq, workspace: Workspace, redis_url: str
+) -> None:
+    settings = cliq.settings(CLIQ_STATE_URL=redis_url, CLIQ_GUARD_SECRET=SECRET, CLIQ_CONFIRM_TTL=str(TTL))
+    seen: list[Any] = []
+    ids = await cut_batch(cliq, workspace, settings, seen)
+    r = redis.Redis.from_url(redis_url)
+    keys = kept_keys(r)
+    assert keys, "no kept yes"
+    for k in keys:  # the attacker, no secret: only the key's TTL changes
+        r.pexpire(k, 86_400_000)
+    cliq.time.advance(3600)  # an hour later by the server's own clock (the key, in Redis, lives on for a day)
+    later: list[Any] = []
+    async with Client(cliq.server(settings), mode="legacy", elicitation_callback=nobody(later)) as two:
+        done = await two.call_tool("close_chats", {"chat_ids": [ids[2]]})
+    assert not workspace.chats[ids[2]].closed, (
+        f"closed {ids[2]} on a yes given over an hour ago (CLIQ_CONFIRM_TTL={TTL}), nobody asked "
+        f"(questions since: {len(later)}): {done.content[0].text[:200]}"
     )

@@ -127,3 +127,26 @@ async def test_a_redis_that_may_evict_keys_is_refused_and_nothing_is_sent(
             assert (await client.call_tool("list_chats", {"limit": 1})).is_error is False
     finally:
         evicting.stop()
+
+
+async def test_take_gives_a_value_to_one_of_many_processes_and_used_to_the_rest(redis_url: str, tmp_path: Path) -> None:
+    """What a yes rests on is used up in one atomic step: of many takers at once, each with its own connection
+    (processes of one account), exactly one gets the value; after it, the key holds 'used' for everyone."""
+    stores = {
+        "redis": [RedisStore(redis_url, key=b"guard-secret-0123456789") for _ in range(6)],
+        "sqlite": [SqliteStore(tmp_path / "state.sqlite3") for _ in range(6)],
+    }
+    for kind, group in stores.items():
+        await group[0].put("acct:yes:close:1", "mark|until|nonce|line", 60)
+        got: list[str | None] = []
+
+        async def take(store: RedisStore | SqliteStore, into: list[str | None]) -> None:
+            into.append(await store.take("acct:yes:close:1", 60))
+
+        async with anyio.create_task_group() as tg:
+            for store in group:
+                tg.start_soon(take, store, got)
+        assert sorted(got, key=str) == ["mark|until|nonce|line", *["used"] * 5], (kind, got)
+        assert await group[1].get("acct:yes:close:1") is not None
+        for store in group:
+            await store.aclose()

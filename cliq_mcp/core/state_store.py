@@ -81,6 +81,12 @@ class StateStore(Protocol):
         where it cannot be kept (``keeps_secrets`` is False)."""
         ...
 
+    async def take(self, key: str, ttl_s: float) -> str | None:
+        """In one atomic step, what ``key`` holds, and ``USED`` in its place (kept ``ttl_s`` seconds): of two
+        callers only one gets the value, and deleting anything afterwards brings nothing back. None if nothing
+        is kept there (or it cannot be, ``keeps_secrets`` False for a secret)."""
+        ...
+
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         """Take or renew ``key`` for ``owner`` for ``ttl_s`` seconds: 0 if held now, else the seconds left of
         another owner's lease (which ends by itself unless renewed: a killed holder frees it soon)."""
@@ -280,6 +286,14 @@ class SqliteStore:
             db.execute("DELETE FROM kept WHERE key = ? AND until <= ?", (key, now))
             db.execute("INSERT OR IGNORE INTO kept (key, value, until) VALUES (?, ?, ?)", (key, value, now + ttl_s))
             return str(db.execute("SELECT value FROM kept WHERE key = ?", (key,)).fetchone()[0])
+
+        return await self._run(step)
+
+    async def take(self, key: str, ttl_s: float) -> str | None:
+        def step(db: sqlite3.Connection, now: float) -> str | None:
+            row = db.execute("SELECT value FROM kept WHERE key = ? AND until > ?", (key, now)).fetchone()
+            db.execute("INSERT OR REPLACE INTO kept (key, value, until) VALUES (?, ?, ?)", (key, USED, now + ttl_s))
+            return str(row[0]) if row else None
 
         return await self._run(step)
 
@@ -498,6 +512,19 @@ class RedisStore:
             raise unavailable(self.description, type(exc).__name__) from None
         return None
 
+    async def take(self, key: str, ttl_s: float) -> str | None:
+        name = f"cliq-mcp:kept:{key}"
+        stored = seal_value(self._key, USED, name) if self._key else PLAIN + USED.encode()
+        try:  # SET ... GET: the old value and the new in one step (Redis 6.2 and later)
+            old = await (await self._connection()).set(name, stored, px=max(1, int(ttl_s * 1000)), get=True)
+        except (self._errors, OSError) as exc:
+            raise unavailable(self.description, type(exc).__name__) from None
+        if old is None:
+            return None
+        if self._key is not None:
+            return None if old.startswith(PLAIN) else unseal_value(self._key, old, name)
+        return old[len(PLAIN) :].decode() if old.startswith(PLAIN) else None
+
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         try:
             left_ms = await (await self._connection()).eval(LEASE, 1, f"cliq-mcp:lease:{key}", owner, int(ttl_s * 1000))
@@ -578,6 +605,11 @@ class MemoryStore:
         await self.put(key, value, ttl_s)
         return value if 0 < ttl_s < 10 * 365 * 86400 else None
 
+    async def take(self, key: str, ttl_s: float) -> str | None:
+        kept = await self.get(key)
+        await self.put(key, USED, ttl_s)
+        return kept[0] if kept else None
+
     async def lease(self, key: str, owner: str, ttl_s: float) -> float:
         held = await self.get(f"lease:{key}")
         if held is not None and held[0] != owner:
@@ -594,6 +626,7 @@ class MemoryStore:
         return None
 
 
+USED = "used"  # what ``take`` leaves: a record that stands for nothing any more
 PLAIN = b"plain:"  # a value that is no secret (a throttle remembered), kept as it is
 
 

@@ -55,7 +55,7 @@ from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
 from cliq_mcp.guard.replay import ROUND, SEALED_STATE
-from cliq_mcp.guard.tokens import USED, SingleUse, Tokens
+from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping.plan import recheck
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
 from cliq_mcp.tools.catalogue import BY_NAME
@@ -408,10 +408,7 @@ class Guard:
             return
         for chat_id in chats:
             with contextlib.suppress(CliqError):  # this process refuses it anyway (``_withdrawn``)
-                found = await store.get(self._kept(op, chat_id))
-                if found and found[0] != USED:
-                    await self.single_use.claim("kept-yes", found[0].split("|")[1], until)
-                    await store.put(self._kept(op, chat_id), USED, self.config.token_ttl)
+                await store.take(self._kept(op, chat_id), self.config.token_ttl)  # used up: it acts for no one
 
     async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
@@ -472,7 +469,8 @@ class Guard:
             for chat_id in rest:
                 if chat_id in asked.per_chat:
                     line = asked.per_chat[chat_id]
-                    await store.put(self._kept(op, chat_id), f"{mark}|{secrets.token_hex(8)}|{line}", ttl_s)
+                    until = self._clock() + ttl_s  # in the value, sealed: a longer life in Redis gives it none
+                    await store.put(self._kept(op, chat_id), f"{mark}|{until!r}|{secrets.token_hex(8)}|{line}", ttl_s)
 
     async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> float | None:
         """If every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now: each of
@@ -483,21 +481,19 @@ class Guard:
             return None
         kept: dict[str, str] = {}
         left = self.config.token_ttl
-        mark = await store.lost_mark()
+        mark, now = await store.lost_mark(), self._clock()
         for chat_id, line in asked.per_chat.items():
-            if self._withdrawn.get(self._kept(op, chat_id), 0) > self._clock():
+            if self._withdrawn.get(self._kept(op, chat_id), 0) > now:
                 return None  # the person said no to it since (and the store may not have taken that)
             found = await store.get(self._kept(op, chat_id))
-            kept_mark, _, rest = (found[0] if found else "").partition("|")
-            nonce, _, shown = rest.partition("|")
-            if not found or shown != line or kept_mark != mark:
+            value = found[0] if found else ""
+            kept_mark, until, shown = _kept_parts(value)
+            if not found or shown != line or kept_mark != mark or until <= now:
                 return None
-            kept[chat_id], left = nonce, min(left, found[1])
-        for nonce in kept.values():
-            if not await self.single_use.claim("kept-yes", nonce, self._clock() + self.config.token_ttl):
+            kept[chat_id], left = value, min(left, until - now)
+        for chat_id, value in kept.items():  # each used up in one step: only the call that gets it acts on it
+            if await store.take(self._kept(op, chat_id), self.config.token_ttl) != value:
                 return None  # used by another call meanwhile: this one asks the person
-        for chat_id in kept:  # used up: should the claims be lost, these yeses stand for nothing any more
-            await store.put(self._kept(op, chat_id), USED, self.config.token_ttl)
         note["confirmed_by"] = "earlier yes"
         return left
 
@@ -512,4 +508,20 @@ class Guard:
                 "Not done: that answer was already used (a confirmation acts once). Nothing was changed.",
                 "Call the tool again to ask the person again.",
             )
-        await self.single_use.use_up("asked", sealed[:32], self.config.token_ttl)  # its round stands for nothing now
+        if await self.single_use.use("asked", sealed[:32], self.config.token_ttl) is None:  # used elsewhere meanwhile
+            raise NotConfirmed(
+                "Not done: that answer was already used (a confirmation acts once). Nothing was changed.",
+                "Call the tool again to ask the person again.",
+            )
+
+
+def _kept_parts(value: str) -> tuple[str, float, str]:
+    """A kept yes, ``mark|until|nonce|line``: its store mark, until when it stands (sealed in the value, by the
+    guard's clock), and the chat's line as the person saw it. Anything else stands for nothing."""
+    mark, _, rest = value.partition("|")
+    until, _, rest = rest.partition("|")
+    _, _, line = rest.partition("|")
+    try:
+        return mark, float(until), line
+    except ValueError:
+        return mark, 0.0, line

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from cliq_mcp.core.errors import NotConfirmed
-from cliq_mcp.core.state_store import StateStore
+from cliq_mcp.core.state_store import USED, StateStore
 
 
 def _b64(raw: bytes) -> str:
@@ -26,9 +26,6 @@ TOKEN_SHAPE = re.compile(
     r"v2\.[A-Za-z0-9_-]{8}\.[0-9]{1,12}\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{1,64}"
 )
 NO_STORE_HINT = "Set CLIQ_STATE_URL to a file this server can write (or redis://… for replicas), then restart it."
-
-
-USED = "used"  # what a used record holds instead of ``mark|note``: no mark, so never remembered again
 
 
 class SingleUse:
@@ -66,11 +63,15 @@ class SingleUse:
             mark = await self.store.lost_mark()
             await self.store.put(f"{self.account}:{kind}:{value}", f"{mark}|{note}", ttl_s, secret=False)
 
-    async def use_up(self, kind: str, value: str, ttl_s: float) -> None:
-        """The record ``remember`` made, used: overwritten, so that it stands for nothing any more even should the
-        claim that used it be lost (a key deleted in Redis). Claim first (one caller wins), then use up."""
-        if self.store is not None:
-            await self.store.put(f"{self.account}:{kind}:{value}", USED, ttl_s, secret=False)
+    async def use(self, kind: str, value: str, ttl_s: float) -> str | None:
+        """The note of a record ``remember`` made, used up in the same atomic step (of any number of callers, in
+        any processes, one gets it; deleting anything afterwards brings it back for no one). None if it was used
+        already, never made, or made before the store lost what it kept."""
+        if self.store is None:
+            return ""
+        found = await self.store.take(f"{self.account}:{kind}:{value}", ttl_s)
+        mark, _, note = (found or "").partition("|")
+        return note if found and found != USED and mark == await self.store.lost_mark() else None
 
     async def remembered(self, kind: str, value: str) -> str | None:
         """The note of a record ``remember`` made, if it stands and nothing was lost since; else None."""
@@ -147,4 +148,6 @@ class Tokens:
         if not await self._used.claim("token", nonce, float(expiry)):
             raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
                                "A token works once; get a new preview if the user wants it done again.")  # fmt: skip
-        await self._used.use_up("issued", nonce, self._ttl)
+        if await self._used.use("issued", nonce, self._ttl) is None:  # used at another process meanwhile
+            raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
+                               "A token works once; get a new preview if the user wants it done again.")  # fmt: skip

@@ -253,7 +253,7 @@ def build_server(
     parts = runtime(settings, transport=transport, sleep=sleep, clock=clock, wall_clock=wall_clock, pages=pages)
     client, guard = parts.client, parts.guard
     if parts.store is not None:  # pages any process (HTTP worker, replica) of the account serves and answers
-        approvals.keep_in(parts.store, f"{settings.account}:")
+        approvals.keep_in(parts.store, f"{settings.account}:", wall_clock)
     operations = select(read_only=config.read_only, tools=config.tools, exclude=config.exclude_tools)
 
     @asynccontextmanager

@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
@@ -36,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from cliq_mcp.core.errors import StateUnavailable
-from cliq_mcp.core.state_store import MemoryStore, StateStore
+from cliq_mcp.core.state_store import USED, MemoryStore, StateStore
 from cliq_mcp.guard.approval.page import answered_page, notice_page, question_page
 from cliq_mcp.guard.questions import Question
 
@@ -162,8 +163,16 @@ class Approvals:
     given through another.
     """
 
-    def __init__(self, store: StateStore | None = None, *, base_url: str | None = None, prefix: str = "") -> None:
-        self._store: StateStore = store or MemoryStore()
+    def __init__(
+        self,
+        store: StateStore | None = None,
+        *,
+        base_url: str | None = None,
+        prefix: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock  # the wall clock: when a page opened and until when it stands (sealed in its record)
+        self._store: StateStore = store or MemoryStore(clock=clock)
         self._prefix = prefix
         self._events: dict[str, anyio.Event] = {}  # pages of calls waiting in this process: woken by an answer
         self._mine: set[str] = set()  # pages this process opened: closed when it stops serving
@@ -179,11 +188,11 @@ class Approvals:
         self._starting = anyio.Lock()
         self._router = Starlette(routes=[Route("/{approval_id}", self._page, methods=["GET", "POST"])])
 
-    def keep_in(self, store: StateStore, prefix: str) -> None:
+    def keep_in(self, store: StateStore, prefix: str, clock: Callable[[], float] = time.time) -> None:
         """Keep the pages in ``store`` (the account's shared store), under keys starting ``prefix``. A store that
         cannot keep secrets (Redis without the guard secret) is not used: pages stay in this process."""
         if store.keeps_secrets:
-            self._store, self._prefix = store, prefix
+            self._store, self._prefix, self._clock = store, prefix, clock
 
     @property
     def shared(self) -> bool:
@@ -278,8 +287,9 @@ class Approvals:
         """Put ``question`` on a new one-time page, open for ``ttl_s`` seconds."""
         await self.start()
         approval_id = secrets.token_urlsafe(24)
+        # Until when it stands, in the record (sealed in Redis): a longer life given to the key gives it none.
         record = {"server": server_name, "sentence": question.sentence, "lines": list(question.lines), "ttl": ttl_s,
-                  "mark": await self._store.lost_mark()}  # fmt: skip
+                  "mark": await self._store.lost_mark(), "until": self._clock() + ttl_s}  # fmt: skip
         key = self.key(approval_id)
         if await self._store.first(key, json.dumps(record), ttl_s + KEEP_CLOSED_S) is None:
             raise RuntimeError(f"{self._store.description} cannot keep approval pages")
@@ -303,9 +313,9 @@ class Approvals:
         if kept is None:
             return None
         record = json.loads(kept[0])
-        if record.get("mark") != await self._store.lost_mark():
+        if record.get("mark") != await self._store.lost_mark() or not isinstance(record.get("until"), float | int):
             return None
-        return record, kept[1] - KEEP_CLOSED_S
+        return record, min(kept[1] - KEEP_CLOSED_S, float(record["until"]) - self._clock())
 
     async def state(self, key: str) -> tuple[str | None, dict[str, Any] | None]:
         """How the page ended ("approved", "denied", "expired", "closed"; None while open) and its record."""
@@ -314,7 +324,7 @@ class Approvals:
             return "closed", None
         ended = await self._store.get(key + ":end")
         if ended is not None:
-            return ended[0], found[0]
+            return ("taken" if ended[0] == USED else ended[0]), found[0]
         return ("expired" if found[1] <= 0 else None), found[0]
 
     async def shown_ago(self, key: str) -> float:
@@ -331,18 +341,20 @@ class Approvals:
             self._mine.discard(key)
             if (woken := self._events.pop(key, None)) is not None:
                 woken.set()
-        return True if won == how else (won or "closed")
+        return True if won == how else "taken" if won == USED else (won or "closed")
 
     async def take(self, key: str) -> bool:
-        if key in self._taken or (await self.state(key))[0] != "approved":
+        """The one call that acts on an approved page: its end goes from "approved" to used in one atomic step, so
+        of any number of calls, in any processes, one gets it, and deleting a key afterwards brings it back for
+        no one (a page with no end on record is open again: only a new click approves it)."""
+        found = await self._record(key)  # its time may have run out: the guard then says so (shown_ago is sealed)
+        if key in self._taken or found is None:
             return False
-        if await self.end(key, f"taken|{secrets.token_hex(8)}", suffix=":taken") is not True:
+        if await self._store.take(key + ":end", max(found[1], 0.0) + KEEP_CLOSED_S) != "approved":
             return False
         if len(self._taken) > 10_000:  # a long-running server: the oldest have long ended (pages last minutes)
             self._taken = set(list(self._taken)[5_000:])
         self._taken.add(key)
-        found = await self._record(key)
-        await self._store.put(key + ":end", "taken", (found[1] if found else 0.0) + KEEP_CLOSED_S)
         return True
 
     def event(self, key: str) -> anyio.Event:
@@ -359,7 +371,7 @@ class Approvals:
         """The page remembered for ``asked``, while it is open or approved and not yet acted on."""
         kept = await self._store.get(f"{self._prefix}approval-asked:{asked}")
         approval = await self.find(kept[0]) if kept is not None else None
-        if approval is None or approval._key in self._taken or await self._store.get(approval._key + ":taken"):
+        if approval is None or approval._key in self._taken:
             return None
         return approval if await approval.outcome() in (None, "approved") else None
 
