@@ -147,7 +147,6 @@ async def test_a_used_kept_yes_acts_again_after_its_claim_is_deleted(
 
 # A kept yes stands until the time sealed in it, by the server's clock: a key's TTL changed in Redis (PEXPIRE, no
 # secret needed) gives it no more time.
-THROTTLED_BODY = {"code": "rate_limit_exceeded", "message": "Rate limit exceeded."}
 TTL = 3
 
 

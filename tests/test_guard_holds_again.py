@@ -494,3 +494,23 @@ async def test_a_batch_throttled_at_its_first_chat_keeps_the_yes_for_the_rest(
         rest = await client.call_tool("close_chats", {"chat_ids": ids[1:]})
     assert not rest.is_error, text(rest)
     assert len(seen) == 1, f"the person was asked again about {ids[1:]}, which they had approved: {seen[-1].message!r}"
+
+
+async def test_a_batch_on_a_token_keeps_its_yes_only_until_the_ttl_after_the_preview(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path
+) -> None:
+    """A trust-host token redeemed late: the preview the person agreed to is as old as the token, so what a batch
+    cut short keeps of that yes ends CLIQ_CONFIRM_TTL after the preview, not after the redemption."""
+    settings = guarded(cliq, tmp_path, CLIQ_GUARD="trust-host", CLIQ_CONFIRM_TTL="60", CLIQ_PACING="off")
+    ids = open_group_chats(workspace, 3)
+    async with Client(cliq.server(settings)) as client:
+        preview = await client.call_tool("close_chats", {"chat_ids": ids})
+        token = preview.structured_content["preview"]["confirmation_token"]
+        cliq.time.advance(50)  # the person agrees late in the token's life
+        workspace.inject(Fault(method="PUT", path_prefix=f"/api/v3/chats/{ids[1]}", kind="status", status=429,
+                               body=THROTTLED_BODY, headers={"Retry-After": "30"}))  # fmt: skip
+        cut = await client.call_tool("close_chats", {"chat_ids": ids, "confirmation_token": token})
+        cliq.time.advance(20)  # 70 s after the preview, 20 s after the redemption
+        rest = await client.call_tool("close_chats", {"chat_ids": ids[2:]})
+    assert workspace.chats[ids[0]].closed and not workspace.chats[ids[2]].closed, text(cut)
+    assert rest.structured_content is not None and "preview" in rest.structured_content, text(rest)

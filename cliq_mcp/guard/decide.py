@@ -272,9 +272,9 @@ class Guard:
                     outcome="refused",
                 )
             # The question was built from a read made just now: this is the re-check before acting.
-            await self.tokens.redeem(token, op.name, canonical, question)
+            issued_at = await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
-            return await self._acting(op, asked, act, self._clock())
+            return await self._acting(op, asked, act, min(issued_at, self._clock()))  # as old as the preview
         kept_for = await self._kept_yes(op, asked, note) if op.each else None
         if kept_for is not None:  # the person said yes to these before: not asked again
             return await self._acting(op, asked, act, self._clock() + kept_for - config.token_ttl)

@@ -111,8 +111,9 @@ class Tokens:
         await self._used.remember("issued", nonce, self._ttl)
         return ".".join(("v2", self._kid, expiry, nonce, target, self._mac(tool, arguments, target, expiry, nonce)))
 
-    async def redeem(self, token: str, tool: str, arguments: str, question: str) -> None:
-        """Accept the token once, for this tool, these arguments and this target; else ``NotConfirmed``."""
+    async def redeem(self, token: str, tool: str, arguments: str, question: str) -> float:
+        """Accept the token once, for this tool, these arguments and this target, and say when it was issued (the
+        preview the person agreed to is as old as that); else ``NotConfirmed``."""
         if not TOKEN_SHAPE.fullmatch(token):
             raise NotConfirmed("Not done: that is not a confirmation token from this server. Nothing was changed.",
                                f"Call {tool} without confirmation_token to get a preview and a token.")  # fmt: skip
@@ -151,3 +152,4 @@ class Tokens:
         if await self._used.use("issued", nonce, self._ttl) is None:  # used at another process meanwhile
             raise NotConfirmed("Not done: that confirmation token was already used. Nothing was changed.",
                                "A token works once; get a new preview if the user wants it done again.")  # fmt: skip
+        return int(expiry) - self._ttl
