@@ -434,10 +434,21 @@ async def test_two_processes_sharing_the_state_file_serve_one_page_and_its_yes_a
         assert await approval.wait(5) == "approved"
         found = await other.find(approval.id)
         assert found is not None and found.question.full == QUESTION.full
-        assert [await found.take(), await approval.take(), await found.take()] == [True, False, False]
+        taken = [await found.take(), await approval.take(), await found.take()]
+        assert taken[0] is not None and 0 <= taken[0] < 120 and taken[1:] == [None, None]  # shown ago; then no one
 
 
 async def _at(approvals: Approvals, url: str) -> Approval:
     found = await approvals.find(url.rsplit("/", 1)[-1])
     assert found is not None
     return found
+
+
+async def test_a_page_no_longer_on_record_is_older_than_any_time_limit(approvals: Approvals, clock: Clock) -> None:
+    """How long ago a page was shown dates the yes given on it: a page the store no longer holds (gone with its
+    time, or deleted) reads as shown infinitely long ago, never as just now."""
+    approval = await approvals.open("cliq-mcp", QUESTION, ttl_s=120)
+    clock.now += 30
+    assert await approval.shown_ago() == 30
+    clock.now += 120 + 600 + 1  # past its time and the while it says "closed"
+    assert await approval.shown_ago() == float("inf")

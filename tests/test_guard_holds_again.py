@@ -514,3 +514,18 @@ async def test_a_batch_on_a_token_keeps_its_yes_only_until_the_ttl_after_the_pre
         rest = await client.call_tool("close_chats", {"chat_ids": ids[2:]})
     assert workspace.chats[ids[0]].closed and not workspace.chats[ids[2]].closed, text(cut)
     assert rest.structured_content is not None and "preview" in rest.structured_content, text(rest)
+
+
+async def test_a_batch_cut_by_the_budget_tells_the_person_it_is_part_of_what_was_asked(
+    cliq: Cliq, workspace: Workspace, tmp_path: Path, era: str
+) -> None:
+    # The person is asked about what can go now, and told that more was asked for (as a plan's batch says).
+    settings = guarded(cliq, tmp_path)
+    chats = open_group_chats(workspace, 4)
+    await use_budget(cliq, settings, tmp_path, "per_chat_put", PER_CHAT_PUT_ALLOWED - 2)  # 2 slots left
+    seen: list[ElicitRequestParams] = []
+    async with Client(cliq.server(settings), mode=era, elicitation_callback=answering("accept", {"confirm": True},
+                                                                                      seen)) as client:  # fmt: skip
+        done = await client.call_tool("close_chats", {"chat_ids": chats})
+    assert seen and seen[0].message.startswith("Close 2 chats (of the 4 asked for; the others are asked about later)?")
+    assert done.structured_content is not None and done.structured_content["complete"] is False, text(done)

@@ -245,20 +245,23 @@ class Guard:
         # A call that answers a question (a token, a 2026-07-28 retry) is judged by that question, so that a
         # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
         answering = token is not None or ctx.input_responses is not None
-        of = getattr(request, "_of", None)  # a plan's batch: how many chats the plan holds in all
+        of = getattr(request, "_of", None)  # a plan's batch, or a batch cut by the budget: how many in all
+        whose = "its plan holds" if getattr(request, "plan", None) else "asked for"
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         # A 2026-07-28 removal's answer: the chat as read for its question stands (as it does for a live answer);
         # only the people, what the yes covers, are read again.
         first = await self._first_read(op, canonical) if ctx.input_responses is not None else None
         values = request.model_dump()
         try:  # a new question may be built from what a call just before read (the act is never)
-            asked = await build_question(self._client, op, values, answering=answering, of=of, before=first,
-                                         recent=not answering)  # fmt: skip
+            asked = await build_question(self._client, op, values, answering=answering, of=of, whose=whose,
+                                         before=first, recent=not answering)  # fmt: skip
         except (NotConfirmed, NothingToDo):
             if answering:
                 raise
             # A refusal is never told from a recent read: read again, and refuse only if that says so too.
-            asked = await build_question(self._client, op, values, answering=answering, of=of, before=first)
+            asked = await build_question(
+                self._client, op, values, answering=answering, of=of, whose=whose, before=first
+            )
         request._names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
@@ -320,7 +323,7 @@ class Guard:
         again = asked
         if ctx.input_responses is None or how != "elicitation":
             again = await build_question(
-                self._client, op, request.model_dump(), answering=answering, before=asked, of=of
+                self._client, op, request.model_dump(), answering=answering, before=asked, of=of, whose=whose
             )
         if again.full != question:
             raise NotConfirmed(

@@ -184,11 +184,13 @@ class PageFlow:
         if outcome == "denied":
             raise NotConfirmed("Not done: the person denied it on the approval page. Nothing was changed.", "",
                                outcome="declined")  # fmt: skip
-        if outcome == "taken" or (outcome == "approved" and not await approval.take()):
+        shown_ago = await approval.take() if outcome == "approved" else None
+        if outcome == "taken" or (outcome == "approved" and shown_ago is None):
             # another call waiting on the same page acted on this yes already: it acts once
             raise NotConfirmed("Not done: that approval was already acted on by another call. Nothing more was "
                                "changed.", "", outcome="declined")  # fmt: skip
         if outcome != "approved":
             raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
                                f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
-        SHOWN_AGO.set(await approval.shown_ago())  # the question's time is when the page was shown
+        assert shown_ago is not None
+        SHOWN_AGO.set(shown_ago)  # the question's time is when the page was shown, read as it was taken

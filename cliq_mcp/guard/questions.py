@@ -77,6 +77,7 @@ async def build_question(
     answering: bool = False,
     before: Question | None = None,
     of: int | None = None,
+    whose: str = "asked for",
     recent: bool = False,
 ) -> Question:
     """Read the target now and say exactly what will happen to it. Closing a closed chat is ``NothingToDo``,
@@ -107,8 +108,8 @@ async def build_question(
             lines += (f"Skipped, {reason}: {', '.join(c for c in chat_ids if c in skip and skip[c][1] == reason)}",)
         titles = {c: clean(found[c].name, 200) for c in targets}
         chats = f"{len(targets)} chat{'s' if len(targets) != 1 else ''}"
-        if of is not None and of > len(targets):  # a plan's batch: the person knows there is more to come
-            chats += f" (of the {of} its plan holds; the others are asked about later)"
+        if of is not None and of > len(targets):  # more to come: the person knows it (a plan's, or a cut batch)
+            chats += f" (of the {of} {whose}; the others are asked about later)"
         sentence = op.confirm.format(chats=chats)
         return Question(sentence, lines, titles, per_chat=dict(zip(targets, lines, strict=False)))
     chat_id = str(values["chat_id"])

@@ -203,6 +203,8 @@ async def within_budget(op: Operation, request: Request, client: Sender) -> Requ
     cut = request.model_copy(update={op.each: ids[:free]})
     assert isinstance(cut, ByPlan)
     cut._later = [] if handle is not None else ids[free:]  # a plan keeps its own rest
+    if handle is None:  # the person is told the batch is part of what was asked for
+        cut._of = len(ids)
     return cut
 
 

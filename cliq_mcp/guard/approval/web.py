@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import socket
 import time
@@ -112,10 +113,10 @@ class Approval:
             outcome = await self.outcome()
         return outcome
 
-    async def take(self) -> bool:
-        """Act on an approved page: True for the one call that does (a yes acts once, whichever process and
-        however many calls waited on the page). Its end then says "taken" instead of "approved": should the
-        claim be lost (a key deleted in Redis), the page is not approved and unused again."""
+    async def take(self) -> float | None:
+        """Act on an approved page: for the one call that does (a yes acts once, whichever process and however
+        many calls waited on the page), how long ago the page was shown, by the time sealed in its record, read
+        in the same step; None for every other call."""
         return await self._approvals.take(self._key)
 
     async def close(self) -> None:
@@ -328,8 +329,8 @@ class Approvals:
         return ("expired" if found[1] <= 0 else None), found[0]
 
     async def shown_ago(self, key: str) -> float:
-        found = await self._record(key)
-        return 0.0 if found is None else max(0.0, float(found[0]["ttl"]) - found[1])
+        found = await self._record(key)  # a page no longer on record is older than any time limit
+        return math.inf if found is None else max(0.0, float(found[0]["ttl"]) - found[1])
 
     async def end(self, key: str, how: str, suffix: str = ":end") -> bool | str:
         """End the page ``how`` unless it ended already: True if this did, else how it had ended."""
@@ -343,19 +344,19 @@ class Approvals:
                 woken.set()
         return True if won == how else "taken" if won == USED else (won or "closed")
 
-    async def take(self, key: str) -> bool:
+    async def take(self, key: str) -> float | None:
         """The one call that acts on an approved page: its end goes from "approved" to used in one atomic step, so
         of any number of calls, in any processes, one gets it, and deleting a key afterwards brings it back for
         no one (a page with no end on record is open again: only a new click approves it)."""
-        found = await self._record(key)  # its time may have run out: the guard then says so (shown_ago is sealed)
+        found = await self._record(key)  # its time may have run out: the guard then says so, by this record
         if key in self._taken or found is None:
-            return False
+            return None
         if await self._store.take(key + ":end", max(found[1], 0.0) + KEEP_CLOSED_S) != "approved":
-            return False
+            return None
         if len(self._taken) > 10_000:  # a long-running server: the oldest have long ended (pages last minutes)
             self._taken = set(list(self._taken)[5_000:])
         self._taken.add(key)
-        return True
+        return max(0.0, float(found[0]["ttl"]) - found[1])  # shown that long ago (never read again: no gap)
 
     def event(self, key: str) -> anyio.Event:
         """Set when this process sees the page end (a waiting call need not wait for its next look)."""
