@@ -278,9 +278,9 @@ class Guard:
             issued_at = await self.tokens.redeem(token, op.name, canonical, question)
             note["confirmed_by"] = "token"
             return await self._acting(op, asked, act, min(issued_at, self._clock()))  # as old as the preview
-        kept_for = await self._kept_yes(op, asked, note) if op.each else None
-        if kept_for is not None:  # the person said yes to these before: not asked again
-            return await self._acting(op, asked, act, self._clock() + kept_for - config.token_ttl)
+        kept_until = await self._kept_yes(op, asked, note) if op.each else None
+        if kept_until is not None:  # the person said yes to these before: not asked again
+            return await self._acting(op, asked, act, kept_until - config.token_ttl)
         asked_at = self._clock()
         try:
             if can_elicit(ctx):
@@ -477,14 +477,15 @@ class Guard:
 
     async def _kept_yes(self, op: Operation, asked: Question, note: dict[str, Any]) -> float | None:
         """If every chat of this batch was approved before (kept by ``_keep_yes``) as it is shown now: each of
-        those yeses claimed, once (two calls cannot both use it), and the seconds the earliest had left. None:
-        the person is asked (some chat was not approved, or shown otherwise, or its yes was used meanwhile)."""
+        those yeses used up, once (two calls cannot both use it), and until when the earliest stood (sealed in it:
+        a continuation keeps exactly that, never a moment more). None: the person is asked (some chat was not
+        approved, or shown otherwise, or its yes was used meanwhile)."""
         store = self.single_use.store
         if store is None or not asked.per_chat:
             return None
         kept: dict[str, str] = {}
-        left = self.config.token_ttl
-        mark, now = await store.lost_mark(), self._clock()
+        mark, now = await store.lost_mark(), float(self._clock())
+        ends = now + self.config.token_ttl
         for chat_id, line in asked.per_chat.items():
             if self._withdrawn.get(self._kept(op, chat_id), 0) > now:
                 return None  # the person said no to it since (and the store may not have taken that)
@@ -493,12 +494,12 @@ class Guard:
             kept_mark, until, shown = _kept_parts(value)
             if not found or shown != line or kept_mark != mark or until <= now:
                 return None
-            kept[chat_id], left = value, min(left, until - now)
+            kept[chat_id], ends = value, min(ends, until)
         for chat_id, value in kept.items():  # each used up in one step: only the call that gets it acts on it
             if await store.take(self._kept(op, chat_id), self.config.token_ttl) != value:
                 return None  # used by another call meanwhile: this one asks the person
         note["confirmed_by"] = "earlier yes"
-        return left
+        return ends
 
     async def _claim_answer(self, ctx: Context[Any, Any]) -> None:
         """A 2026-07-28 yes arrives in a retry that could be sent again: claim it once, in the shared store.
