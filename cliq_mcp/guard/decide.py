@@ -52,7 +52,7 @@ from cliq_mcp.core.state_store import StateStore
 from cliq_mcp.core.text import clean
 from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
-from cliq_mcp.guard.page_flow import SHOWN_AGO, PageFlow, ways_forward
+from cliq_mcp.guard.page_flow import PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
 from cliq_mcp.guard.replay import ROUND, SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
@@ -286,9 +286,10 @@ class Guard:
             if can_elicit(ctx):
                 how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
             elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
-                SHOWN_AGO.set(0.0)
-                how, pending = "approval page", await self.pages.ask(op.name, asked, ctx, _command(op, request))
-                asked_at -= SHOWN_AGO.get()  # a page a call before showed: the question is as old as the page
+                on_page = await self.pages.ask(op.name, asked, ctx, _command(op, request))
+                how, pending = "approval page", on_page if isinstance(on_page, InputRequiredResult) else None
+                if not isinstance(on_page, InputRequiredResult):
+                    asked_at -= on_page  # a page a call before showed: the question is as old as the page
             elif config.policy != "trust-host":
                 raise NotConfirmed(
                     f"Not done: {op.name} needs a person's yes, and nobody can be asked here: this client cannot "

@@ -18,7 +18,6 @@ import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -61,10 +60,6 @@ def can_elicit_url(ctx: Context[Any, Any]) -> bool:
     return (version is not None and version >= "2026-07-28") or ctx.session.can_send_request
 
 
-# How long ago the page a call found approved was shown (the guard dates the question by it, not by the call).
-SHOWN_AGO: ContextVar[float] = ContextVar("approval_page_shown_ago", default=0.0)
-
-
 class PageFlow:
     """The page's questions and answers live with ``approvals`` (in the account's state store when there is
     one): the round that opens a page, the one that waits on it and the page itself may be served by different
@@ -81,19 +76,17 @@ class PageFlow:
 
     async def ask(
         self, tool: str, question: Question, ctx: Context[Any, Any], command: str = ""
-    ) -> InputRequiredResult | None:
-        """``None`` once the person approved on the page; an ``InputRequiredResult`` to return (2026-07-28,
-        first round); otherwise ``NotConfirmed``."""
+    ) -> InputRequiredResult | float:
+        """Once the person approved on the page, how long ago it was shown (the question is as old as the page);
+        an ``InputRequiredResult`` to return (2026-07-28, first round); otherwise ``NotConfirmed``."""
         modern = (ctx.protocol_version or "") >= "2026-07-28"
         if modern and ctx.request_state is not None:
-            await self._second_round(tool, question, ctx)
-            return None
+            return await self._second_round(tool, question, ctx)
         asked = _digest(tool, question)
         still = await self.approvals.waiting_for(asked)
         if still is not None:  # this very question's page is open in the person's browser: wait on it again
             async with still.kept_or_closed() as keep:
-                await self._wait(tool, still, ctx, asked, keep)
-            return None
+                return await self._wait(tool, still, ctx, asked, keep)
         approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
         if can_elicit_url(ctx) and modern:  # the page stays open between the rounds (in the store)
@@ -120,10 +113,9 @@ class PageFlow:
                     "Nothing was changed.",
                     ways_forward(command or f"cliq-mcp call {tool} '<arguments>'"),
                 )
-            await self._wait(tool, approval, ctx, asked, keep)
-        return None
+            return await self._wait(tool, approval, ctx, asked, keep)
 
-    async def _second_round(self, tool: str, question: Question, ctx: Context[Any, Any]) -> None:
+    async def _second_round(self, tool: str, question: Question, ctx: Context[Any, Any]) -> float:
         try:
             approval_id = json.loads(ctx.request_state or "")["approval"]
         except (ValueError, KeyError, TypeError):
@@ -146,7 +138,7 @@ class PageFlow:
             if action != "accept":
                 raise NotConfirmed(f"Not done: the person chose {action or 'not to answer'}. Nothing was changed.",
                                    "", outcome="declined")  # fmt: skip
-            await self._wait(tool, approval, ctx, _digest(tool, question), keep)
+            return await self._wait(tool, approval, ctx, _digest(tool, question), keep)
 
     async def _wait(
         self,
@@ -155,7 +147,7 @@ class PageFlow:
         ctx: Context[Any, Any],
         asked: str,
         keep: Callable[[], None] = lambda: None,
-    ) -> None:
+    ) -> float:
         """Wait for the person's click, at most CLIQ_APPROVAL_WAIT (45 s: inside the usual 60 s request timeout
         of MCP clients); if they have not clicked by then, the page stays open and the call says so: the same
         call made again waits on it (``asked``). Nothing but the click acts, and it acts once."""
@@ -193,4 +185,4 @@ class PageFlow:
             raise NotConfirmed("Not done: nobody answered on the approval page in time. Nothing was changed.",
                                f"Call {tool} again to ask again.", outcome="declined")  # fmt: skip
         assert shown_ago is not None
-        SHOWN_AGO.set(shown_ago)  # the question's time is when the page was shown, read as it was taken
+        return shown_ago  # the question's time is when the page was shown, read as it was taken
