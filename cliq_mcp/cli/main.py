@@ -150,7 +150,8 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None, transport: 
         return _call(args, settings)
     if args.command == "tidy":
         return int(args.tidy(args, settings, transport))
-    if settings.sandbox:
+    at_terminal = sys.stdin.isatty() and args.transport != "http"  # a person, not a client: the banner says it
+    if settings.sandbox and not at_terminal:
         print("cliq-mcp: serving the simulated sandbox workspace (no Cliq account used)", file=sys.stderr)
     elif settings.problem is not None:
         print(f"cliq-mcp: {settings.problem} Tools will answer with this until it is fixed.", file=sys.stderr)
@@ -172,8 +173,7 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None, transport: 
     except ConfigurationError as exc:
         print(f"cliq-mcp: {exc}", file=sys.stderr)
         return 2
-    at_terminal = sys.stdin.isatty()  # a person, not a client: say what this is (cli/banner.py)
-    if at_terminal:
+    if at_terminal:  # say what this is (cli/banner.py)
         from cliq_mcp.cli import banner
 
         banner.show(sandbox=settings.sandbox, credentials=settings.auth_mode != "none")
