@@ -419,7 +419,9 @@ def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) 
     sent (after a throttle) make it incomplete, with the call for the rest. A batch in which no chat ended as
     asked (done, or already closed) is an error (``NothingDone``) that still lists every chat."""
     done_count = sum(item.outcome == "done" for item in items)
-    lines = [f"{what}: {done_count} of {len(items)} chat(s) done.", *grouped(items)]
+    lines = [f"{what}: {done_count} of {len(items)} chat(s) done."]
+    if done_count < len(items):  # every chat done: the ids are the ones the call named (structured content has them)
+        lines += grouped(items)
     answer = Bulk(items=items, complete=True)
     rest = [item.chat_id for item in items if item.outcome == "not_sent"]
     if rest:
