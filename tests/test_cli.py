@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import outside_env
 
@@ -56,3 +57,10 @@ async def test_no_capability_is_advertised_that_is_not_served() -> None:
             capabilities = client.session.server_capabilities
             assert capabilities is not None and capabilities.resources is None, era
             assert capabilities.tools is not None and capabilities.prompts is not None
+
+
+def test_schemas_check_outside_a_checkout_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "cliq_mcp", "schemas", "--check"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env=outside_env())  # fmt: skip
+    assert done.returncode == 2 and "no tool_schemas/ here to check" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing created where it was run

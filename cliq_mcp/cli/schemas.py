@@ -48,7 +48,10 @@ def main(directory: str, *, check: bool = False) -> int:
     files = render(anyio.run(served_tools))
     root = Path(directory)
     if check:
-        on_disk = {p.name: p.read_text() for p in root.glob("*.json")} if root.is_dir() else {}
+        if not root.is_dir():  # not in a checkout: nothing here to be out of date (and nothing to write)
+            print(f"no {root}/ here to check: run it in a checkout of cliq-mcp, or give --dir.", file=sys.stderr)
+            return 2
+        on_disk = {p.name: p.read_text() for p in root.glob("*.json")}
         drift = sorted(set(on_disk) ^ set(files) | {n for n in files if on_disk.get(n) != files[n]})
         if not SCHEMAS.exists() or SCHEMAS.read_text(encoding="utf-8") != cache:
             drift.append(f"cliq_mcp/{SCHEMAS.name}")
