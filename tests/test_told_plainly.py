@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import ALICE, Cliq, answering, api_calls, text, writes
 from mcp import Client
 from mcp.types import ElicitRequestParams
-from simulated_cliq import Workspace
+from simulated_cliq import FakeTime, Workspace
 
 from cliq_mcp.core.config import Settings
+from cliq_mcp.serve.server import build_server
 
 Q2 = "2890538000000099999"
 
@@ -64,3 +67,18 @@ async def test_a_destructive_call_with_no_budget_left_asks_nobody(
     assert refused.is_error and "nobody was asked" in text(refused) and len(seen) == asked
     assert not workspace.chats[Q2].closed and len(writes(workspace)) == 54
     assert all(r.path != f"/api/v3/chats/{Q2}" for r in api_calls(workspace))  # not even read for a question
+
+
+async def test_an_accounts_server_out_of_reach_is_named_not_cliq(tmp_path: Path) -> None:
+    # The access token's request failed to connect (Cliq itself was never reached): the message names the accounts
+    # server and the setting that points at it.
+    nowhere = "http://127.0.0.1:9"  # nothing listens on port 9: the connection is refused at once
+    settings = Settings.from_env({
+        "CLIQ_CLIENT_ID": "1000.CLIENT", "CLIQ_CLIENT_SECRET": "client-secret-0123", "CLIQ_REFRESH_TOKEN": "1000.rt",
+        "CLIQ_ACCOUNTS_URL": nowhere, "CLIQ_API_BASE_URL": f"{nowhere}/api/v3", "XDG_STATE_HOME": str(tmp_path),
+    })  # fmt: skip
+    time = FakeTime()
+    async with Client(build_server(settings, sleep=time.sleep, clock=time, wall_clock=time)) as client:
+        result = await client.call_tool("list_chats", {"limit": 1})
+    assert result.is_error and "Could not reach Zoho's accounts server" in result.content[0].text
+    assert "CLIQ_ACCOUNTS_URL" in result.content[0].text and "client-secret" not in result.content[0].text

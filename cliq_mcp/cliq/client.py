@@ -306,6 +306,11 @@ class CliqClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left: safe to try again, writes included.
                 if last or self._clock() + _backoff(attempt) >= deadline:
+                    if _for_a_token(exc):  # the access token's request, to Zoho's accounts server
+                        raise TransportError(
+                            f"Could not reach Zoho's accounts server for an access token ({type(exc).__name__}).",
+                            "Check the network and CLIQ_DC / CLIQ_ACCOUNTS_URL, then try again.",
+                        ) from None
                     raise TransportError(
                         f"Could not reach Cliq ({type(exc).__name__}).",
                         "Check the network and CLIQ_DC / CLIQ_API_BASE_URL, then try again.",
@@ -367,3 +372,11 @@ def _parse(response: httpx.Response, rate: RateLimit, redactor: Redactor) -> Any
             "This is on Cliq's side; try again in a little while.",
             status=response.status_code,
         ) from None
+
+
+def _for_a_token(exc: httpx.RequestError) -> bool:
+    """Whether the request that failed was the access token's (``/oauth/v2/token``), not Cliq's."""
+    try:
+        return exc.request.url.path.endswith("/oauth/v2/token")
+    except RuntimeError:  # httpx did not say which request it was
+        return False
