@@ -73,6 +73,11 @@ _CLOSED = {
 POLL_S = 0.25  # how often a waiting call looks in the store for an answer another process took
 
 
+def _age(found: tuple[dict[str, Any], float]) -> float:
+    """How long ago a page was shown, from its record and the seconds its page has left."""
+    return max(0.0, float(found[0]["ttl"]) - found[1])
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -92,7 +97,7 @@ class Approval:
 
     async def outcome(self) -> Outcome | None:
         """None while nobody has answered and time is left."""
-        ended, _ = await self._approvals.state(self._key)
+        ended = await self._approvals.state(self._key)
         return None if ended is None else "expired" if ended == "closed" else ended  # type: ignore[return-value]
 
     async def shown_ago(self) -> float:
@@ -318,30 +323,30 @@ class Approvals:
             return None
         return record, min(kept[1] - KEEP_CLOSED_S, float(record["until"]) - self._clock())
 
-    async def state(self, key: str) -> tuple[str | None, dict[str, Any] | None]:
-        """How the page ended ("approved", "denied", "expired", "closed"; None while open) and its record."""
-        found = await self._record(key)
+    async def state(self, key: str, found: tuple[dict[str, Any], float] | None = None) -> str | None:
+        """How the page ended ("approved", "denied", "taken", "expired", "closed"; None while open); ``found``:
+        its record, if the caller has just read it."""
+        found = found or await self._record(key)
         if found is None:
-            return "closed", None
+            return "closed"
         ended = await self._store.get(key + ":end")
         if ended is not None:
-            return ("taken" if ended[0] == USED else ended[0]), found[0]
-        return ("expired" if found[1] <= 0 else None), found[0]
+            return "taken" if ended[0] == USED else ended[0]
+        return "expired" if found[1] <= 0 else None
 
     async def shown_ago(self, key: str) -> float:
         found = await self._record(key)  # a page no longer on record is older than any time limit
-        return math.inf if found is None else max(0.0, float(found[0]["ttl"]) - found[1])
+        return math.inf if found is None else _age(found)
 
-    async def end(self, key: str, how: str, suffix: str = ":end") -> bool | str:
+    async def end(self, key: str, how: str) -> bool | str:
         """End the page ``how`` unless it ended already: True if this did, else how it had ended."""
         found = await self._record(key)
         if found is None:
             return "closed"
-        won = await self._store.first(key + suffix, how, found[1] + KEEP_CLOSED_S)
-        if suffix == ":end":
-            self._mine.discard(key)
-            if (woken := self._events.pop(key, None)) is not None:
-                woken.set()
+        won = await self._store.first(key + ":end", how, found[1] + KEEP_CLOSED_S)
+        self._mine.discard(key)
+        if (woken := self._events.pop(key, None)) is not None:
+            woken.set()
         return True if won == how else "taken" if won == USED else (won or "closed")
 
     async def take(self, key: str) -> float | None:
@@ -356,7 +361,7 @@ class Approvals:
         if len(self._taken) > 10_000:  # a long-running server: the oldest have long ended (pages last minutes)
             self._taken = set(list(self._taken)[5_000:])
         self._taken.add(key)
-        return max(0.0, float(found[0]["ttl"]) - found[1])  # shown that long ago (never read again: no gap)
+        return _age(found)  # shown that long ago, by the record it was taken from (no second read, no gap)
 
     def event(self, key: str) -> anyio.Event:
         """Set when this process sees the page end (a waiting call need not wait for its next look)."""
@@ -423,7 +428,7 @@ class Approvals:
             return _notice(None, 404, "Not found", "There is no such question here.")
         record, left = found
         name = str(record["server"])
-        ended, _ = await self.state(key)
+        ended = await self.state(key, found)
         if ended is not None:
             return _notice(name, 410, "This question has closed", _CLOSED.get(ended, _CLOSED["closed"]))
         cookie = request.cookies.get(COOKIE, "")
