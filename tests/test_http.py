@@ -433,7 +433,7 @@ def test_a_connection_that_sends_no_whole_request_head_is_closed() -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["path"] == "/slow":  # an answer that takes longer than the head's deadline
-            await asyncio.sleep(3 * head_timeout)
+            await asyncio.sleep(1.6 * head_timeout)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
