@@ -26,7 +26,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from cliq_mcp.cliq.auth import TokenAnswer, TokenRefused, read_token_answer, token_request
+from cliq_mcp.cliq.auth import TokenAnswer, TokenRefused, read_token_answer, refresh_grant, token_request
 from cliq_mcp.cliq.client import CliqClient
 from cliq_mcp.core.config import DATA_CENTRES, Settings, credentials_path
 from cliq_mcp.core.errors import AuthenticationError, CliqError, ConfigurationError, PermissionDenied, Throttled
@@ -297,15 +297,8 @@ def _status(args: argparse.Namespace, env: Mapping[str, str], transport: httpx.A
     scope = stored.get("scope")
 
     if settings.auth_mode == "refresh":
-        assert settings.client_id and settings.client_secret and settings.refresh_token
-        grant = {
-            "grant_type": "refresh_token",
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret.get_secret_value(),
-            "refresh_token": settings.refresh_token.get_secret_value(),
-        }
         try:
-            answer = _exchange(settings.accounts_url, grant, REFRESH_ERRORS, transport)
+            answer = _exchange(settings.accounts_url, refresh_grant(settings), REFRESH_ERRORS, transport)
         except Failure as exc:
             print(f"Scopes: {scope or 'not known'}")
             print(f"Access token: could not get one: {exc}.")

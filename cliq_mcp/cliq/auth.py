@@ -53,6 +53,17 @@ class TokenAnswer:
     scope: str | None = None
 
 
+def refresh_grant(settings: Settings) -> dict[str, str]:
+    """The form that trades the configured refresh token for an access token (the server's and `auth status`'s)."""
+    assert settings.client_id and settings.client_secret and settings.refresh_token
+    return {
+        "grant_type": "refresh_token",
+        "client_id": settings.client_id,
+        "client_secret": settings.client_secret.get_secret_value(),
+        "refresh_token": settings.refresh_token.get_secret_value(),
+    }
+
+
 def token_request(accounts_url: str, grant: Mapping[str, str], *, timeout: float = TOKEN_TIMEOUT_S) -> httpx.Request:
     """The token POST for one grant form (``grant_type`` plus its fields), form-encoded as Zoho documents."""
     return httpx.Request(
@@ -252,14 +263,7 @@ class ZohoAuth(httpx.Auth):
 
     def _token_request(self) -> httpx.Request:
         s = self._settings
-        assert s.client_id and s.client_secret and s.refresh_token
-        grant = {
-            "grant_type": "refresh_token",
-            "client_id": s.client_id,
-            "client_secret": s.client_secret.get_secret_value(),
-            "refresh_token": s.refresh_token.get_secret_value(),
-        }
-        return token_request(s.accounts_url, grant, timeout=s.timeout)
+        return token_request(s.accounts_url, refresh_grant(s), timeout=s.timeout)
 
     async def _store(self, response: httpx.Response) -> None:
         """Keep the token Zoho answered with, shared with the account's other processes before the fetch lease is
