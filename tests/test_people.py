@@ -214,3 +214,21 @@ async def test_as_many_people_as_the_limit_says_there_may_be_more(client: Client
     assert "Maybe more: this is the limit (2)" in cut.content[0].text
     whole = await client.call_tool("find_people", {"query": "Alice Johnson", "limit": 50})
     assert whole.structured_content is not None and whole.structured_content["complete"] is True
+
+
+async def test_members_cliq_would_not_give_now_make_no_one_found_a_maybe(fake_time: FakeTime) -> None:
+    # Without the Users API, people are found in chats' member lists; a list Cliq throttled was not looked at:
+    # the answer is "not complete", never a flat "no one found".
+    cliq, workspace = chats_only(fake_time)
+    async with Client(cliq.server(cliq.settings())) as client:
+        found = await client.call_tool("find_people", {"query": "Tim", "limit": 50})
+        rosters = [r.path for r in workspace.requests if r.path.endswith("/members")]
+        workspace.inject(Fault(method="GET", path_prefix=rosters[0], kind="status", status=429,  # the first one read
+                               body={"code": "rate_limit_exceeded", "message": "Rate limit exceeded."},
+                               headers={"Retry-After": "60"}))  # fmt: skip
+        missed = await client.call_tool("find_people", {"query": "Tim", "limit": 50})
+    assert found.structured_content is not None and found.structured_content["complete"] is True
+    assert found.structured_content["people"], found.content  # Tim is a member of a recent group chat
+    assert missed.structured_content is not None and missed.structured_content["complete"] is False
+    assert "could not be read now" in missed.structured_content["why"]
+    assert "Not complete" in missed.content[0].text and "No one found in" not in missed.content[0].text

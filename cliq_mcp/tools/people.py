@@ -77,8 +77,11 @@ async def _direct_chats(client: Sender, catalogue: Catalogue, title: str | None)
     return r.read_answer(r.CliqChatList, await _read(client, catalogue, "search_chats", **fields), "find_people").chats
 
 
-async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, chat_id: str | None) -> list[Person]:
-    """Everyone your direct chats and recent group chats (and ``chat_id``'s members) tell of."""
+async def from_chats(
+    client: Sender, catalogue: Catalogue, title: str | None, chat_id: str | None
+) -> tuple[list[Person], int]:
+    """Everyone your direct chats and recent group chats (and ``chat_id``'s members) tell of, and how many of
+    those group chats' member lists could not be read (Cliq throttled or refused): not looked at is not no one."""
     dms = await _direct_chats(client, catalogue, title)
     people: dict[str, Person] = {}
     unnamed: list[r.ChatObject] = []
@@ -92,15 +95,19 @@ async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, ch
     rosters = [chat_id] if chat_id else []
     rosters += [g.chat_id for g in r.read_answer(r.CliqChatList, groups, "find_people").chats]
     rosters += [dm.chat_id for dm in unnamed[:DM_MEMBER_READS]]
-    for roster_id in dict.fromkeys(rosters):
+    groups_read = set(rosters[: len(rosters) - len(unnamed[:DM_MEMBER_READS])])  # not the direct chats' (best effort)
+    unread = 0
+    for index, roster_id in enumerate(dict.fromkeys(rosters)):
         try:
             roster = r.read_answer(
                 r.MemberList, await _read(client, catalogue, "list_chat_members", chat_id=roster_id), ""
             )
-        except Throttled:
-            break  # what was read so far still answers; more requests would only extend Cliq's lock
-        except ApiError:
-            continue  # the notes list members for group chats and channels only: a direct chat may refuse
+        except Throttled:  # what was read so far still answers; more requests would only extend Cliq's lock
+            unread += len([c for c in list(dict.fromkeys(rosters))[index:] if c in groups_read])
+            break
+        except ApiError:  # the notes list members for group chats and channels only: a direct chat may refuse
+            unread += roster_id in groups_read
+            continue
         for member in roster.members:
             known = people.get(member.user_id)
             people[member.user_id] = Person(
@@ -118,7 +125,7 @@ async def from_chats(client: Sender, catalogue: Catalogue, title: str | None, ch
     return [
         *people.values(),
         *(Person(None, dm.name, None, dm.chat_id) for dm in unnamed if dm.name and dm.name.casefold() not in named),
-    ]
+    ], unread
 
 
 def matches(person: Person, query: str) -> bool:
@@ -126,24 +133,26 @@ def matches(person: Person, query: str) -> bool:
     return any(q in value.casefold() for value in (person.name, person.email) if value)
 
 
-async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> tuple[list[Person], str]:
-    """People matching ``query`` (part of a name, or an email), and which source answered."""
+async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> tuple[list[Person], str, int]:
+    """People matching ``query`` (part of a name, or an email), which source answered, and how many group chats'
+    members it could not read."""
     users = await users_api(client, query, limit)
     if users is not None:  # one request: the direct chats are searched only when the Users API cannot answer
-        return users[:limit], FROM_USERS_API
+        return users[:limit], FROM_USERS_API, 0
     title = None if is_email(query) else query
-    found = [p for p in await from_chats(client, catalogue, title, None) if matches(p, query)]
-    return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.memo[REFUSED]]})"
+    everyone, unread = await from_chats(client, catalogue, title, None)
+    found = [p for p in everyone if matches(p, query)]
+    return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.memo[REFUSED]]})", unread
 
 
 async def find_people(
     op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
 ) -> Any:
     assert isinstance(request, FindPeople)
-    people, source = await find(client, catalogue, request.query, request.limit)
+    people, source, unread = await find(client, catalogue, request.query, request.limit)
     wanted = request.query.strip().casefold()
     return {"people": [{**vars(p), "exact": (p.name or "").strip().casefold() == wanted or None} for p in people],
-            "source": source}  # fmt: skip
+            "source": source, "unread_member_lists": unread}  # fmt: skip
 
 
 PEOPLE_FIELDS = ("user_id", "user_ids", "recipient")  # recipient: Zoho's document takes a user id there
@@ -178,13 +187,16 @@ async def resolve(request: Request, client: Sender, catalogue: Catalogue) -> Req
     names: dict[str, str] = {}
     problems: list[str] = []
     directory: list[Person] | None = None
+    unread = 0
     for email in emails:
         found = await users_api(client, email, 10)
         where = FROM_USERS_API
         if found is None:
             if directory is None:
-                directory = await from_chats(client, catalogue, None, getattr(request, "chat_id", None))
+                directory, unread = await from_chats(client, catalogue, None, getattr(request, "chat_id", None))
             found, where = directory, "your direct chats and the members of your recent group chats"
+            if unread:  # not looked at is not no one
+                where += f" (the members of {unread} of them could not be read now: try again later)"
         exact = {p.user_id: p for p in found if p.user_id and p.email and p.email.casefold() == email.casefold()}
         if len(exact) == 1:
             user_id, person = next(iter(exact.items()))

@@ -386,11 +386,16 @@ def people(request: Request, response: Any) -> Answer:
     """For ``people.find_people``: who was found, and from which source."""
     limit = int(getattr(request, "limit", 0) or 0)
     cut = 0 < limit <= len(response["people"])  # as many as asked for: there may be more
-    found = People(people=[Person(**p) for p in response["people"]], source=response["source"], complete=not cut,
-                   why="limit reached" if cut else None)  # fmt: skip
+    unread = int(response.get("unread_member_lists") or 0)  # not looked at is not no one
+    why = "limit reached" if cut else f"the members of {unread} group chats could not be read now" if unread else None
+    found = People(people=[Person(**p) for p in response["people"]], source=response["source"],
+                   complete=why is None, why=why)  # fmt: skip
     count = f"{len(found.people)} {'person' if len(found.people) == 1 else 'people'}"
     chats = any(p.chat_id for p in found.people)  # your chats were searched: each person's direct chat, if any
+    unsaid = f"Not complete: {why} (Cliq throttled or refused them); try again later." if unread else ""
     if not found.people:
+        if unread:
+            return f"No one found so far in {found.source}. {unsaid}", found
         return f"No one found in {found.source}: try part of the name, or the exact email.", found
     lines = [f"{count} from {found.source} (user_id · name · email{' · direct chat' if chats else ''}):"]
     lines += [f"{p.user_id or '?'} · {_q(p.name)} · {p.email or '-'}{f' · {p.chat_id or chr(45)}' if chats else ''}"
@@ -398,6 +403,8 @@ def people(request: Request, response: Any) -> Answer:
     if cut:
         more = "a longer query" if limit >= 50 else "limit up to 50, or a longer query"
         lines.append(f"Maybe more: this is the limit ({limit}). For the rest: {more}.")
+    elif unread:
+        lines.append(unsaid)
     if any(p.user_id is None for p in found.people):
         lines.append("? = id unknown: list_chat_members of a group chat with them shows it.")
     return "\n".join(lines), found
