@@ -425,3 +425,24 @@ async def test_a_chat_whose_type_is_never_told_is_named_not_passed_over(client: 
     said_plan = plan.structured_content["complete"] is False or bool(plan.structured_content.get("unjudged"))
     said_clear = cleared.structured_content["complete"] is False or g.chat_id in text(cleared)
     assert said_plan and said_clear, text(plan) + "\n---\n" + text(cleared)
+
+
+async def test_a_page_whose_cursor_cliq_repeats_offers_no_cursor_to_follow(
+    client: Client, workspace: Workspace
+) -> None:
+    # One list_chats page asked with a cursor, answered with that very cursor: following it would loop.
+    a = full("2890538000000099999", "A")
+    workspace.inject(list_fault({"chats": [a], "next_token": "TOK1"}))
+    page = await client.call_tool("list_chats", {"limit": 5, "next_token": "TOK1"})
+    data = page.structured_content
+    assert data["complete"] is False and data["why"] == "Cliq repeated its cursor", text(page)
+    assert not data.get("continue_with") and not data.get("next_token") and "TOK1" not in text(page)
+
+
+async def test_a_member_cliq_gave_no_name_or_email_is_shown_as_unknown(client: Client, workspace: Workspace) -> None:
+    chat = "2890538000000099999"
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat}/members", kind="status", status=200,
+                           body={"members": [{"user_id": "106324287"}]}))  # fmt: skip
+    listed = await client.call_tool("list_chat_members", {"chat_id": chat})
+    assert "106324287 · ? · ?" in text(listed) and "? = Cliq did not say." in text(listed), text(listed)
+    assert '""' not in text(listed)

@@ -204,6 +204,11 @@ def chat_list(request: Request, response: Any) -> Answer:
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
             f"To see the rest: {more}narrow it (name, chat_type, modified_after/before), or page with list_chats."
         )
+    elif listed.next_token and listed.next_token == getattr(request, "next_token", None):
+        listed.complete, listed.why = False, "Cliq repeated its cursor"  # following it would only loop
+        listed.next_token = None
+        lines.append("Not complete: Cliq answered with the very cursor this page was asked with, so following it "
+                     "would only loop: the rest cannot be listed now. Try again later.")  # fmt: skip
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"
         again = {k: getattr(request, k) for k in request.model_fields_set if k != "next_token"}  # as given
@@ -376,9 +381,11 @@ def members(request: Request, response: Any) -> Answer:
     more = len(answer.members) - len(people)
     listed = Members(chat_id=str(getattr(request, "chat_id", "")), members=people, more=more or None)
     lines = [f"{len(answer.members)} member(s) of chat {listed.chat_id} (user_id · name · email):"]
-    lines += [f"{p.user_id} · {_q(p.name)} · {p.email or '-'}" for p in people]
+    lines += [f"{p.user_id} · {_q(p.name) if p.name else UNKNOWN} · {p.email or UNKNOWN}" for p in people]
     if more:
         lines.append(f"({more} more not shown.)")
+    if any(not p.name or not p.email for p in people):
+        lines.append(f"{UNKNOWN} = Cliq did not say.")
     return "\n".join(lines), listed
 
 
