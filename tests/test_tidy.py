@@ -244,6 +244,7 @@ def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, 
 
     from cliq_mcp.housekeeping.policy import parse_policy
     from cliq_mcp.serve.server import perform, runtime
+    from cliq_mcp.tools.call import Call
     from cliq_mcp.tools.catalogue import BY_NAME
     from cliq_mcp.tools.inputs import parse_arguments
 
@@ -255,8 +256,9 @@ def test_an_action_the_policy_does_not_name_is_refused_by_the_guard(cliq: Cliq, 
         parts = runtime(settings, transport=cliq.transport, policy=policy)
         op = BY_NAME["close_chat"]
         request = parse_arguments(op.arguments, {"chat_id": workspace_chat})
+        call = Call(parts.client)
         try:
-            await parts.guard.run(op, request, None, lambda: perform(op, request, parts.client, _quiet))
+            await parts.guard.run(op, request, call, None, lambda: perform(op, request, call, _quiet))
         except Exception as exc:
             return str(exc)
         finally:

@@ -15,7 +15,6 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -40,13 +39,11 @@ from cliq_mcp.core.text import clean, quoted
 from cliq_mcp.tools.plans import PLAN_TTL_S, Keeper, LocalKeeper, Plans
 
 logger = logging.getLogger(__name__)
-# The writes that left for Cliq during the current tool call (the server sets a fresh list per call), so an
-# unexpected failure can say whether anything may have been applied.
-WRITES_SENT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_writes_sent", default=None)
-# Whether the request of the current attempt has left for Cliq (set by the client's request hook, which httpx
-# calls right before the request goes to the transport, after the token is in hand): time spent before that
-# (the state store, the token, pacing) can never make a write "may have been applied".
-_LEFT: ContextVar[list[str] | None] = ContextVar("cliq_mcp_left", default=None)
+# The request extension an attempt travels with: its own list of what left (the client's request hook, which httpx
+# calls right before the request goes to the transport, after the token is in hand, fills it; time spent before
+# that -- the state store, the token, pacing -- can never make a write "may have been applied"), and the call's
+# list of the writes that left (so an unexpected failure can say whether anything may have been applied).
+_LEAVING = "cliq_mcp_leaving"
 
 # How a request reaches Cliq: the network (None), the embedded sandbox, or the tests' simulated Cliq. Only the
 # HTTP layer (this module, auth, signin) imports httpx; everything else names a transport by this alias.
@@ -183,9 +180,9 @@ class CliqClient:
         self._redactor = Redactor(settings.secrets())
         self._http: httpx.AsyncClient | None = None
         self._recent: dict[str, tuple[float, Any]] = {}  # the last reads' answers (send's ``recent``)
-        # What this process learned about the account that is worth not asking again (e.g. that the Users
-        # API is refused to this token: a 401 there would cost a token refresh on every call).
-        self.memo: dict[str, Any] = {}
+        # Why the Users API does not answer this token ("scope" or "absent"), once learnt: not asked again by this
+        # process (a 401 there would cost a token refresh on every call).
+        self.users_api_refused: str | None = None
         # Signs the cursors a walk hands out (housekeeping.Cursor): the same for every process and replica of
         # these credentials, unknown to the model.
         # Every process and replica of the account: a shared guard secret (CLIQ_GUARD_SECRET) with the account, so
@@ -229,31 +226,33 @@ class CliqClient:
         return await self._pacer.room(rate, need) if self._pacer is not None else None
 
     async def _leaving(self, request: httpx.Request) -> None:
-        """httpx: a request is about to go out. The token endpoint's are not the call's own."""
-        left = _LEFT.get()
-        if left is not None and request.url.path != "/oauth/v2/token":
+        """httpx: a request is about to go out. The token endpoint's carry no lists: they are not the call's own."""
+        lists = request.extensions.get(_LEAVING)
+        if lists is not None:
+            left, sent = lists
             left.append(request.method)
-            if request.method != "GET" and (sent := WRITES_SENT.get()) is not None:
+            if request.method != "GET" and sent is not None:
                 sent.append(request.url.path)
 
-    async def send(self, wire: Wire, rate: RateLimit, *, recent: bool = False) -> Any:
+    async def send(self, wire: Wire, rate: RateLimit, *, recent: bool = False, sent: list[str] | None = None) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``. ``recent``: a
         read may be answered by the same read made in the last ``RECENT_S`` (a question put to a person is built
-        from it; the read right before acting never is)."""
+        from it; the read right before acting never is). ``sent``: the call's list of the writes that left, which
+        a write's path joins as it leaves."""
         key = json.dumps([wire.api, wire.path, sorted(wire.params.items())]) if wire.method == "GET" else None
         kept = self._recent.get(key) if key is not None and recent else None
         if kept is not None and self._clock() - kept[0] <= RECENT_S:
             return copy.deepcopy(kept[1])
         if key is None:
             self._recent.clear()  # a write may change what any earlier read said
-        answer = await self._send(wire, rate)
+        answer = await self._send(wire, rate, sent)
         if key is not None:
             self._recent[key] = (self._clock(), answer)
             while len(self._recent) > RECENT_KEPT:
                 self._recent.pop(next(iter(self._recent)))
         return answer
 
-    async def _send(self, wire: Wire, rate: RateLimit) -> Any:
+    async def _send(self, wire: Wire, rate: RateLimit, sent: list[str] | None) -> Any:
         """Send one request; return the parsed JSON body (``None`` for 204) or raise ``CliqError``.
 
         Reads (GET) are retried on 5xx, dropped connections, garbled answers and timeouts, a few times
@@ -279,7 +278,6 @@ class CliqClient:
             remaining = deadline - self._clock()
             budget = min(self.settings.timeout, remaining)
             left: list[str] = []
-            _LEFT.set(left)
             try:
                 # httpx's timeouts bound each read; this bounds the whole answer (a trickling body too).
                 with anyio.fail_after(budget):
@@ -289,6 +287,7 @@ class CliqClient:
                         params=wire.params or None,
                         json=wire.json,
                         timeout=httpx.Timeout(budget, connect=min(5.0, budget)),
+                        extensions={_LEAVING: (left, sent)},
                     )
                 result = _parse(response, rate, self._redactor)
             except CliqError as exc:

@@ -42,7 +42,6 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult
 
-from cliq_mcp.cliq.client import WRITES_SENT
 from cliq_mcp.cliq.responses import ChatObject
 from cliq_mcp.cliq.wire import Wire
 from cliq_mcp.core.config import GuardConfig
@@ -54,15 +53,15 @@ from cliq_mcp.guard.audit import Audit
 from cliq_mcp.guard.elicit import ask, can_elicit
 from cliq_mcp.guard.page_flow import PageFlow, ways_forward
 from cliq_mcp.guard.questions import Question, build_question
-from cliq_mcp.guard.replay import ROUND, SEALED_STATE
 from cliq_mcp.guard.tokens import SingleUse, Tokens
 from cliq_mcp.housekeeping.plan import recheck
 from cliq_mcp.housekeeping.policy import TOOLS, Policy
+from cliq_mcp.tools.call import Call
 from cliq_mcp.tools.catalogue import BY_NAME
 from cliq_mcp.tools.inputs import Request
 from cliq_mcp.tools.outputs import Bulk, Item, Preview, Written
 from cliq_mcp.tools.results import result
-from cliq_mcp.tools.row import Effect, Operation, Sender
+from cliq_mcp.tools.row import Effect, Operation
 from cliq_mcp.tools.summaries import NOT_ASKED_YET, bulk_answer
 
 logger = logging.getLogger(__name__)
@@ -89,7 +88,6 @@ def _line(wire: Wire) -> str:
 class Guard:
     def __init__(
         self,
-        client: Sender,
         config: GuardConfig,
         store: StateStore | None,
         account: str,
@@ -100,7 +98,6 @@ class Guard:
         redactor: Redactor | None = None,
         sandbox: bool = False,
     ) -> None:
-        self._client = client
         self.pages = pages
         self.policy = policy
         self.config = config
@@ -121,10 +118,11 @@ class Guard:
         self.audit.record(tool=op.name, arguments_given=given, outcome=outcome, detail=exc.message)
 
     async def run(
-        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act
+        self, op: Operation, request: Request, call: Call, ctx: Context[Any, Any] | None, act: Act
     ) -> CallToolResult | InputRequiredResult:
         """Decide about one write and, if it may go ahead, ``act()`` (which raises ``CliqError`` on failure).
-        Every attempt is audited. ``ctx`` is the MCP call's; None only for a housekeeping run (no one to ask)."""
+        Every attempt is audited. ``call``: the tool call, through which the guard reads too. ``ctx`` is the MCP
+        call's; None only for a housekeeping run (no one to ask)."""
         # Every argument given, also those never sent to Cliq (all, type, name, next_token, dry_run).
         hidden = {
             name: getattr(request, name)
@@ -134,7 +132,7 @@ class Guard:
         arguments = {**request.model_dump(mode="json"), **hidden}
         note: dict[str, Any] = {"tool": op.name, "arguments": arguments, "chats": op.target_chats(request)}
         try:
-            outcome = await self._decide(op, request, ctx, act, note)
+            outcome = await self._decide(op, request, call, ctx, act, note)
         except NotConfirmed as exc:
             self.audit.record(**note, outcome=exc.outcome, detail=exc.message)
             raise
@@ -151,7 +149,7 @@ class Guard:
             self.audit.record(**note, outcome="error", detail=type(exc).__name__)
             raise
         except BaseException:  # cancelled (the client gave up): still a line, saying whether anything left
-            sent = WRITES_SENT.get()
+            sent = call.sent
             detail = f"may have been applied: {len(sent)} request(s) had left" if sent else "nothing was sent"
             self.audit.record(**note, outcome="cancelled", detail=detail)
             raise
@@ -165,22 +163,34 @@ class Guard:
         return outcome
 
     async def _decide(
-        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, act: Act, note: dict[str, Any]
+        self,
+        op: Operation,
+        request: Request,
+        call: Call,
+        ctx: Context[Any, Any] | None,
+        act: Act,
+        note: dict[str, Any],
     ) -> CallToolResult | InputRequiredResult:
         try:
-            return await self._decide_about(op, request, ctx, act, note)
+            return await self._decide_about(op, request, call, ctx, act, note)
         except NothingToDo as exc:  # already as asked (a closed chat): nothing asked, nothing sent
             note["outcome"] = "nothing_to_do"
             later: list[str] = getattr(request, "_later", [])
             if later and isinstance(exc.output, Bulk):  # the budget cut some off before asking: they are not done
-                room = await self._client.room(op.rate, len(later))
+                room = await call.room(op.rate, len(later))
                 items = [*(exc.output.items or []), *(Item(chat_id=c, outcome="not_sent", reason=NOT_ASKED_YET)
                                                        for c in later)]  # fmt: skip
                 return result(*bulk_answer("Done", items, ceil(room[1]) if room and room[1] > 0 else None))
             return result(exc.text, exc.output)
 
     async def _decide_about(
-        self, op: Operation, request: Request, ctx: Context[Any, Any] | None, plain_act: Act, note: dict[str, Any]
+        self,
+        op: Operation,
+        request: Request,
+        call: Call,
+        ctx: Context[Any, Any] | None,
+        plain_act: Act,
+        note: dict[str, Any],
     ) -> CallToolResult | InputRequiredResult:
         config = self.config
 
@@ -214,7 +224,7 @@ class Guard:
             return result("\n".join(lines), Written(preview=Preview(would_send=_would_send(op, request))))
         if self.policy is not None:
             note["policy"] = self.policy.label  # on every line of a housekeeping run, skipped and failed too
-            title = await self._policy_allows(op, chats)
+            title = await self._policy_allows(op, chats, call)
             note["chat_titles"] = {chats[0]: title} if title else None
             note["confirmed_by"] = self.policy.label
             return await act()
@@ -253,16 +263,14 @@ class Guard:
         first = await self._first_read(op, canonical) if ctx.input_responses is not None else None
         values = request.model_dump()
         try:  # a new question may be built from what a call just before read (the act is never)
-            asked = await build_question(self._client, op, values, answering=answering, of=of, whose=whose,
+            asked = await build_question(call, op, values, answering=answering, of=of, whose=whose,
                                          before=first, recent=not answering)  # fmt: skip
         except (NotConfirmed, NothingToDo):
             if answering:
                 raise
             # A refusal is never told from a recent read: read again, and refuse only if that says so too.
-            asked = await build_question(
-                self._client, op, values, answering=answering, of=of, whose=whose, before=first
-            )
-        request._names.update(asked.names)  # the summary names the people it read, with no further request
+            asked = await build_question(call, op, values, answering=answering, of=of, whose=whose, before=first)
+        call.names.update(asked.names)  # the summary names the people it read, with no further request
         question = asked.full
         note["target"] = question
         note["chat_titles"] = asked.titles
@@ -304,13 +312,13 @@ class Guard:
                 await self._withdraw_kept(op, list(asked.per_chat) or op.target_chats(request))
             raise
         if pending is not None:
-            put = ROUND.get()  # a 2026-07-28 round: its record is kept once the SDK has sealed it (replay.py)
+            put = call.round  # a 2026-07-28 round: its record is kept once the SDK has sealed it (replay.py)
             if put is not None:
                 put["asked_at"] = asked_at
             await self._keep_first_read(op, canonical, asked)
             return pending
         if ctx.input_responses is not None:  # the answer to a question put in an earlier call: when was that?
-            asked_at = await self._asked_at(op.name)
+            asked_at = await self._asked_at(op.name, call.sealed_state)
         if self._clock() > asked_at + config.token_ttl:
             # An answer that came back late: a yes is good for CLIQ_CONFIRM_TTL after the question, no longer.
             raise NotConfirmed(
@@ -324,7 +332,7 @@ class Guard:
         again = asked
         if ctx.input_responses is None or how != "elicitation":
             again = await build_question(
-                self._client, op, request.model_dump(), answering=answering, before=asked, of=of, whose=whose
+                call, op, request.model_dump(), answering=answering, before=asked, of=of, whose=whose
             )
         if again.full != question:
             raise NotConfirmed(
@@ -332,7 +340,7 @@ class Guard:
                 f"Call {op.name} again to ask about it as it is now.",
                 outcome="refused",
             )
-        await self._claim_answer(ctx)
+        await self._claim_answer(ctx, call.sealed_state)
         note["confirmed_by"] = how
         return await self._acting(op, asked, act, asked_at)
 
@@ -380,12 +388,11 @@ class Guard:
         if "asked_at" in put:
             await self.single_use.remember("asked", sealed_digest[:32], self.config.token_ttl, repr(put["asked_at"]))
 
-    async def _asked_at(self, tool: str) -> float:
+    async def _asked_at(self, tool: str, sealed: str | None) -> float:
         """When the round a 2026-07-28 answer is for was put; ``NotConfirmed`` if that is not on record."""
         now = float(self._clock())
         if self.single_use.store is None:
             return now
-        sealed = SEALED_STATE.get()
         note = await self.single_use.remembered("asked", sealed[:32]) if sealed is not None else None
         try:
             asked = float(note) if note else None
@@ -414,7 +421,7 @@ class Guard:
             with contextlib.suppress(CliqError):  # this process refuses it anyway (``_withdrawn``)
                 await store.take(self._kept(op, chat_id), self.config.token_ttl)  # used up: it acts for no one
 
-    async def _policy_allows(self, op: Operation, chats: list[str]) -> str | None:
+    async def _policy_allows(self, op: Operation, chats: list[str], call: Call) -> str | None:
         """A housekeeping run: only acts the policy file names, on chats it still selects, read right now (else
         NotConfirmed). Returns the chat's name as read."""
         assert self.policy is not None
@@ -428,7 +435,7 @@ class Guard:
         if len(chats) != 1:
             raise NotConfirmed(f"Not done: a housekeeping act is on exactly one chat, not {len(chats)}.", "")
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        why_not, title = await recheck(self.policy, action, chats[0], self._client, BY_NAME, now)
+        why_not, title = await recheck(self.policy, action, chats[0], call, BY_NAME, now)
         if why_not:
             raise NotConfirmed(
                 f"Not done: chat {chats[0]} changed since the plan and the policy no longer selects it for "
@@ -502,12 +509,12 @@ class Guard:
         note["confirmed_by"] = "earlier yes"
         return ends
 
-    async def _claim_answer(self, ctx: Context[Any, Any]) -> None:
+    async def _claim_answer(self, ctx: Context[Any, Any], sealed: str | None) -> None:
         """A 2026-07-28 yes arrives in a retry that could be sent again: claim it once, in the shared store.
         (A handshake-era yes is a live answer to this very call and cannot be replayed.)"""
         if ctx.input_responses is None:
             return
-        sealed = SEALED_STATE.get()  # None: answers without the sealed question are not taken
+        # sealed None: answers without the sealed question are not taken
         if sealed is None or not await self.single_use.claim("answer", sealed, self._clock() + self.config.token_ttl):
             raise NotConfirmed(
                 "Not done: that answer was already used (a confirmation acts once). Nothing was changed.",

@@ -16,10 +16,18 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp_types.methods import is_input_required
 
-SEALED_STATE: ContextVar[str | None] = ContextVar("cliq_mcp_sealed_state", default=None)
+# The one crossing of the SDK's boundary (its handler is called without anything of ours): this middleware sets
+# these, the tool's handler reads them once (``round_of_this_call``) into the call it passes down (tools/call.py).
+_SEALED_STATE: ContextVar[str | None] = ContextVar("cliq_mcp_sealed_state", default=None)
 # What the guard wants kept of a round it is putting (when it was asked): filled during the call.
-ROUND: ContextVar[dict[str, Any] | None] = ContextVar("cliq_mcp_round", default=None)
+_ROUND: ContextVar[dict[str, Any] | None] = ContextVar("cliq_mcp_round", default=None)
 KeepRound = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def round_of_this_call() -> tuple[str | None, dict[str, Any] | None]:
+    """The digest of the sealed request state the current ``tools/call`` carries (None: none, or not through this
+    middleware), and the dict the guard fills with what to keep of a round it puts (None: nothing is kept)."""
+    return _SEALED_STATE.get(), _ROUND.get()
 
 
 def _digest(sealed: str) -> str:
@@ -35,13 +43,13 @@ class NoteSealedState(ServerMiddleware[Any]):
             return await call_next(ctx)
         sealed = ctx.params.get("requestState") if ctx.params else None
         put: dict[str, Any] = {}
-        noted = SEALED_STATE.set(_digest(sealed) if isinstance(sealed, str) else None)
-        putting = ROUND.set(put)
+        noted = _SEALED_STATE.set(_digest(sealed) if isinstance(sealed, str) else None)
+        putting = _ROUND.set(put)
         try:
             result = await call_next(ctx)
         finally:
-            ROUND.reset(putting)
-            SEALED_STATE.reset(noted)
+            _ROUND.reset(putting)
+            _SEALED_STATE.reset(noted)
         if put and self._keep_round is not None and is_input_required(result):
             state = result.get("requestState") if isinstance(result, dict) else getattr(result, "request_state", None)
             if isinstance(state, str):

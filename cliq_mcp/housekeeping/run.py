@@ -24,13 +24,14 @@ from typing import Any
 
 import anyio
 
-from cliq_mcp.cliq.client import WRITES_SENT, Transport
+from cliq_mcp.cliq.client import Transport
 from cliq_mcp.core.config import Settings
 from cliq_mcp.core.errors import CliqError, NotConfirmed, Paced, Throttled
 from cliq_mcp.core.text import clean
 from cliq_mcp.housekeeping.plan import Judged, excluded, plan
 from cliq_mcp.housekeeping.policy import Policy
 from cliq_mcp.serve.server import Runtime, perform, runtime
+from cliq_mcp.tools.call import Call
 from cliq_mcp.tools.catalogue import BY_NAME
 from cliq_mcp.tools.inputs import parse_arguments
 from cliq_mcp.tools.walks import outcome_of
@@ -209,7 +210,7 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: Waits, sa
     try:
         walked = await plan(
             policy,
-            parts.client,
+            Call(parts.client),  # the judging of the whole run is one call: it writes nothing
             BY_NAME,
             tool="tidy",
             now=now,
@@ -248,13 +249,12 @@ async def _apply(parts: Runtime, report: Report, say: Say, waits: Waits, ours: C
             say(report.stopped)
             return  # the rest: not sent (run)
         op = BY_NAME[entry.tool]
-        sent: list[str] = []
-        WRITES_SENT.set(sent)
+        call = Call(parts.client)  # each act is a call of its own
         try:
             request = parse_arguments(op.arguments, entry.arguments)
             while True:
                 try:
-                    await parts.guard.run(op, request, None, partial(perform, op, request, parts.client, silent))
+                    await parts.guard.run(op, request, call, None, partial(perform, op, request, call, silent))
                     entry.outcome, entry.detail = "done", None
                 except Throttled as exc:
                     if await waits.wait(exc):
@@ -274,8 +274,8 @@ async def _apply(parts: Runtime, report: Report, say: Say, waits: Waits, ours: C
             entry.outcome, entry.detail = outcome_of(exc)
         except BaseException as exc:  # cancelled or a bug, with this act's request perhaps at Cliq
             why = _why(exc)
-            entry.outcome = "may_have_been_applied" if sent else "not_sent"
-            entry.detail = f"{why} {'after' if sent else 'before'} the request was sent"
+            entry.outcome = "may_have_been_applied" if call.sent else "not_sent"
+            entry.detail = f"{why} {'after' if call.sent else 'before'} the request was sent"
             report.stopped = why
             raise
 

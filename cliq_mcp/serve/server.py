@@ -30,7 +30,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 
 from cliq_mcp import __version__
-from cliq_mcp.cliq.client import WRITES_SENT, CliqClient, Transport, sandbox_transport
+from cliq_mcp.cliq.client import CliqClient, Transport, sandbox_transport
 from cliq_mcp.core.config import Settings
 from cliq_mcp.core.errors import CliqError, InvalidArguments, NothingToDo
 from cliq_mcp.core.logs import Redactor
@@ -38,9 +38,10 @@ from cliq_mcp.core.state_store import MemoryStore, StateStore, open_store
 from cliq_mcp.guard import Guard
 from cliq_mcp.guard.approval import Approvals, open_in_browser
 from cliq_mcp.guard.page_flow import PageFlow
-from cliq_mcp.guard.replay import NoteSealedState
+from cliq_mcp.guard.replay import NoteSealedState, round_of_this_call
 from cliq_mcp.housekeeping.policy import Policy
 from cliq_mcp.serve.prompts import PROMPTS
+from cliq_mcp.tools.call import Call
 from cliq_mcp.tools.catalogue import BY_NAME, select
 from cliq_mcp.tools.inputs import Request, parse_arguments
 from cliq_mcp.tools.people import resolve
@@ -94,14 +95,14 @@ def _redacted(answer: CallToolResult | InputRequiredResult, redactor: Redactor) 
     return answer.model_copy(update={"content": content, "structured_content": structured})
 
 
-async def perform(op: Operation, request: Request, client: CliqClient, progress: ReportProgress) -> CallToolResult:
+async def perform(op: Operation, request: Request, call: Call, progress: ReportProgress) -> CallToolResult:
     """Send an operation's request(s) and summarise Cliq's answer; raises ``CliqError``. Writes reach this
     only through the guard."""
     if op.run is not None:
-        response = await op.run(op, request, client, progress, BY_NAME)
+        response = await op.run(op, request, call, progress, BY_NAME)
     else:
-        response = await client.send(op.wire(request), op.rate)
-    return result(*op.summary(request, response))
+        response = await call.send(op.wire(request), op.rate)
+    return result(*op.summary(request, response, call.names))
 
 
 @dataclass
@@ -143,7 +144,7 @@ def runtime(
     # One pacing budget and one access token per account, in the store shared by its processes and replicas.
     client = CliqClient(settings, transport=transport, sleep=sleep, clock=clock, windows=store, shelf=store,
                         keeper=store)  # fmt: skip
-    guard = Guard(client, config, store, settings.account, pages=pages, clock=wall_clock, policy=policy,
+    guard = Guard(config, store, settings.account, pages=pages, clock=wall_clock, policy=policy,
                   redactor=Redactor(settings.secrets()), sandbox=settings.sandbox)  # fmt: skip
     return Runtime(client, guard, store, wall_clock)
 
@@ -178,29 +179,26 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
         return _redacted(await answer(arguments, ctx), redactor)
 
     async def answer(arguments: dict[str, Any], ctx: Context[Any, Any]) -> CallToolResult | InputRequiredResult:
-        sent: list[str] = []
-        WRITES_SENT.set(sent)  # this call's own list (each call runs in its own context)
+        call = Call(client, *round_of_this_call())  # what this call alone learns, passed down
         try:
             if not isinstance(arguments, dict):
                 raise InvalidArguments("Arguments must be a JSON object.", "")
             try:
-                request = await resolve(
-                    parse_arguments(model, arguments), client, BY_NAME
-                )  # emails -> user ids; reads only
-                request = await by_plan(op, request, client, BY_NAME)  # a plan's handle -> its next chats
-                request = await latest_message(op, request, client, BY_NAME)  # no message id: the latest one
-                request = await within_budget(op, request, client)  # ask only about what can be sent now
+                request = await resolve(parse_arguments(model, arguments), call, BY_NAME)  # emails -> user ids
+                request = await by_plan(op, request, call, BY_NAME)  # a plan's handle -> its next chats
+                request = await latest_message(op, request, call, BY_NAME)  # no message id: the latest one
+                request = await within_budget(op, request, call)  # ask only about what can be sent now
             except CliqError as exc:  # invalid, or the emails could not be resolved (throttled, Cliq failed)
                 if op.effect is not Effect.READ:
                     guard.refused_input(op, arguments, exc)  # a write attempt too, though nothing was sent
                 raise
 
             async def act() -> CallToolResult:
-                return await perform(op, request, client, ctx.report_progress)
+                return await perform(op, request, call, ctx.report_progress)
 
             if op.effect is Effect.READ:
                 return await act()
-            return await guard.run(op, request, ctx, act)
+            return await guard.run(op, request, call, ctx, act)
         except NothingToDo as exc:  # a plan with nothing left: nothing asked or sent
             return result(exc.text, exc.output)
         except CliqError as exc:
@@ -209,7 +207,7 @@ def _tool(op: Operation, client: CliqClient, guard: Guard, redactor: Redactor) -
             return error_result("Invalid arguments, nothing was sent: they are nested too deeply.")
         except Exception:
             logger.exception("%s failed unexpectedly", op.name)
-            effect = " It may or may not have been applied in Cliq: check first." if sent else " Nothing was sent."
+            effect = " It may or may not have been applied in Cliq: check first." if call.sent else " Nothing was sent."
             return error_result(f"cliq-mcp failed unexpectedly running {op.name}.{effect} The server log has details.")
 
     return Tool(

@@ -132,9 +132,6 @@ CHAT_TYPE_HELP = "only this type (group_chat: Cliq's list cannot filter it, this
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not at start-up
-    # user id -> name, where an already-made request told us (emails resolved, the guard's member read):
-    # summaries show names next to ids without asking Cliq again.
-    _names: dict[str, str] = PrivateAttr(default_factory=dict)
 
 
 CHAT_ID = "chat id"

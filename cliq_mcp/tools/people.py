@@ -24,12 +24,11 @@ from cliq_mcp.tools.inputs import FindPeople, Request, is_email, parse_arguments
 from cliq_mcp.tools.row import Catalogue, Operation, ReportProgress, Sender
 
 USERS = RateLimit("users", 30, "", "ZohoCliq.Users.READ")  # assumption: no threshold is documented; paced like lists
-REFUSED = "users_api_refused"
 RECENT_GROUPS = 3  # group chats whose members are read when the Users API is not available
 DM_MEMBER_READS = 2  # direct chats whose members are read when the chat alone does not say who it is with
 FROM_USERS_API = "Cliq's Users API"
 FROM_CHATS = "your direct chats and your 3 latest group chats' members"
-# Why the Users API did not answer, as the answer says it (client.memo[REFUSED] holds the key).
+# Why the Users API did not answer, as the answer says it (client.users_api_refused holds the key).
 NO_USERS_API = {
     "scope": "this token lacks ZohoCliq.Users.READ, which finds anyone: `cliq-mcp auth` adds it",
     "absent": "this Cliq does not offer the Users API",
@@ -51,22 +50,22 @@ async def _read(client: Sender, catalogue: Catalogue, tool: str, **fields: Any) 
 
 async def users_api(client: Sender, query: str, limit: int) -> list[Person] | None:
     """People from the v2 Users API, or None when it is not available to this token."""
-    if client.memo.get(REFUSED):
+    if client.users_api_refused:
         return None
     wire = Wire("GET", "/users", params={"search": query, "limit": str(limit)}, api="v2")
     try:
         answer = r.read_answer(r.UserList, await client.send(wire, USERS), "find_people")
     except (AuthenticationError, PermissionDenied):
-        client.memo[REFUSED] = "scope"
+        client.users_api_refused = "scope"
         return None
     except NotFound:
-        client.memo[REFUSED] = "absent"
+        client.users_api_refused = "absent"
         return None
     except Throttled:
         raise
     except ApiError as exc:
         if exc.status == 400 and exc.code == "extra_param_found":
-            client.memo[REFUSED] = "absent"
+            client.users_api_refused = "absent"
             return None
         raise
     return [Person(u.user_id, u.name, u.email_id) for u in answer.data]
@@ -142,7 +141,7 @@ async def find(client: Sender, catalogue: Catalogue, query: str, limit: int) -> 
     title = None if is_email(query) else query
     everyone, unread = await from_chats(client, catalogue, title, None)
     found = [p for p in everyone if matches(p, query)]
-    return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.memo[REFUSED]]})", unread
+    return found[:limit], f"{FROM_CHATS} ({NO_USERS_API[client.users_api_refused or 'absent']})", unread
 
 
 async def find_people(
@@ -225,6 +224,5 @@ async def resolve(request: Request, client: Sender, catalogue: Catalogue) -> Req
             update[name] = ids.get(value, value)
         elif value:
             update[name] = list(dict.fromkeys(ids.get(v, v) for v in value))
-    resolved = request.model_copy(update=update)
-    resolved._names = {**request._names, **names}
-    return resolved
+    client.names.update(names)  # the answer names them beside their ids, with no further request
+    return request.model_copy(update=update)

@@ -11,6 +11,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, Protocol
 
+from cliq_mcp.cliq.responses import ChatObject
 from cliq_mcp.cliq.wire import RateLimit, Wire, path_segment
 from cliq_mcp.tools import inputs as m
 from cliq_mcp.tools import outputs as o
@@ -24,12 +25,28 @@ class ReportProgress(Protocol):
     async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
 
 
-class Sender(Protocol):
-    """What a runner needs of the HTTP client (``client.CliqClient``)."""
+# The open chats among some ids (by id), and the ids of those closed: one read of their states (tools/walks.py).
+ChatStates = tuple[dict[str, "ChatObject"], set[str]]
 
-    memo: dict[str, Any]
-    cursor_key: bytes  # signs the cursors a walk hands out
-    plans: Plans  # the account's plans, by handle (plan_tidy keeps them, close_chats acts on them)
+
+class Sender(Protocol):
+    """What a runner, walk, lookup or question needs: one tool call (``tools.call.Call``), which reaches Cliq
+    through the account's client and keeps what this call alone has learnt."""
+
+    users_api_refused: str | None  # why the Users API does not answer this token, once learnt (tools/people.py)
+    # The last chat states read in this call (walks.chat_states), for the ids they were read for.
+    last_read: tuple[tuple[str, ...], ChatStates] | None
+    names: dict[str, str]  # user id -> name, where this call learnt it (emails resolved, the guard's member read)
+
+    @property
+    def cursor_key(self) -> bytes:
+        """Signs the cursors a walk hands out."""
+        ...
+
+    @property
+    def plans(self) -> Plans:
+        """The account's plans, by handle (plan_tidy keeps them, close_chats acts on them)."""
+        ...
 
     async def send(self, wire: Wire, rate: RateLimit, *, recent: bool = False) -> Any: ...
 

@@ -7,7 +7,7 @@ of ``tools.outputs``.
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -39,7 +39,9 @@ from cliq_mcp.tools.outputs import (
 )
 
 Answer = tuple[str, Output]
-Summary = Callable[[Request, Any], Answer]
+# A summary reads the request, Cliq's answer, and the names this call learnt (user id -> name: emails resolved,
+# the guard's member read), which it may show beside ids without asking Cliq again.
+Summary = Callable[[Request, Any, Mapping[str, str]], Answer]
 
 
 def operation_name(request: Request) -> str:
@@ -168,7 +170,7 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     return "\n".join(lines), listed
 
 
-def chat_list(request: Request, response: Any) -> Answer:
+def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     if getattr(request, "unread", False):
         return unread_view(request, response)
     answer = r.read_answer(r.CliqChatList, response, operation_name(request))
@@ -223,7 +225,7 @@ def chat_list(request: Request, response: Any) -> Answer:
     return "\n".join(lines), listed
 
 
-def one_chat(request: Request, response: Any) -> Answer:
+def one_chat(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     c = chat(r.read_answer(r.ChatDetails, response, operation_name(request)).data)
     lines = [f"Chat {chat_line(c)}"]
     if c.creator:
@@ -235,7 +237,7 @@ def one_chat(request: Request, response: Any) -> Answer:
     return "\n".join(lines), OneChat(chat=c)
 
 
-def created_chat(request: Request, response: Any) -> Answer:
+def created_chat(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     c = chat(r.read_answer(r.ChatEnvelope, response, operation_name(request), write=True).data)
     if getattr(request, "chat_type", None) == "direct_message":  # Cliq gives the direct chat you already have
         return f"Direct chat (yours already, or new) {chat_line(c)}", ChatWritten(chat=c)
@@ -247,7 +249,7 @@ def _failure_reason(failure: r.ReadFailure) -> str:
     return f"Cliq: {said}" if said else "Cliq refused it; check chat_id and message_id"
 
 
-def read_status(request: Request, response: Any) -> Answer:
+def read_status(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     answer = r.read_answer(r.ReadStatus, response, operation_name(request), write=True)
     succeeded = set(answer.data.success)
     failed = {f.chat_id: _failure_reason(f) for f in answer.data.failure}
@@ -278,7 +280,7 @@ def _walk_end(answer: Completeness, response: dict[str, Any], tool: str, *, adde
     return [f"Not complete ({answer.why}). For the rest, call {tool} again{wait} with {how}."]
 
 
-def cleared_unread(request: Request, response: Any) -> Answer:
+def cleared_unread(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     if getattr(request, "all", False):  # walks.clear_unread walked the list
         return _cleared_all(response)
     if isinstance(response, dict) and response.get("plan"):  # a plan's chats (walks.clear_unread)
@@ -339,7 +341,7 @@ def unread_cleared(chat_ids: list[str], response: Any, name: str) -> list[Item]:
     return items
 
 
-def renamed(request: Request, response: Any) -> Answer:
+def renamed(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     data = r.read_answer(r.TitleChanged, response, operation_name(request), write=True).data
     done = Done(chat_id=data.chat_id, done="renamed", title=data.title)
     return f"Renamed chat {done.chat_id} to {_q(done.title)}.", done
@@ -348,7 +350,7 @@ def renamed(request: Request, response: Any) -> Answer:
 def members_changed(verb: str, key: str) -> "Summary":
     """Cliq's answer lists the members it changed under ``key``; that list is reported, not the request's."""
 
-    def summary(request: Request, response: Any) -> Answer:
+    def summary(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
         name = operation_name(request)
         data: r.AddedData | r.RemovedData
         if key == "added_user_ids":
@@ -357,7 +359,6 @@ def members_changed(verb: str, key: str) -> "Summary":
             data = r.read_answer(r.MembersRemoved, response, name, write=True).data
         user_ids = data.added_user_ids if isinstance(data, r.AddedData) else data.removed_user_ids
         done = Done(chat_id=data.chat_id, done=verb.lower(), user_ids=user_ids)
-        names = request._names  # known from an already-made request: emails resolved, the guard's member read
         listed = ", ".join(f"{quoted(names[u])} ({u})" if u in names else u for u in done.user_ids or []) or "none"
         return f"{verb} {len(user_ids)} member(s) in chat {done.chat_id}: {listed}.", done
 
@@ -367,7 +368,7 @@ def members_changed(verb: str, key: str) -> "Summary":
 def done(what: str, text: str) -> "Summary":
     """For 204 answers: the request itself says what happened (``text`` is formatted with its fields)."""
 
-    def summary(request: Request, response: Any) -> Answer:
+    def summary(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
         r.no_body(response, operation_name(request))
         fields = request.model_dump()
         return text.format(**fields) + ".", Done(chat_id=str(fields.get("chat_id", "")), done=what)
@@ -375,7 +376,7 @@ def done(what: str, text: str) -> "Summary":
     return summary
 
 
-def members(request: Request, response: Any) -> Answer:
+def members(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     answer = r.read_answer(r.MemberList, response, operation_name(request))
     people = [Member(user_id=m.user_id, name=m.name, email=m.email_id) for m in answer.members[:LISTED]]
     more = len(answer.members) - len(people)
@@ -389,7 +390,7 @@ def members(request: Request, response: Any) -> Answer:
     return "\n".join(lines), listed
 
 
-def people(request: Request, response: Any) -> Answer:
+def people(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     """For ``people.find_people``: who was found, and from which source."""
     limit = int(getattr(request, "limit", 0) or 0)
     cut = 0 < limit <= len(response["people"])  # as many as asked for: there may be more
@@ -457,7 +458,7 @@ def bulk_answer(what: str, items: list[Item], retry_after_s: int | None = None) 
     return text, answer
 
 
-def bulk(request: Request, response: Any) -> Answer:
+def bulk(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     """For operations applied chat by chat (``walks.apply_each``): what became of each chat."""
     items = [Item(**item) for item in response["items"]]
     if response.get("plan"):
@@ -511,7 +512,7 @@ def plan_batch(what: str, tool: str, response: dict[str, Any], items: list[Item]
 SHOWN_ACTIONS = 5  # proposals a plan's text shows: the rest go by the plan's handle (structured content has all)
 
 
-def tidy_plan(request: Request, response: Any) -> Answer:
+def tidy_plan(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     """plan_tidy: counts, the first few proposals and the plan's handle, which close_chats and
     clear_unread_counts take instead of ids (the model never echoes a hundred ids)."""
     actions = [Action(**a) for a in response["actions"]]
@@ -551,7 +552,7 @@ def tidy_plan(request: Request, response: Any) -> Answer:
     return "\n".join(lines + end), answer
 
 
-def policy_plan(request: Request, response: Any) -> Answer:
+def policy_plan(request: Request, response: Any, names: Mapping[str, str]) -> Answer:
     chats = [PolicyChat(**c) for c in response["chats"]]
     counts = {k: response[k] for k in ("policy", "judged", "listed", "planned")}
     kept_out = response["excluded"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import ceil
@@ -35,18 +34,13 @@ from cliq_mcp.tools.cursors import fingerprint, seal, unseal
 from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse_arguments
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
-from cliq_mcp.tools.row import Catalogue, Effect, Operation, ReportProgress, Sender
+from cliq_mcp.tools.row import Catalogue, ChatStates, Effect, Operation, ReportProgress, Sender
 from cliq_mcp.tools.summaries import NOT_ASKED_YET, operation_name, unread_cleared
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
 # calls that take much longer, and a partial answer that says so is worth more than none.
 TIME_BUDGET_S = 40.0
-ChatStates = tuple[dict[str, r.ChatObject], set[str]]
-# The last chat_states read in this call (by_plan forgets it as a call starts): by_plan's read, which the
-# question is built from, or the guard's re-check right before acting, which apply_each then acts on instead of
-# reading the same chats a third time.
-_LAST_READ: ContextVar[tuple[tuple[str, ...], ChatStates] | None] = ContextVar("last_chat_states", default=None)
 
 
 def _throttle_reason(exc: Throttled, op: Operation) -> str:
@@ -85,12 +79,14 @@ async def chat_states(
 ) -> tuple[dict[str, r.ChatObject], set[str]]:
     """The open chats among ``chat_ids`` (by id), and the ids of those that are closed: one list request per 100
     ids, and one (``closed=true``) per 100 of the ids those did not return. Others are not among your chats.
-    ``fresh=False``: the same chats as read earlier in this call, if they were (no second read)."""
-    known = _LAST_READ.get()
+    ``fresh=False``: the same chats as read earlier in this call, if they were (no second read): by_plan's read,
+    which the question is built from, or the guard's re-check right before acting, which apply_each then acts on
+    instead of reading the same chats a third time."""
+    known = client.last_read
     if not fresh and known is not None and known[0] == tuple(chat_ids):
         return known[1]
     states = await _chat_states(client, catalogue, chat_ids)
-    _LAST_READ.set((tuple(chat_ids), states))
+    client.last_read = (tuple(chat_ids), states)
     return states
 
 
@@ -142,7 +138,6 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
     read now -- the read a question is built from -- without those no longer due (``skipped``, or barred to
     this server), which the answer reports and the plan forgets; if none of a batch is due, the next. Raises
     ``NothingToDo`` when nothing is left."""
-    _LAST_READ.set(None)  # a call starts with nothing read (the SDK may run calls in one context)
     if not isinstance(request, ByPlan) or request.plan is None:
         return request
     handle = request.plan
@@ -159,7 +154,7 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
         left_alone += [(c, *skip[c]) for c in chunk if c in skip]
         due = [c for c in chunk if c not in skip]
         if due:
-            _LAST_READ.set((tuple(due), ({c: found[c] for c in due}, set())))
+            client.last_read = (tuple(due), ({c: found[c] for c in due}, set()))
             break
     if not due:
         after = await client.plans.settle(handle, op.name, [c for c, _, _ in left_alone], [])
