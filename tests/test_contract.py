@@ -106,7 +106,7 @@ async def test_the_offered_chat_types_reach_cliq_as_its_list_takes_them(client: 
         assert kinds == {kind}, (kind, kinds)  # every chat shown is of the type asked for
     assert sent == {"direct_message": "dm", "thread": "threads", "channel": "channel", "bot": "bot", "group_chat": None}
     text = result.content[0].text
-    assert text.startswith(f"{len(result.structured_content['chats'])} group_chat chat(s) among the 100 of this page")
+    assert text.startswith(f"{len(result.structured_content['chats'])} group_chat chat(s), among the 100 of this page")
     assert result.structured_content["filtered_here"] == "group_chat" and "next_token" in result.structured_content
 
 

@@ -70,6 +70,8 @@ async def test_a_group_chat_page_shows_the_chats_whose_type_cliq_did_not_tell(
     data, said = result.structured_content, text(result)
     shown = [c["chat_id"] for c in data["chats"]]
     assert "2890538000000066601" in shown or "2890538000000066601" in said or data["complete"] is False, said
+    # ... and is not counted as a group chat (a reviewer saw "27 group_chat chat(s)" over 27 lines of type ?).
+    assert said.startswith("1 group_chat chat(s), and 1 whose type Cliq did not tell (type ?, shown), among the 2 ")
 
 
 # --- (5)/(c) one signed cursor codec, bound to the walk's criteria -----------------------------------------------
@@ -446,3 +448,74 @@ async def test_a_member_cliq_gave_no_name_or_email_is_shown_as_unknown(client: C
     listed = await client.call_tool("list_chat_members", {"chat_id": chat})
     assert "106324287 · ? · ?" in text(listed) and "? = Cliq did not say." in text(listed), text(listed)
     assert '""' not in text(listed)
+
+
+# --- absences that are not "none": a last message Cliq leaves out ("if available") and an unread count not told ---
+
+
+@pytest.mark.parametrize("unread", [None, 0])
+async def test_empty_never_rests_on_a_last_message_and_a_count_cliq_left_out(
+    client: Client, workspace: Workspace, unread: int | None
+) -> None:
+    """plan_tidy empty=true: a group chat of five with messages, last active when it was created (Zoho's own
+    get_chat example has created_time == last_modified_time), whose list entry and own answer both leave out
+    last_message_info (sent "if available"). With the unread count left out too it was proposed as "no messages",
+    and closed on the person's yes: an untold count was read as nothing unread. Now an untold count proposes
+    nothing (the chat is not judged); with 0 unread told, the proposal says only what Cliq told."""
+    chat_id, created = "2890538000000099999", "2025-06-15T10:30:00+05:30"
+    told = {k: v for k, v in full(chat_id, "Q2 Review", participant_count=5, when=created).items()
+            if k != "unread_message_count" or unread is not None} | {"created_time": created}  # fmt: skip
+    if unread is not None:
+        told["unread_message_count"] = unread
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat_id}", kind="status", status=200,
+                           body={"type": "chat", "data": told}))  # fmt: skip
+    workspace.inject(list_fault({"chats": [{k: v for k, v in told.items() if k != "unread_message_count"}]}))
+    result = await client.call_tool("plan_tidy", {"empty": True})
+    data = result.structured_content
+    proposed = [a for a in data["actions"] if a["chat_id"] == chat_id]
+    assert "no messages" not in text(result)
+    if unread is None:
+        assert not proposed and any(chat_id in u and "unread count" in u for u in data["unjudged"]), text(result)
+    else:
+        (action,) = proposed
+        assert action["reason"] == "no message shown, nothing unread, not active since created 2025-06-15 05:00Z"
+
+
+async def test_mark_read_of_a_chat_whose_last_message_cliq_left_out_is_not_nothing_to_do(
+    client: Client, workspace: Workspace
+) -> None:
+    """mark_chat_read without a message id reads the chat with its last message; Cliq answered 3 unread but no
+    last_message_info, and the tool said "Nothing to do: chat … has no messages to read" (no error): the model
+    reported the chat read. An answer without a last message is not "no messages": nothing is sent and the error
+    names the way that needs no message id."""
+    chat_id = "2890538000000099999"
+    told = full(chat_id, "Q2 Review", participant_count=5, unread_message_count=3)
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat_id}", kind="status", status=200,
+                           body={"type": "chat", "data": told}))  # fmt: skip
+    result = await client.call_tool("mark_chat_read", {"chat_id": chat_id})
+    assert result.is_error and "Nothing to do" not in text(result) and "no messages" not in text(result)
+    assert f'clear_unread_counts {{"chat_ids": ["{chat_id}"]}}' in text(result)
+    assert not writes(workspace)
+
+
+async def test_a_preview_that_reaches_its_limit_past_an_entry_without_an_id_is_not_complete(
+    client: Client, workspace: Workspace
+) -> None:
+    """preview_policy stops at the run's limit (max_acts) and said "these are all the acts a run would do now
+    (complete)" although the page it stopped on held an entry without a chat id; `cliq-mcp tidy --apply` on the
+    same answer plans "incomplete" and does nothing. The preview says what the run would do: not complete."""
+    page = {"chats": [entry(None, "no id", chat_type="group_chat"), full("2890538000000066601", "Old", when=OLD)]}
+    workspace.inject(list_fault(page, times=2))
+    policy = "[limits]\nmax_acts = 1\n[close]\nchat_types = ['group_chat']\ninactive_days = 30\n"
+    result = await client.call_tool("preview_policy", {"policy": policy})
+    data = result.structured_content
+    assert data["complete"] is False and "without a chat id" in data["why"], text(result)
+    assert data["listed"] == 2 and "(complete)" not in text(result)
+
+
+async def test_the_unread_view_of_group_chats_says_this_server_kept_them(client: Client, workspace: Workspace) -> None:
+    """list_chats unread=true chat_type=group_chat walks every chat (Cliq's list cannot filter group chats) and
+    said "227 chats listed" with no word that the count is of every chat, not of group chats."""
+    result = await client.call_tool("list_chats", {"unread": True, "chat_type": "group_chat"})
+    assert "(Cliq's list has no group_chat filter: this server kept the group_chat chats)" in text(result)
+    assert {c["chat_type"] for c in result.structured_content["chats"]} == {"group_chat"}

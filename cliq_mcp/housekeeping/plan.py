@@ -261,8 +261,9 @@ async def plan(
                     item.arguments = _arguments(verdict.action, seen)
             judged.append(item)
             page_seen.append(_short_hash(chat.chat_id))
-            if until_limit and sum(planned.values()) >= policy.limits.max_acts:
-                return Walked(judged, listed + len(ids), limit_reached=True)
+            if until_limit and sum(planned.values()) >= policy.limits.max_acts:  # this page's entries without an id
+                met = unreadable + len(answer.unreadable)  # were met too: a run would not act on such a plan
+                return Walked(judged, listed + len(ids) + len(answer.unreadable), limit_reached=True, unreadable=met)
         listed += len(ids) + len(answer.unreadable)
         unreadable += len(answer.unreadable)
         if progress is not None:

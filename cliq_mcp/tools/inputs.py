@@ -375,7 +375,7 @@ class PlanTidy(Request):
 
     inactive_days: int | None = Field(None, ge=1, le=3650, description="no activity for this many days: close")
     unread_days: int | None = Field(None, ge=1, le=3650, description="unread, no activity this long: mark read")
-    empty: bool = Field(False, description="group chats with no messages or no one else: close")
+    empty: bool = Field(False, description="group chats with no one else, or never active since created: close")
     chat_type: ChatType | None = Field(None, description=CHAT_TYPE_HELP)
     name: str | None = Field(None, max_length=200, description="part of the chat name")
     max_chats: int = Field(500, ge=1, le=500, description="at most this many proposals")

@@ -158,6 +158,8 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
     n = response["counts"]
     earlier = n["unread"] - len(chats)  # in the answers this call continues
     walked = f"{response['listed']} chats listed" + ("" if response["complete"] else " so far, NOT all")
+    if here := response.get("filtered_here"):
+        walked += f" (Cliq's list has no {here} filter: this server kept the {here} chats)"
     more = f"; {earlier} more in the earlier answers of this walk ({n['unread']} in all)" if earlier else ""
     lines = [f'{len(chats)} unread chat(s) in this answer{more}; {walked}; most recent first (id unread "name"):']
     lines += [unread_line(c) for c in chats]
@@ -185,8 +187,10 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
                       unread_unknown=unknown or None, unreadable=answer.unreadable or None)  # fmt: skip
     lines = [f"{len(chats)} chat{'s' if len(chats) != 1 else ''} ({LIST_COLUMNS}):"]
     if here is not None:
-        lines[0] = (f"{len(chats)} {here} chat(s) among the {len(answer.chats)} of this page (Cliq's list has no "
-                    f"{here} filter: this server keeps them) ({LIST_COLUMNS}):")  # fmt: skip
+        untold = sum(c.chat_type is None for c in raw)
+        maybe = f", and {untold} whose type Cliq did not tell (type ?, shown)" if untold else ""
+        lines[0] = (f"{len(raw) - untold} {here} chat(s){maybe}, among the {len(answer.chats)} of this page (Cliq's "
+                    f"list has no {here} filter: this server keeps them) ({LIST_COLUMNS}):")  # fmt: skip
     lines += [list_line(c) for c in chats]
     if len(raw) > LISTED:
         lines.append(f"({len(raw) - LISTED} more in Cliq's answer not shown.)")
@@ -274,7 +278,7 @@ def _walk_end(answer: Completeness, response: dict[str, Any], tool: str, *, adde
     answer.continue_with, answer.retry_after_s = response.get("continue_with"), response.get("retry_after_s")
     wait = f" after {answer.retry_after_s} s" if answer.retry_after_s else ""
     if not answer.continue_with:
-        return [f"Not complete ({answer.why}): the rest cannot be walked now."]
+        return [f"Not complete ({answer.why}): nothing to continue with."]
     args = json.dumps(answer.continue_with, ensure_ascii=False)
     how = f"the same arguments plus {args}" if added else args
     return [f"Not complete ({answer.why}). For the rest, call {tool} again{wait} with {how}."]
@@ -306,7 +310,7 @@ def _cleared_all(response: dict[str, Any]) -> Answer:
     lines = [
         f"Cleared unread counts: {which}. Cliq's list said {n['had_unread']} had unread messages and "
         f"{n['already_read']} had none, and gave no count for {n['unknown']} (sent too: Cliq clears any they "
-        f"had). {n['cleared']} of {sent} sent were cleared.",
+        f"had). {n['cleared']} of the {sent} chats sent (unread or no count) were cleared.",
         "Closed chats are not included (list_chats closed=true shows them; clear them by chat_ids).",
     ]
     lines += grouped(problems)
@@ -535,7 +539,8 @@ def tidy_plan(request: Request, response: Any, names: Mapping[str, str]) -> Answ
         lines.append(f"Proposed{more} (tool · chat id · name · why):")
         lines += [f"- {a.tool} · {a.chat_id} · {_q(a.name)} · {a.reason}" for a in shown]
     if answer.pinned_skipped:
-        lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing (include_pinned=true proposes them).")
+        lines.append(f"{answer.pinned_skipped} pinned chat(s) left out of closing by this call (include_pinned=true "
+                     "proposes them).")  # fmt: skip
     unknown = sum(a.unread is None for a in actions if a.tool == "close_chats")
     if response.get("barred"):
         lines.append(f"{response['barred']} chat(s) this server may not write to (CLIQ_WRITE_CHATS / CLIQ_DENY_CHATS) "
@@ -563,7 +568,7 @@ def policy_plan(request: Request, response: Any, names: Mapping[str, str]) -> An
     so_far = "" if answer.complete else " so far (NOT complete: see the end)"
     lines = [f"{answer.planned} acts planned{so_far} by {answer.policy} (act · chat id · name · why):"]
     lines += [f"- {c.tool} · {c.chat_id} · {_q(c.name)} · {c.reason}" for c in chats if c.tool]
-    if answer.limit_reached:
+    if answer.limit_reached and answer.complete:
         lines.append(f"That is the run's limit (max_acts), reached after judging {answer.judged} chats: these are "
                      "all the acts a run would do now (complete); later chats wait for later runs.")  # fmt: skip
     elif answer.complete:

@@ -210,12 +210,19 @@ async def latest_message(op: Operation, request: Request, client: Sender, catalo
     if "message_id" not in type(request).model_fields or getattr(request, "message_id", None) is not None:
         return request
     chat_id = str(getattr(request, "chat_id"))  # noqa: B009
-    info = (await read_chat(client, catalogue, chat_id, op.name)).last_message_info
+    chat = await read_chat(client, catalogue, chat_id, op.name)
+    info = chat.last_message_info
     shown = clean(chat_id, 64)
-    if info is None:  # asked for its last message, the chat's own answer has none: it has no messages
-        if op.name == "mark_chat_read":
-            raise NothingToDo(f"Nothing to do: chat {shown} has no messages to read.", Done(chat_id=shown))
-        raise InvalidArguments(f"Nothing was sent: chat {shown} has no messages for {op.name} to start from.", "")
+    if info is None:  # asked for its last message, Cliq showed none ("if available", says Zoho: not "none")
+        if op.name == "mark_chat_read" and chat.unread_message_count == 0:
+            raise NothingToDo(f"Nothing to do: Cliq says chat {shown} has no unread messages.", Done(chat_id=shown))
+        raise InvalidArguments(
+            f"Nothing was sent: Cliq's answer shows no latest message of chat {shown} (it may have none), which "
+            f"{op.name} needs.",
+            f'To mark it read without a message id: clear_unread_counts {{"chat_ids": ["{shown}"]}}.'
+            if op.name == "mark_chat_read"
+            else f"Give message_id to {op.name} if you know it.",
+        )
     if not info.message_id:
         raise InvalidArguments(
             f"Nothing was sent: Cliq told chat {shown}'s latest message without its id, which {op.name} needs.",
@@ -640,7 +647,7 @@ async def _judge(
         if chat.participant_count is not None and chat.participant_count <= 1:
             closing = "no one else in it"
         elif _no_messages(chat):
-            closing = "no messages"
+            closing = f"no message shown, nothing unread, not active since created {moment(chat.created_time)}"
     if not closing and request.inactive_days and age and age > timedelta(days=request.inactive_days):
         closing = f"no activity since {moment(chat.last_modified_time)}"
     if closing and not request.include_pinned:
@@ -667,22 +674,22 @@ async def _judge(
 
 
 def _no_messages(chat: r.ChatObject) -> bool:
-    """Only what Cliq told shows a chat has no messages: its own answer, asked for its last message, has none,
-    says nothing unread, and its last activity is its creation (Zoho: last_modified_time is when the last
-    message was sent). Anything else, or anything not told, is not "no messages"."""
+    """What Cliq told of a chat that has had no messages, and nothing less: ``_shows_none`` and it says nothing
+    is unread (a count it left out is not 0). The reason says exactly these, not "no messages": a last message
+    Cliq leaves out ("if available") is not proven absent."""
+    return _shows_none(chat) and chat.unread_message_count == 0
+
+
+def _shows_none(chat: r.ChatObject) -> bool:
+    """The chat's own answer, asked for its last message, shows none, and its last activity is its creation
+    (Zoho: last_modified_time is when it was last active)."""
     created, modified = parse_time(chat.created_time), parse_time(chat.last_modified_time)
-    return (
-        chat.last_message_info is None
-        and not chat.unread_message_count
-        and created is not None
-        and modified is not None
-        and modified - created <= timedelta(minutes=1)
-    )
+    return chat.last_message_info is None and created is not None and modified is not None and modified <= created
 
 
 def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> str:
     """The first field a closing criterion needs that ``chat`` does not tell ("" if none). ``alone``: ``chat``
-    includes its own answer, asked for its last message (no last message there means it has none)."""
+    includes its own answer, asked for its last message (which Cliq sends "if available")."""
     if chat.last_modified_time is None and (request.inactive_days or request.unread_days):
         return "time of last activity (last_modified_time)"
     if request.empty and chat.chat_type is None:
@@ -694,6 +701,8 @@ def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> s
             return "last message (last_message_info)"
         if chat.last_message_info is None and (chat.created_time is None or chat.last_modified_time is None):
             return "time it was created (created_time)"
+        if alone and _shows_none(chat) and chat.unread_message_count is None:  # empty only if nothing is unread
+            return "unread count (unread_message_count)"
     return ""
 
 
@@ -817,7 +826,8 @@ async def unread_chats(
         end.cursor.counts = counts
     return {
         "chats": [c.model_dump() for c in found], "unknown": [c.model_dump() for c in unknown], "counts": counts,
-        "listed": end.listed, **_end(end, client.cursor_key, bound, _again(request)),
+        "listed": end.listed, "filtered_here": query.filtered_here,
+        **_end(end, client.cursor_key, bound, _again(request)),
     }  # fmt: skip
 
 
