@@ -175,7 +175,7 @@ class Guard:
             return await self._decide_about(op, request, call, ctx, act, note)
         except NothingToDo as exc:  # already as asked (a closed chat): nothing asked, nothing sent
             note["outcome"] = "nothing_to_do"
-            later: list[str] = getattr(request, "_later", [])
+            later = call.later
             if later and isinstance(exc.output, Bulk):  # the budget cut some off before asking: they are not done
                 room = await call.room(op.rate, len(later))
                 items = [*(exc.output.items or []), *(Item(chat_id=c, outcome="not_sent", reason=NOT_ASKED_YET)
@@ -255,7 +255,7 @@ class Guard:
         # A call that answers a question (a token, a 2026-07-28 retry) is judged by that question, so that a
         # replay is "already used"; a fresh call on a closed chat is told so without asking anyone.
         answering = token is not None or ctx.input_responses is not None
-        of = getattr(request, "_of", None)  # a plan's batch, or a batch cut by the budget: how many in all
+        of = call.of  # a plan's batch, or a batch cut by the budget: how many in all
         whose = "its plan holds" if getattr(request, "plan", None) else "asked for"
         canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
         # A 2026-07-28 removal's answer: the chat as read for its question stands (as it does for a live answer);

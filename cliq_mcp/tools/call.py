@@ -24,6 +24,10 @@ class Call:
     sent: list[str] = field(default_factory=list)  # the paths of the writes that left for Cliq in this call
     last_read: tuple[tuple[str, ...], ChatStates] | None = None  # see walks.chat_states
     names: dict[str, str] = field(default_factory=dict)  # user id -> name, learnt in this call
+    # The batch this call acts on, where a plan gave it or the budget cut it (see Sender).
+    left_alone: list[tuple[str, str, str]] = field(default_factory=list)
+    later: list[str] = field(default_factory=list)
+    of: int | None = None
 
     @property
     def cursor_key(self) -> bytes:

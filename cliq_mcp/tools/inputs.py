@@ -19,7 +19,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
@@ -246,11 +245,6 @@ class ByPlan(Request):
     """A batch of chats given by id, or by a plan_tidy plan (walks.by_plan fills in the ids)."""
 
     plan: PlanHandle | None = Field(None, exclude=True)
-    # The plan's chats found no longer due when the ids were filled in: (chat id, outcome, reason).
-    _left_alone: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)
-    # Chats cut from the batch before anyone was asked: the account's budget could not send them now.
-    _later: list[str] = PrivateAttr(default_factory=list)
-    _of: int | None = PrivateAttr(None)  # the chats the plan holds in all (for the person's question)
 
 
 class ClearUnreadCounts(ByPlan):

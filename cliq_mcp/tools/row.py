@@ -37,6 +37,11 @@ class Sender(Protocol):
     # The last chat states read in this call (walks.chat_states), for the ids they were read for.
     last_read: tuple[tuple[str, ...], ChatStates] | None
     names: dict[str, str]  # user id -> name, where this call learnt it (emails resolved, the guard's member read)
+    # A batch given by a plan, or cut by the account's budget (walks.by_plan, walks.within_budget): the plan's chats
+    # found no longer due, (chat id, outcome, reason); the chats cut before anyone was asked; how many in all.
+    left_alone: list[tuple[str, str, str]]
+    later: list[str]
+    of: int | None
 
     @property
     def cursor_key(self) -> bytes:

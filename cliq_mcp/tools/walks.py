@@ -166,8 +166,8 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
                                left_in_plan=0))  # fmt: skip
     resolved = request.model_copy(update={"chat_ids": due})
     assert isinstance(resolved, ByPlan)
-    resolved._left_alone = left_alone
-    resolved._of = len(plan.of(op.name)) - len([c for c, _, _ in left_alone if c in plan.of(op.name)])
+    client.left_alone = left_alone
+    client.of = len(plan.of(op.name)) - len([c for c, _, _ in left_alone if c in plan.of(op.name)])
     return resolved
 
 
@@ -197,9 +197,9 @@ async def within_budget(op: Operation, request: Request, client: Sender) -> Requ
         return request
     cut = request.model_copy(update={op.each: ids[:free]})
     assert isinstance(cut, ByPlan)
-    cut._later = [] if handle is not None else ids[free:]  # a plan keeps its own rest
+    client.later = [] if handle is not None else ids[free:]  # a plan keeps its own rest
     if handle is None:  # the person is told the batch is part of what was asked for
-        cut._of = len(ids)
+        client.of = len(ids)
     return cut
 
 
@@ -247,8 +247,8 @@ async def settle(client: Sender, op: Operation, request: Request, items: list[di
     again = {i["chat_id"] for i in items if i["outcome"] == "not_sent" or str(i.get("reason", "")).startswith(
         "throttled")}  # fmt: skip
     not_sent = [i["chat_id"] for i in items if i["outcome"] == "not_sent"]
-    settled = [i["chat_id"] for i in items if i["chat_id"] not in again] + [c for c, _, _ in request._left_alone]
-    alone = [{"chat_id": c, "outcome": o, "reason": why} for c, o, why in request._left_alone]
+    settled = [i["chat_id"] for i in items if i["chat_id"] not in again] + [c for c, _, _ in client.left_alone]
+    alone = [{"chat_id": c, "outcome": o, "reason": why} for c, o, why in client.left_alone]
     try:
         plan = await client.plans.settle(handle, op.name, settled, not_sent)
     except CliqError as exc:
@@ -293,7 +293,7 @@ async def apply_each(
             outcome, reason = outcome_of(exc)
             items.append({"chat_id": chat_id, "outcome": outcome, "reason": reason})
         await progress(done, len(wires), f"{done} of {len(wires)} chats")
-    later = getattr(request, "_later", [])
+    later = client.later
     if later:  # cut by within_budget before anyone was asked: not sent, and not approved either
         room = await client.room(op.rate, len(later))
         retry_after = retry_after or (ceil(room[1]) if room is not None else None)
