@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import Cliq, guarded, text, writes
+from conftest import Cliq, api_calls, guarded, text, writes
 from mcp import Client
-from simulated_cliq import FakeTime, Fault, Workspace
+from simulated_cliq import FakeTime, Fault, Workspace, observed
 
 from cliq_mcp.cli import main as cli
 from cliq_mcp.cli import tidy as tidy_command
@@ -46,6 +47,12 @@ def full(chat_id: str, name: str, chat_type: str = "group_chat", when: str = REC
 
 def list_fault(body: dict[str, Any], times: int = 1) -> Fault:
     return Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=200, body=body, times=times)
+
+
+def on_fake_time(fake_time: FakeTime) -> tuple[Cliq, Workspace]:
+    """The workspace's rate windows on the server's clock: waiting as told is instant and honest."""
+    workspace = Workspace(clock=fake_time)
+    return Cliq("http://cliq.test", httpx.ASGITransport(app=observed(workspace)), fake_time), workspace
 
 
 def unread_groups(workspace: Workspace) -> list[Any]:
@@ -519,3 +526,40 @@ async def test_the_unread_view_of_group_chats_says_this_server_kept_them(client:
     result = await client.call_tool("list_chats", {"unread": True, "chat_type": "group_chat"})
     assert "(Cliq's list has no group_chat filter: this server kept the group_chat chats)" in text(result)
     assert {c["chat_type"] for c in result.structured_content["chats"]} == {"group_chat"}
+
+
+# --- (h20-1) a walk that reads chats alone to learn their type makes progress across calls -----------------------
+
+
+async def test_clearing_untyped_group_chats_makes_progress_across_calls(fake_time: FakeTime) -> None:
+    """clear_unread_counts all=true chat_type=group_chat clears a page with one request at the page's end; a
+    list entry without chat_type is read alone (GET /chats/{id}) to learn its type. With a page of 100 such
+    entries the get-chat budget (about 54 a minute) stops the call mid-page, and the continuation restarted the
+    page from its top: it read the same chats again, stopped again, and cleared nothing, however often it was
+    followed. Each call must keep what it learnt, so that following continue_with ends, every chat read alone
+    once, every group chat with unread messages cleared, and the counts adding up."""
+    cliq, workspace = on_fake_time(fake_time)
+    mine = workspace.my_chats()[:100]
+    page = {"chats": [entry(c.chat_id, c.name, last_modified_time=RECENT, unread_message_count=c.unread)
+                      for c in mine]}  # fmt: skip
+    workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats/", kind="hook", then=lambda: None, times=10**6))
+    workspace.inject(list_fault(page, times=10**6))
+    unread = {c.chat_id for c in mine if c.chat_type == "group_chat" and c.unread}
+    groups = [c for c in mine if c.chat_type == "group_chat"]
+    assert len(unread) > 3 and len(mine) > 60
+    async with Client(cliq.server(cliq.settings()), mode="auto") as client:
+        arguments: dict[str, Any] = {"all": True, "chat_type": "group_chat"}
+        for _ in range(10):
+            result = await client.call_tool("clear_unread_counts", arguments)
+            data = result.structured_content
+            assert result.is_error is False, text(result)
+            if data["complete"]:
+                break
+            fake_time.advance(data.get("retry_after_s") or 61)
+            arguments = {"all": True, "chat_type": "group_chat", **data["continue_with"]}
+    assert data["complete"] is True, text(result)
+    reads = [r.path for r in api_calls(workspace) if r.method == "GET" and r.path.startswith("/api/v3/chats/")]
+    assert len(reads) == len(set(reads)) == len(mine), f"{len(reads)} reads alone of {len(set(reads))} chats"
+    cleared = {c for r in writes(workspace) for c in (r.json or {}).get("chat_ids", [])}
+    assert unread <= cleared and not [c for c in unread if workspace.chats[c].unread], text(result)
+    assert data["had_unread"] + data["already_read"] + data["unread_unknown"] == len(groups), text(result)

@@ -317,8 +317,8 @@ def _short_hash(chat_id: str) -> str:
 class Walk:
     """Where a walk of the chat list is: Cliq's cursor of the current page, the chats already done on that
     page (short hashes of their ids: a chat that moved or went meanwhile cannot make the page be done again),
-    entries listed before it, entries without a chat id met so far, and the walk's running counts. Sealed into
-    the cursor a tool hands out."""
+    entries listed before it, entries without a chat id and chats whose type Cliq never told met so far, and
+    the walk's running counts. Sealed into the cursor a tool hands out."""
 
     token: str | None = None
     seen: list[str] = field(default_factory=list)
@@ -326,20 +326,22 @@ class Walk:
     counts: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0
     plan: str | None = None  # plan_tidy: the plan the walk adds to (tools/plans.py)
+    untyped: int = 0  # chats filtered here whose type Cliq did not tell, even alone, by the calls before
 
     def seal(self, key: bytes, bound: str) -> str:
         state = {"t": self.token, "s": "".join(self.seen), "l": self.listed, "n": self.counts, "u": self.unreadable,
-                 "p": self.plan}  # fmt: skip
+                 "p": self.plan, "y": self.untyped}  # fmt: skip
         return seal({k: v for k, v in state.items() if v or k == "l"}, key, bound)  # short: the model repeats it
 
     @classmethod
     def unseal(cls, text: str, key: bytes, bound: str, tool: str) -> Walk:
-        raw = {"t": None, "s": "", "n": {}, "u": 0, "p": None, **unseal(text, key, bound, tool)}
+        raw = {"t": None, "s": "", "n": {}, "u": 0, "p": None, "y": 0, **unseal(text, key, bound, tool)}
         seen = raw["s"]
         if not (
             isinstance(raw["t"], str | None)
             and isinstance(raw.get("l"), int)
             and isinstance(raw["u"], int)
+            and isinstance(raw["y"], int)
             and isinstance(seen, str)
             and len(seen) % HASH_LEN == 0
             and isinstance(raw["n"], dict)
@@ -348,7 +350,7 @@ class Walk:
         ):
             raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
         hashes = [seen[i : i + HASH_LEN] for i in range(0, len(seen), HASH_LEN)]
-        return cls(raw["t"], hashes, raw["l"], raw["n"], raw["u"], raw["p"])
+        return cls(raw["t"], hashes, raw["l"], raw["n"], raw["u"], raw["p"], raw["y"])
 
 
 @dataclass
@@ -362,7 +364,8 @@ class WalkEnd:
     why: str | None = None
     retry_after: int | None = None
     unreadable: int = 0  # entries without a chat id, in the whole walk
-    untyped: list[str] = field(default_factory=list)  # filtered here, but Cliq told no type even alone
+    untyped: list[str] = field(default_factory=list)  # filtered here, but Cliq told no type even alone (this call)
+    untyped_before: int = 0  # such chats met by the calls this one continues (named in their answers)
 
 
 class Stop(Exception):
@@ -426,41 +429,57 @@ async def walk_list(
     progress: ReportProgress | None = None,
 ) -> WalkEnd:
     """Walk ``GET /chats`` (``query``: its filters, 100 a page) from ``start``: ``each`` is awaited once for every
-    chat (once even if Cliq lists it twice), ``page_end`` after each page (a page cut short is done again, whole,
-    by the next call). Stops with a cursor at a throttle (ours or Cliq's), ``deadline``, ``each`` or
-    ``page_end`` raising ``Stop``, or a failure of Cliq's once something was done (the first page failing is the
-    caller's error). A chat of a type Cliq's list cannot filter by (``query.filtered_here``) is kept or passed
-    over here; one whose type even its own answer leaves out is named (``untyped``). A cursor Cliq repeats ends
+    chat (once even if Cliq lists it twice), ``page_end`` after each page, and before the walk stops mid-page
+    for the chats done so far (if that raises ``Stop``, the page is done again, whole, by the next call). Stops
+    with a cursor at a throttle (ours or Cliq's), ``deadline``, ``each`` or ``page_end`` raising ``Stop``, or a
+    failure of Cliq's once something was done (the first page failing is the caller's error). A chat of a type
+    Cliq's list cannot filter by (``query.filtered_here``) is kept or passed over here; one whose type even its
+    own answer leaves out is named (``untyped``). A cursor Cliq repeats ends
     the walk, not complete."""
-    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts), start.unreadable)
+    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts), start.unreadable, None,
+                 start.untyped)  # fmt: skip
     lister = catalogue["list_chats"]
     tokens = {state.token} if state.token else set()
     done_ids: set[str] = set()
     untyped: list[str] = []
+    page_untyped = 0  # of those, on the page being walked
     here = query.filtered_here
     on_page = 0  # entries on the page being walked (listed, not all done)
     page_start: list[str] = list(state.seen)
     did = False  # anything done by this call
 
-    def end(why: str, wait: int | None = None) -> WalkEnd:
-        # A page that ends with one step for all its chats (page_end) is done again whole.
-        seen = page_start if page_end is not None else state.seen
-        cursor = Walk(state.token, list(seen), state.listed, dict(state.counts), state.unreadable)
+    async def end(why: str, wait: int | None = None, *, flush: bool = True) -> WalkEnd:
+        # A page that ends with one step for all its chats (page_end) takes it now for the chats done so far, so
+        # that what this call learnt of them (a type read alone) is never read again: a continuation that redid
+        # the page could stop at the same place every time. If the step cannot be taken now, the page is done
+        # again whole by the next call.
+        seen, typeless = state.seen, state.untyped + page_untyped
+        if page_end is not None and not flush:
+            seen, typeless = page_start, state.untyped
+        elif page_end is not None and len(state.seen) > len(page_start):
+            try:
+                await page_end()
+            except Stop as stop:
+                seen, typeless = page_start, state.untyped
+                wait = max(wait or 0, stop.retry_after or 0) or None
+        cursor = Walk(state.token, list(seen), state.listed, dict(state.counts), state.unreadable, None,
+                      typeless)  # fmt: skip
         done = state.listed - state.unreadable + len(seen)
-        return WalkEnd(False, state.listed + on_page, done, cursor, why, wait, state.unreadable, untyped)
+        return WalkEnd(False, state.listed + on_page, done, cursor, why, wait, state.unreadable, untyped,
+                       start.untyped)  # fmt: skip
 
     while True:
         if deadline is not None and client.now() > deadline:
-            return end("time budget")
+            return await end("time budget")
         try:
             page = query.model_copy(update={"next_token": state.token, "limit": 100})
             answer = r.read_answer(r.CliqChatList, await client.send(lister.wire(page), lister.rate), tool)
         except Throttled as exc:
-            return end(_rate_why(exc, lister), _wait(exc))
+            return await end(_rate_why(exc, lister), _wait(exc))
         except CliqError as exc:
             if not did and start.token is None:
                 raise
-            return end(f"stopped: {clean(exc.message, REASON)}")
+            return await end(f"stopped: {clean(exc.message, REASON)}")
         on_page = len(answer.chats) + len(answer.unreadable)
         on_this_page = {_short_hash(c.chat_id) for c in answer.chats}
         state.seen = [h for h in state.seen if h in on_this_page]  # chats gone from the page need no memory
@@ -475,22 +494,23 @@ async def walk_list(
                 done_ids.add(chat.chat_id)
                 continue
             if deadline is not None and client.now() > deadline:
-                return end("time budget")
+                return await end("time budget")
             try:
                 if here is not None and chat.chat_type is None:  # unknown type: only its own answer tells
                     chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
                 if here is not None and chat.chat_type is None:
                     untyped.append(clean(chat.chat_id, 64))
+                    page_untyped += 1
                 elif here is None or chat.chat_type == here:
                     await each(chat)
             except Stop as stop:
-                return end(stop.why, stop.retry_after)
+                return await end(stop.why, stop.retry_after)
             except Throttled as exc:
-                return end(_rate_why(exc, catalogue["get_chat"]), _wait(exc))
+                return await end(_rate_why(exc, catalogue["get_chat"]), _wait(exc))
             except NotFound:
                 pass  # gone since it was listed: nothing to do for it
             except CliqError as exc:
-                return end(f"stopped: {clean(exc.message, REASON)}")
+                return await end(f"stopped: {clean(exc.message, REASON)}")
             did = True
             state.seen.append(mark)
             done_ids.add(chat.chat_id)
@@ -498,19 +518,20 @@ async def walk_list(
             try:
                 await page_end()
             except Stop as stop:
-                return end(stop.why, stop.retry_after)
+                return await end(stop.why, stop.retry_after, flush=False)  # the page is done again
         state.listed += on_page
         state.unreadable += len(answer.unreadable)
-        state.seen, on_page, page_start = [], 0, []
+        state.untyped += page_untyped
+        state.seen, on_page, page_start, page_untyped = [], 0, [], 0
         if progress is not None:
             await progress(state.listed, None, f"{state.listed} chats scanned")
         if not answer.next_token:
             return WalkEnd(True, state.listed, state.listed - state.unreadable, None, None, None, state.unreadable,
-                           untyped)  # fmt: skip
+                           untyped, start.untyped)  # fmt: skip
         if answer.next_token in tokens:  # following it would loop: the rest cannot be listed
             why = "Cliq repeated a list cursor, so the rest of the chats could not be listed"
             return WalkEnd(False, state.listed, state.listed - state.unreadable, None, why, None, state.unreadable,
-                           untyped)  # fmt: skip
+                           untyped, start.untyped)  # fmt: skip
         tokens.add(answer.next_token)
         state.token = answer.next_token
 
@@ -522,8 +543,12 @@ def _end(end: WalkEnd, key: bytes, bound: str, again: dict[str, Any]) -> dict[st
     why = end.why
     if not why and end.unreadable:
         why = f"Cliq's list held {end.unreadable} entr{'y' if end.unreadable == 1 else 'ies'} without a chat id"
-    if not why and end.untyped:
-        why = f"Cliq did not tell the type of {len(end.untyped)} chat(s), even alone: {', '.join(end.untyped[:10])}"
+    if not why and (end.untyped or end.untyped_before):
+        named = f": {', '.join(end.untyped[:10])}" if end.untyped else ""
+        earlier = f" ({end.untyped_before} named in earlier answers)" if end.untyped_before else ""
+        why = (
+            f"Cliq did not tell the type of {len(end.untyped) + end.untyped_before} chat(s), even alone{named}{earlier}"
+        )
     return {
         "complete": end.complete and not why, "why": why, "retry_after_s": end.retry_after, "next_token": token,
         "continue_with": {**again, "next_token": token} if token else None,
