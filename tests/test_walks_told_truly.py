@@ -563,3 +563,41 @@ async def test_clearing_untyped_group_chats_makes_progress_across_calls(fake_tim
     cleared = {c for r in writes(workspace) for c in (r.json or {}).get("chat_ids", [])}
     assert unread <= cleared and not [c for c in unread if workspace.chats[c].unread], text(result)
     assert data["had_unread"] + data["already_read"] + data["unread_unknown"] == len(groups), text(result)
+
+
+# --- (h20-2) list cursors that cycle A->B->A... across calls end the walk ----------------------------------------
+
+
+@pytest.mark.parametrize("tool", ["clear_unread_counts", "list_chats", "plan_tidy", "preview_policy"])
+async def test_list_cursors_that_cycle_across_calls_end_the_walk(
+    client: Client, workspace: Workspace, fake_time: FakeTime, tool: str
+) -> None:
+    """Every walker caught a repeated list cursor only within one call (or when Cliq answered with the very cursor
+    it was asked with). When Cliq's cursors cycle (A, B, A, B...) and a throttle with a long Retry-After ends each
+    call after a page, following continue_with walked the cycle forever, the running counts growing with each
+    lap ("12 open chats listed, 9 had unread" of 4 chats). The walk must end, not complete, saying Cliq repeated
+    its list cursors, with nothing to continue: here on the third call, when page C hands back page B's cursor."""
+    a, b, c = unread_groups(workspace)[:3]
+    for chat, token in ((a, "ta"), (b, "tb"), (c, "ta")):
+        listed = full(chat.chat_id, chat.name, when=OLD, unread_message_count=chat.unread)
+        workspace.inject(list_fault({"chats": [listed], "next_token": token}))
+        if chat is not c:  # the next page is throttled beyond the client's own short retry: the call ends
+            workspace.inject(Fault(method="GET", path_prefix="/api/v3/chats", kind="status", status=429,
+                                   body=THROTTLED, headers={"Retry-After": "60"}))  # fmt: skip
+    arguments: dict[str, Any] = {
+        "clear_unread_counts": {"all": True}, "list_chats": {"unread": True}, "plan_tidy": {"inactive_days": 30},
+        "preview_policy": {"policy": "[close]\ninactive_days = 365\n"},
+    }[tool]  # fmt: skip
+    calls = 0
+    while calls < 6:
+        calls += 1
+        result = await client.call_tool(tool, arguments)
+        data = result.structured_content
+        assert result.is_error is False, text(result)
+        if not data.get("continue_with"):
+            break
+        fake_time.advance(data.get("retry_after_s") or 60)
+        arguments = {**arguments, **data["continue_with"]}
+    assert calls == 3 and data["complete"] is False and "repeated a list cursor" in (data["why"] or ""), text(result)
+    if tool == "clear_unread_counts":
+        assert data["had_unread"] + data["already_read"] + data["unread_unknown"] == 3, text(result)

@@ -28,7 +28,7 @@ from cliq_mcp.core.errors import (
 )
 from cliq_mcp.core.text import clean, parse_time
 from cliq_mcp.housekeeping.policy import TOOLS, Action, Facts, Policy, Verdict, parse_policy
-from cliq_mcp.tools.cursors import seal, unseal
+from cliq_mcp.tools.cursors import Loop, seal, unseal
 from cliq_mcp.tools.inputs import ListChats, PreviewPolicy, Request, parse_arguments
 from cliq_mcp.tools.row import Catalogue, Operation, ReportProgress, Sender
 from cliq_mcp.tools.walks import TIME_BUDGET_S, merged, muted_chats, read_chat
@@ -56,23 +56,28 @@ class Judged:
 @dataclass
 class Cursor:
     """Where a walk is: the page token, the chats already judged on that page (short hashes of their ids: a
-    chat that moved or went meanwhile cannot make the page be judged again), chats listed before it, and the
-    acts planned so far (the run's limits count across calls)."""
+    chat that moved or went meanwhile cannot make the page be judged again), chats listed before it, the
+    acts planned so far (the run's limits count across calls), and where the walk is in Cliq's list cursors
+    (``loop``: a cycle of them is caught however the walk is split across calls)."""
 
     token: str | None = None
     seen: list[str] = field(default_factory=list)
     listed: int = 0
     planned: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0  # list entries without a chat id met so far
+    loop: Loop = field(default_factory=Loop)
 
     def encode(self, sha256: str, key: bytes) -> str:
         state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned, "u": self.unreadable}
+        if self.loop.dump() is not None:
+            state["c"] = self.loop.dump()
         return seal(state, key, sha256[:16])
 
     @classmethod
     def decode(cls, text: str, sha256: str, key: bytes) -> Cursor:
         """A cursor this server signed, for this policy; anything else (forged counts too) is refused."""
         raw = unseal(text, key, sha256[:16], "preview_policy", "this policy")
+        loop = Loop.load(raw.get("c"))
         if not (
             isinstance(raw.get("l"), int)
             and isinstance(raw.get("u"), int)
@@ -81,9 +86,10 @@ class Cursor:
             and all(isinstance(h, str) and len(h) == 8 for h in raw["s"])
             and isinstance(raw.get("n"), dict)
             and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
+            and loop is not None
         ):
             raise InvalidArguments("Invalid next_token: it is not one preview_policy gave for this policy.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"])
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"], loop)
 
 
 def _short_hash(chat_id: str) -> str:
@@ -185,13 +191,14 @@ async def plan(
     token, listed = cursor.token, cursor.listed
     page_seen = list(cursor.seen)  # hashes of the chats judged on the current page
     judged: list[Judged] = into if into is not None else []
-    seen_tokens: set[str] = {token} if token else set()
+    seen_tokens: set[str] = {token} if token else set()  # this call's; ``loop`` catches a cycle across calls
+    loop = Loop(cursor.loop.saved, cursor.loop.power, cursor.loop.steps)
     unreadable = cursor.unreadable
 
     def stop(why: str, shown: int, exc: CliqError | None = None) -> Walked:
         throttle = exc if isinstance(exc, Throttled) else None
         error = None if throttle else exc
-        cursor = Cursor(token, list(page_seen), listed, dict(planned), unreadable)
+        cursor = Cursor(token, list(page_seen), listed, dict(planned), unreadable, loop)
         return Walked(judged, shown, why, throttle, cursor, error, unreadable=unreadable)
 
     muted: set[str] | None = None  # None: not known of every chat (each is then "not said": excluded)
@@ -271,8 +278,9 @@ async def plan(
         next_token = answer.next_token
         if not next_token:
             return Walked(judged, listed, unreadable=unreadable)
-        if next_token in seen_tokens:  # Cliq gave a cursor again: following it would loop; the walk is not whole
-            failure = ServerError("Cliq repeated a list cursor, so the rest of the chats could not be listed.",
+        if next_token in seen_tokens or loop.repeated(next_token):  # following it would loop; the walk is not whole
+            again = "" if start is None else " (some chats may be judged twice)"
+            failure = ServerError(f"Cliq repeated a list cursor, so the rest of the chats could not be listed{again}.",
                                   status=200)  # fmt: skip
             return Walked(judged, listed, "failed", None, None, failure, unreadable=unreadable)
         seen_tokens.add(next_token)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from cliq_mcp.core.errors import InvalidArguments
@@ -59,3 +60,43 @@ def unseal(token: str, key: bytes, bound: str, tool: str, same: str = "the same 
 def fingerprint(values: dict[str, Any]) -> str:
     """What a cursor is bound to, from the arguments that define a walk."""
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+LOOP_DIGEST = 8  # hex characters of a saved list cursor: a false "repeated" is a 1 in 4e9 chance per page
+
+
+@dataclass
+class Loop:
+    """Brent's cycle detection over the list cursors Cliq hands a walk, in a constant-size state that a walk's
+    own cursor carries across calls: one saved cursor's digest, the power of two at which the next is saved,
+    and the pages since the last save. A cycle of list cursors (A, B, A, B...) is caught within about twice its
+    length, however the walk is split across calls (a throttle may end every call after a page or two)."""
+
+    saved: str = ""
+    power: int = 1
+    steps: int = 0
+
+    def repeated(self, token: str) -> bool:
+        """Whether Cliq's next cursor ``token`` was seen before by this walk (as far as Brent can tell); if not,
+        it is remembered as the walk moves to it."""
+        mark = hashlib.sha256(token.encode()).hexdigest()[:LOOP_DIGEST]
+        if mark == self.saved:
+            return True
+        self.steps += 1
+        if self.steps >= self.power:
+            self.saved, self.power, self.steps = mark, self.power * 2, 0
+        return False
+
+    def dump(self) -> list[Any] | None:
+        return [self.saved, self.power, self.steps] if self.saved else None
+
+    @classmethod
+    def load(cls, raw: Any) -> Loop | None:
+        """The state ``dump`` gave, or None if ``raw`` is not one (the cursor is then refused)."""
+        if raw is None:
+            return cls()
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str)
+                and len(raw[0]) == LOOP_DIGEST and all(type(v) is int for v in raw[1:])
+                and raw[1] >= 1 and 0 <= raw[2] < raw[1]):  # fmt: skip
+            return None
+        return cls(*raw)

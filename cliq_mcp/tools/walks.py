@@ -30,7 +30,7 @@ from cliq_mcp.core.errors import (
     TransportError,
 )
 from cliq_mcp.core.text import clean, moment, parse_time
-from cliq_mcp.tools.cursors import fingerprint, seal, unseal
+from cliq_mcp.tools.cursors import Loop, fingerprint, seal, unseal
 from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse_arguments
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
@@ -317,8 +317,9 @@ def _short_hash(chat_id: str) -> str:
 class Walk:
     """Where a walk of the chat list is: Cliq's cursor of the current page, the chats already done on that
     page (short hashes of their ids: a chat that moved or went meanwhile cannot make the page be done again),
-    entries listed before it, entries without a chat id and chats whose type Cliq never told met so far, and
-    the walk's running counts. Sealed into the cursor a tool hands out."""
+    entries listed before it, entries without a chat id and chats whose type Cliq never told met so far, the
+    walk's running counts, and where it is in Cliq's list cursors (``loop``: a cycle of them is caught however
+    the walk is split across calls). Sealed into the cursor a tool hands out."""
 
     token: str | None = None
     seen: list[str] = field(default_factory=list)
@@ -326,17 +327,19 @@ class Walk:
     counts: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0
     plan: str | None = None  # plan_tidy: the plan the walk adds to (tools/plans.py)
+    loop: Loop = field(default_factory=Loop)
     untyped: int = 0  # chats filtered here whose type Cliq did not tell, even alone, by the calls before
 
     def seal(self, key: bytes, bound: str) -> str:
         state = {"t": self.token, "s": "".join(self.seen), "l": self.listed, "n": self.counts, "u": self.unreadable,
-                 "p": self.plan, "y": self.untyped}  # fmt: skip
+                 "p": self.plan, "c": self.loop.dump(), "y": self.untyped}  # fmt: skip
         return seal({k: v for k, v in state.items() if v or k == "l"}, key, bound)  # short: the model repeats it
 
     @classmethod
     def unseal(cls, text: str, key: bytes, bound: str, tool: str) -> Walk:
-        raw = {"t": None, "s": "", "n": {}, "u": 0, "p": None, "y": 0, **unseal(text, key, bound, tool)}
+        raw = {"t": None, "s": "", "n": {}, "u": 0, "p": None, "c": None, "y": 0, **unseal(text, key, bound, tool)}
         seen = raw["s"]
+        loop = Loop.load(raw["c"])
         if not (
             isinstance(raw["t"], str | None)
             and isinstance(raw.get("l"), int)
@@ -347,10 +350,11 @@ class Walk:
             and isinstance(raw["n"], dict)
             and all(isinstance(v, int) for v in raw["n"].values())
             and isinstance(raw["p"], str | None)
+            and loop is not None
         ):
             raise InvalidArguments(f"Invalid next_token: it is not one {tool} gave. Nothing was sent.", "")
         hashes = [seen[i : i + HASH_LEN] for i in range(0, len(seen), HASH_LEN)]
-        return cls(raw["t"], hashes, raw["l"], raw["n"], raw["u"], raw["p"], raw["y"])
+        return cls(raw["t"], hashes, raw["l"], raw["n"], raw["u"], raw["p"], loop, raw["y"])
 
 
 @dataclass
@@ -434,9 +438,10 @@ async def walk_list(
     with a cursor at a throttle (ours or Cliq's), ``deadline``, ``each`` or ``page_end`` raising ``Stop``, or a
     failure of Cliq's once something was done (the first page failing is the caller's error). A chat of a type
     Cliq's list cannot filter by (``query.filtered_here``) is kept or passed over here; one whose type even its
-    own answer leaves out is named (``untyped``). A cursor Cliq repeats ends
-    the walk, not complete."""
-    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts), start.unreadable, None,
+    own answer leaves out is named (``untyped``). A cursor Cliq repeats ends the walk, not complete: at once
+    within a call, and within about twice the cycle's length across calls."""
+    loop = Loop(start.loop.saved, start.loop.power, start.loop.steps)
+    state = Walk(start.token, list(start.seen), start.listed, dict(start.counts), start.unreadable, None, loop,
                  start.untyped)  # fmt: skip
     lister = catalogue["list_chats"]
     tokens = {state.token} if state.token else set()
@@ -462,7 +467,7 @@ async def walk_list(
             except Stop as stop:
                 seen, typeless = page_start, state.untyped
                 wait = max(wait or 0, stop.retry_after or 0) or None
-        cursor = Walk(state.token, list(seen), state.listed, dict(state.counts), state.unreadable, None,
+        cursor = Walk(state.token, list(seen), state.listed, dict(state.counts), state.unreadable, None, state.loop,
                       typeless)  # fmt: skip
         done = state.listed - state.unreadable + len(seen)
         return WalkEnd(False, state.listed + on_page, done, cursor, why, wait, state.unreadable, untyped,
@@ -528,8 +533,12 @@ async def walk_list(
         if not answer.next_token:
             return WalkEnd(True, state.listed, state.listed - state.unreadable, None, None, None, state.unreadable,
                            untyped, start.untyped)  # fmt: skip
-        if answer.next_token in tokens:  # following it would loop: the rest cannot be listed
+        # Following a cursor Cliq gave before would loop: the rest cannot be listed. Within this call every cursor
+        # is remembered; across calls (a throttle may end each after a page) the walk's Loop catches it.
+        if answer.next_token in tokens or state.loop.repeated(answer.next_token):
             why = "Cliq repeated a list cursor, so the rest of the chats could not be listed"
+            if start.token is not None:  # pages listed again by earlier calls before the repeat was caught
+                why += "; some chats may be counted twice"
             return WalkEnd(False, state.listed, state.listed - state.unreadable, None, why, None, state.unreadable,
                            untyped, start.untyped)  # fmt: skip
         tokens.add(answer.next_token)
