@@ -601,3 +601,21 @@ async def test_list_cursors_that_cycle_across_calls_end_the_walk(
     assert calls == 3 and data["complete"] is False and "repeated a list cursor" in (data["why"] or ""), text(result)
     if tool == "clear_unread_counts":
         assert data["had_unread"] + data["already_read"] + data["unread_unknown"] == 3, text(result)
+
+
+# --- (h20-3) a muted lookup cut short leaves a preview not complete ------------------------------------------------
+
+
+async def test_a_muted_lookup_cut_short_leaves_the_preview_not_complete(client: Client, workspace: Workspace) -> None:
+    """preview_policy learns the mute state from GET /chats?muted=true (walks.muted_chats); when Cliq repeats that
+    list's cursor, the lookup gives up and every chat is kept out as "Cliq did not say whether it is muted" --
+    but the answer said "0 acts planned ... Every chat judged ... (complete)": a plan of nothing, told as the
+    whole truth, when the policy could not be applied to a single chat. It must say it is not complete, and why."""
+    workspace.inject(list_fault({"chats": [full("2890538000000066601", "Muted one")], "next_token": "m1"}))
+    workspace.inject(list_fault({"chats": [], "next_token": "m1"}))  # the muted list repeats its cursor
+    workspace.inject(list_fault({"chats": [full("2890538000000099999", "Q2", when=OLD)]}))
+    policy = "[exclude]\nmuted = true\n[close]\ninactive_days = 365\n"
+    result = await client.call_tool("preview_policy", {"policy": policy})
+    data = result.structured_content
+    assert data["complete"] is False and "muted" in (data["why"] or ""), text(result)
+    assert "(complete)" not in text(result), text(result)

@@ -27,7 +27,7 @@ from cliq_mcp.core.errors import (
     Throttled,
 )
 from cliq_mcp.core.text import clean, parse_time
-from cliq_mcp.housekeeping.policy import TOOLS, Action, Facts, Policy, Verdict, parse_policy
+from cliq_mcp.housekeeping.policy import TOOLS, UNSAID_MUTED, Action, Facts, Policy, Verdict, parse_policy
 from cliq_mcp.tools.cursors import Loop, seal, unseal
 from cliq_mcp.tools.inputs import ListChats, PreviewPolicy, Request, parse_arguments
 from cliq_mcp.tools.row import Catalogue, Operation, ReportProgress, Sender
@@ -58,7 +58,8 @@ class Cursor:
     """Where a walk is: the page token, the chats already judged on that page (short hashes of their ids: a
     chat that moved or went meanwhile cannot make the page be judged again), chats listed before it, the
     acts planned so far (the run's limits count across calls), and where the walk is in Cliq's list cursors
-    (``loop``: a cycle of them is caught however the walk is split across calls)."""
+    (``loop``: a cycle of them is caught however the walk is split across calls). ``unsaid_muted``: chats kept
+    out by the calls before because Cliq's muted list could not be read whole (preview_policy's answers)."""
 
     token: str | None = None
     seen: list[str] = field(default_factory=list)
@@ -66,11 +67,14 @@ class Cursor:
     planned: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0  # list entries without a chat id met so far
     loop: Loop = field(default_factory=Loop)
+    unsaid_muted: int = 0
 
     def encode(self, sha256: str, key: bytes) -> str:
         state = {"t": self.token, "s": self.seen, "l": self.listed, "n": self.planned, "u": self.unreadable}
         if self.loop.dump() is not None:
             state["c"] = self.loop.dump()
+        if self.unsaid_muted:
+            state["m"] = self.unsaid_muted
         return seal(state, key, sha256[:16])
 
     @classmethod
@@ -87,9 +91,10 @@ class Cursor:
             and isinstance(raw.get("n"), dict)
             and all(k in TOOLS and isinstance(v, int) and v >= 0 for k, v in raw["n"].items())
             and loop is not None
+            and type(raw.get("m", 0)) is int
         ):
             raise InvalidArguments("Invalid next_token: it is not one preview_policy gave for this policy.", "")
-        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"], loop)
+        return cls(raw["t"], raw["s"], raw["l"], raw["n"], raw["u"], loop, raw.get("m", 0))
 
 
 def _short_hash(chat_id: str) -> str:
@@ -124,6 +129,17 @@ def facts(chat: r.ChatObject) -> Facts:
         unread=chat.unread_message_count,
         last_message_id=info.message_id if info else None,
     )
+
+
+def unsaid_muted(judged: list[Judged]) -> int:
+    """How many of ``judged`` were kept out only because Cliq's muted list could not be read whole (it repeated
+    its cursor, or held an entry without a chat id): the policy could not be applied to them."""
+    return sum(item.reason == f"excluded: {UNSAID_MUTED}" for item in judged)
+
+
+def muted_why(unsaid: int) -> str:
+    return (f"Cliq's muted-chat list could not be read whole, so {unsaid} chat(s) were kept out as "
+            f"{UNSAID_MUTED!r}")  # fmt: skip
 
 
 async def judge(
@@ -325,6 +341,7 @@ async def preview_policy(
         progress=progress, tool=op.name, until_limit=True, barred=client.write_barred,
     )  # fmt: skip
     whole = start is None and walked.cursor is None and not walked.limit_reached  # every chat, in this answer
+    unsaid = (start.unsaid_muted if start is not None else 0) + unsaid_muted(walked.judged)  # the whole walk's
     throttle = walked.throttle
     problem = throttle or walked.error
     why = f"{walked.stopped}: {clean(problem.message, 120)}" if problem else walked.stopped
@@ -335,15 +352,16 @@ async def preview_policy(
     shown = walked.judged if request.every_chat else [j for j in walked.judged if j.tool]
     again: dict[str, Any] | None = None
     if walked.cursor is not None:
+        walked.cursor.unsaid_muted = unsaid
         again = {"next_token": walked.cursor.encode(policy.sha256, client.cursor_key)}
         again |= {"every_chat": True} if request.every_chat else {}
     return {
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown],
-        "complete": walked.stopped is None and not walked.unreadable,
+        "complete": walked.stopped is None and not walked.unreadable and not unsaid,
         "why": why or (f"Cliq's list held {walked.unreadable} entries without a chat id: not judged"
-                       if walked.unreadable else None),
+                       if walked.unreadable else muted_why(unsaid) + "; preview again later" if unsaid else None),
         "limit_reached": walked.limit_reached or None,
         "excluded": excluded(policy, walked.judged, whole=whole),
         "retry_after_s": wait, "continue_with": again,

@@ -55,6 +55,8 @@ DESTRUCTIVE: frozenset[Action] = frozenset({"leave", "close"})
 CHAT_TYPES = ("direct_message", "group_chat", "channel", "bot", "thread")
 # Cliq refuses leaving a direct chat; a bot chat is one person and a bot (as operations.NOT_DIRECT).
 CANNOT: dict[Action, frozenset[str]] = {"leave": frozenset({"direct_message", "bot"})}
+# Why a chat is kept out when [exclude] muted = true and Cliq's muted list could not be read whole.
+UNSAID_MUTED = "Cliq did not say whether it is muted"
 MAX_TEXT = 64_000  # a policy is a page of TOML, not a data file
 ChatTypeName = Literal["direct_message", "group_chat", "channel", "bot", "thread"]
 
@@ -185,7 +187,7 @@ class Policy:
         if ex.pinned and chat.pinned is not False:
             return "pinned" if chat.pinned else "Cliq did not say whether it is pinned"
         if ex.muted and chat.muted is not False:
-            return "muted" if chat.muted else "Cliq did not say whether it is muted"
+            return "muted" if chat.muted else UNSAID_MUTED
         return ""
 
 

@@ -28,7 +28,7 @@ from cliq_mcp.cliq.client import Transport
 from cliq_mcp.core.config import Settings
 from cliq_mcp.core.errors import CliqError, NotConfirmed, Paced, Throttled
 from cliq_mcp.core.text import clean
-from cliq_mcp.housekeeping.plan import Judged, excluded, plan
+from cliq_mcp.housekeeping.plan import Judged, excluded, muted_why, plan, unsaid_muted
 from cliq_mcp.housekeeping.policy import Policy
 from cliq_mcp.serve.server import Runtime, perform, runtime
 from cliq_mcp.tools.call import Call
@@ -224,13 +224,16 @@ async def _plan(policy: Policy, parts: Runtime, report: Report, waits: Waits, sa
     finally:  # also when cancelled: what was judged is reported
         report.chats += [Entry.of(j) for j in judged]
         report.excluded = excluded(policy, judged, whole=False)
-    if walked.stopped is None and not walked.unreadable:
+    unsaid = unsaid_muted(walked.judged)
+    if walked.stopped is None and not walked.unreadable and not unsaid:
         report.complete = True
         report.excluded = excluded(policy, judged, whole=True)
         return
     problem = walked.throttle or walked.error
-    if problem is None and walked.stopped is None:  # every page walked, but Cliq did not name every chat
+    if problem is None and walked.stopped is None and walked.unreadable:  # every page walked, not every chat named
         report.stopped = f"planning incomplete: Cliq's list held {walked.unreadable} entries without a chat id"
+    elif problem is None and walked.stopped is None:  # every chat judged, some on a mute state Cliq did not tell
+        report.stopped = f"planning incomplete: {muted_why(unsaid)}"
     else:
         report.stopped = "planning stopped: " + (clean(problem, 300) if problem else walked.stopped or "")
     if report.applied:
