@@ -619,3 +619,29 @@ async def test_a_muted_lookup_cut_short_leaves_the_preview_not_complete(client: 
     data = result.structured_content
     assert data["complete"] is False and "muted" in (data["why"] or ""), text(result)
     assert "(complete)" not in text(result), text(result)
+
+
+# --- (h20-4) a chat whose own answer is 404 is an unknown count, not dropped --------------------------------------
+
+
+async def test_an_unread_view_names_a_chat_cliq_answers_404_for_alone(client: Client, workspace: Workspace) -> None:
+    """list_chats unread=true reads a chat alone when its list entry has no unread count. If that read answers 404
+    (the document lists 404 for GET /chats/{id}), walk_list took it as "gone since it was listed" and passed over
+    it: neither shown nor counted unknown, and the answer said complete with one chat fewer "in all" than were
+    listed. Its count is unknown: it must be named as such, like a chat Cliq refuses to show alone (403); and
+    plan_tidy, which reads it alone for the same count, must say it did not judge it."""
+    gone = "2890538000000066601"
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{gone}", kind="status", status=404,
+                           body={"message": "The URL you've sent is wrong."}))  # fmt: skip
+    workspace.inject(list_fault({"chats": [full("2890538000000099999", "Q2"),
+                                           entry(gone, "Vendor Escalations", chat_type="group_chat")]}))  # fmt: skip
+    result = await client.call_tool("list_chats", {"unread": True})
+    data = result.structured_content
+    assert gone in text(result) and data.get("unread_unknown") == 1, text(result)
+    # plan_tidy, reading it alone for its unread count, says it did not judge it
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{gone}", kind="status", status=404,
+                           body={"message": "The URL you've sent is wrong."}))  # fmt: skip
+    workspace.inject(list_fault({"chats": [entry(gone, "Vendor Escalations", chat_type="group_chat",
+                                                 last_modified_time=OLD)]}))  # fmt: skip
+    plan = await client.call_tool("plan_tidy", {"unread_days": 30})
+    assert any(gone in u for u in plan.structured_content.get("unjudged") or []), text(plan)

@@ -4,6 +4,7 @@ is built by a catalogue row (passed in as ``catalogue``), never by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -502,7 +503,8 @@ async def walk_list(
                 return await end("time budget")
             try:
                 if here is not None and chat.chat_type is None:  # unknown type: only its own answer tells
-                    chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
+                    with contextlib.suppress(NotFound):  # listed, but not found alone: its type stays untold
+                        chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
                 if here is not None and chat.chat_type is None:
                     untyped.append(clean(chat.chat_id, 64))
                     page_untyped += 1
@@ -512,8 +514,6 @@ async def walk_list(
                 return await end(stop.why, stop.retry_after)
             except Throttled as exc:
                 return await end(_rate_why(exc, catalogue["get_chat"]), _wait(exc))
-            except NotFound:
-                pass  # gone since it was listed: nothing to do for it
             except CliqError as exc:
                 return await end(f"stopped: {clean(exc.message, REASON)}")
             did = True
@@ -609,8 +609,8 @@ async def plan_tidy(
             action, pinned, missing = await _judge(raw, request, now, client, catalogue)
         except InvalidArguments:
             action, pinned, missing = None, False, "an id this server cannot ask Cliq about"
-        except ApiError as exc:
-            if isinstance(exc, Throttled | AuthenticationError | NotFound):
+        except ApiError as exc:  # refused alone (403), or not found alone (404) though listed: not judged
+            if isinstance(exc, Throttled | AuthenticationError):
                 raise
             action, pinned, missing = None, False, f"Cliq would not show it alone: {clean(exc.message, 100)}"
         if action and client.write_barred(raw.chat_id):  # the guard would refuse it: not proposed
@@ -841,8 +841,8 @@ async def unread_chats(
                 counts["read_alone"] += 1
             except InvalidArguments:
                 pass  # an id this server cannot ask Cliq about: its count stays unknown
-            except ApiError as exc:
-                if isinstance(exc, Throttled | AuthenticationError | NotFound):
+            except ApiError as exc:  # refused alone (403), or not found alone (404) though listed: unknown
+                if isinstance(exc, Throttled | AuthenticationError):
                     raise
         if chat.unread_message_count is None:
             counts["unknown"] += 1
