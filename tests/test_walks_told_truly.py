@@ -436,16 +436,32 @@ async def test_a_chat_whose_type_is_never_told_is_named_not_passed_over(client: 
     assert said_plan and said_clear, text(plan) + "\n---\n" + text(cleared)
 
 
-async def test_a_page_whose_cursor_cliq_repeats_offers_no_cursor_to_follow(
-    client: Client, workspace: Workspace
+@pytest.mark.parametrize("cursors", [["TOK1", "TOK1"], ["A", "B", "A"], ["A", "B", "C", "B", "C"]])
+async def test_a_listing_whose_cursors_lead_round_ends_with_no_cursor_to_follow(
+    client: Client, workspace: Workspace, cursors: list[str]
 ) -> None:
-    # One list_chats page asked with a cursor, answered with that very cursor: following it would loop.
-    a = full("2890538000000099999", "A")
-    workspace.inject(list_fault({"chats": [a], "next_token": "TOK1"}))
-    page = await client.call_tool("list_chats", {"limit": 5, "next_token": "TOK1"})
+    """The model pages list_chats itself. A page answered with the very cursor it was asked with was caught, but
+    cursors leading round (A, B, A, B...) were handed on page after page: an agent following next_token paged for
+    ever, seeing the same chats again. The listing now ends, not complete, within about twice the cycle."""
+    for n, cursor in enumerate(cursors):
+        workspace.inject(list_fault({"chats": [full(f"289053800000009999{n}", f"Chat {n}")], "next_token": cursor}))
+    page = await client.call_tool("list_chats", {"limit": 5})
+    calls = 1
+    while page.structured_content.get("next_token"):
+        assert "next_token" not in page.structured_content or page.structured_content["next_token"] not in cursors
+        page = await client.call_tool("list_chats", {"limit": 5, "next_token": page.structured_content["next_token"]})
+        calls += 1
     data = page.structured_content
     assert data["complete"] is False and data["why"] == "Cliq repeated its cursor", text(page)
-    assert not data.get("continue_with") and not data.get("next_token") and "TOK1" not in text(page)
+    assert not data.get("continue_with") and "leads back to a page this listing already had" in text(page)
+    assert calls == len(cursors)  # caught within about twice the cycle (Brent), with every answer Cliq gave
+
+
+async def test_a_listing_cursor_is_refused_for_other_filters(client: Client, workspace: Workspace) -> None:
+    first = await client.call_tool("list_chats", {"limit": 5})
+    again = await client.call_tool("list_chats", {"limit": 5, "pinned": True,
+                                                  "next_token": first.structured_content["next_token"]})  # fmt: skip
+    assert again.is_error and "Invalid next_token" in text(again)
 
 
 async def test_a_member_cliq_gave_no_name_or_email_is_shown_as_unknown(client: Client, workspace: Workspace) -> None:

@@ -42,6 +42,8 @@ Answer = tuple[str, Output]
 # A summary reads the request, Cliq's answer, and the names this call learnt (user id -> name: emails resolved,
 # the guard's member read), which it may show beside ids without asking Cliq again.
 Summary = Callable[[Request, Any, Mapping[str, str]], Answer]
+# Put in a list page's answer by its runner (walks.list_chats) when Cliq's cursor leads round in a cycle.
+CURSOR_LOOPED = "cliq_mcp_cursor_looped"
 
 
 def operation_name(request: Request) -> str:
@@ -210,10 +212,9 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
             f"To see the rest: {more}narrow it (name, chat_type, modified_after/before), or page with list_chats."
         )
-    elif listed.next_token and listed.next_token == getattr(request, "next_token", None):
+    elif isinstance(response, dict) and response.get(CURSOR_LOOPED):
         listed.complete, listed.why = False, "Cliq repeated its cursor"  # following it would only loop
-        listed.next_token = None
-        lines.append("Not complete: Cliq answered with the very cursor this page was asked with, so following it "
+        lines.append("Not complete: Cliq's cursor leads back to a page this listing already had, so following it "
                      "would only loop: the rest cannot be listed now. Try again later.")  # fmt: skip
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"

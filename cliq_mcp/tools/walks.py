@@ -36,7 +36,7 @@ from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats,
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
 from cliq_mcp.tools.row import Catalogue, ChatStates, Effect, Operation, ReportProgress, Sender
-from cliq_mcp.tools.summaries import NOT_ASKED_YET, operation_name, unread_cleared
+from cliq_mcp.tools.summaries import CURSOR_LOOPED, NOT_ASKED_YET, operation_name, unread_cleared
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
@@ -871,8 +871,24 @@ LISTED_UNREAD = 200  # unread chats in one answer: a longer answer costs the mod
 async def list_chats(
     op: Operation, request: Request, client: Sender, progress: ReportProgress, catalogue: Catalogue
 ) -> Any:
-    """list_chats: one page as Cliq gives it, or with unread=true the unread view (``unread_chats``)."""
+    """list_chats: one page as Cliq gives it, or with unread=true the unread view (``unread_chats``). The model
+    pages itself: the next_token it is handed is Cliq's cursor sealed with where the listing is in Cliq's cursors
+    (``Loop``), so that cursors leading round in a cycle end the listing, not complete, instead of paging for
+    ever. A cursor of the same cursor's page is refused for other filters."""
     assert isinstance(request, ListChats)
     if request.unread:
         return await unread_chats(op, request, client, progress, catalogue)
-    return await client.send(op.wire(request), op.rate)
+    bound, loop, asked = _bound(request, "limit"), Loop(), request
+    if request.next_token is not None:
+        state = unseal(request.next_token, client.cursor_key, bound, op.name)
+        token, loaded = state.get("t"), Loop.load(state.get("c"))
+        if not isinstance(token, str) or not token or loaded is None:
+            raise InvalidArguments(f"Invalid next_token: it is not one {op.name} gave. Nothing was sent.", "")
+        loop, asked = loaded, request.model_copy(update={"next_token": token})
+    answer = await client.send(op.wire(asked), op.rate)
+    following = answer.get("next_token") if isinstance(answer, dict) else None
+    if isinstance(following, str) and following:
+        if following == asked.next_token or loop.repeated(following):  # following it would only loop
+            return {**answer, "next_token": None, CURSOR_LOOPED: True}
+        return {**answer, "next_token": seal({"t": following, "c": loop.dump()}, client.cursor_key, bound)}
+    return answer
