@@ -661,3 +661,88 @@ async def test_an_unread_view_names_a_chat_cliq_answers_404_for_alone(client: Cl
                                                  last_modified_time=OLD)]}))  # fmt: skip
     plan = await client.call_tool("plan_tidy", {"unread_days": 30})
     assert any(gone in u for u in plan.structured_content.get("unjudged") or []), text(plan)
+
+
+# --- a re-attack: a chat that cannot be read alone, relative times, pages that repeat with fresh cursors -----------
+
+ODD = "6795XXXXXXXXXXXXXX"  # Zoho's own example chat id: a string, not the digits this server asks about
+
+
+async def follow(client: Client, fake_time: FakeTime, tool: str, args: dict[str, Any], most: int = 6) -> list[Any]:
+    answers: list[Any] = []
+    while len(answers) < most:
+        result = await client.call_tool(tool, args)
+        answers.append(result)
+        data = result.structured_content or {}
+        if result.is_error or not data.get("continue_with"):
+            break
+        fake_time.advance(data.get("retry_after_s") or 61)
+        args = {**args, **data["continue_with"]}
+    return answers
+
+
+@pytest.mark.parametrize("kind", ["odd_id", "403"])
+@pytest.mark.parametrize("tool", ["plan_tidy", "clear_unread_counts", "list_chats"])
+async def test_a_filtered_walk_passes_a_chat_of_untold_type_that_cannot_be_read_alone(
+    client: Client, workspace: Workspace, fake_time: FakeTime, tool: str, kind: str
+) -> None:
+    """A group-chat walk reads a chat of untold type alone to learn its type. Only a 404 was passed over: a 403
+    (Cliq will not show it alone) or an id this server cannot ask about ended every call at that chat with a
+    cursor pointing back to it, and following continue_with never ended. The chat is named, the walk goes on."""
+    bad = ODD if kind == "odd_id" else "2890538000000066601"
+    if kind == "403":
+        workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{bad}", kind="status", status=403,
+                               body={"code": "forbidden", "message": "No access."}, times=3))  # fmt: skip
+    page = {"chats": [full("2890538000000099999", "Q2", unread_message_count=2),
+                      entry(bad, "Odd", last_modified_time=OLD),
+                      full("2890538000000012399", "After", unread_message_count=4, when=OLD)]}  # fmt: skip
+    workspace.inject(list_fault(page))
+    args = {"plan_tidy": {"inactive_days": 30, "chat_type": "group_chat"},
+            "clear_unread_counts": {"all": True, "chat_type": "group_chat"},
+            "list_chats": {"unread": True, "chat_type": "group_chat"}}[tool]  # fmt: skip
+    (answer,) = await follow(client, fake_time, tool, args)
+    assert bad in text(answer) and "did not tell" in text(answer), text(answer)
+    assert "2890538000000012399" in text(answer) or tool == "clear_unread_counts", text(answer)  # walked past it
+
+
+async def test_a_preview_does_not_call_a_chat_cliq_would_not_show_alone_gone(
+    client: Client, workspace: Workspace
+) -> None:
+    """preview_policy left a listed chat whose own read answered 404 alone as "gone since it was listed", and
+    said every chat was judged: it was never judged (Cliq lists 404 for a chat it will not show)."""
+    chat_id = "2890538000000066601"
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat_id}", kind="status", status=404,
+                           body={"message": "The URL you've sent is wrong."}))  # fmt: skip
+    workspace.inject(list_fault({"chats": [entry(chat_id, "Vendor", chat_type="group_chat", last_modified_time=OLD,
+                                                 participant_count=3, pinned=False)]}))  # fmt: skip
+    result = await client.call_tool("preview_policy", {"policy": "[clear_unread]\ninactive_days = 30\n",
+                                                       "every_chat": True})  # fmt: skip
+    data, said = result.structured_content, text(result)
+    assert "gone" not in said and data["not_judged"] == 1 and "1 chat(s) could not be judged" in said, said
+    assert f'left alone · {chat_id} · "Vendor" · not judged: Cliq would not show it alone' in said
+
+
+async def test_a_page_continued_as_its_text_says_works_with_a_relative_time(
+    client: Client, workspace: Workspace
+) -> None:
+    """list_chats with modified_after "3650d" said "call again with the same arguments and next_token=…", but
+    "3650d" is a time as of each call, so the same arguments asked another query and the cursor was refused.
+    The text now gives the arguments with the time it was."""
+    first = await client.call_tool("list_chats", {"limit": 5, "modified_after": "3650d"})
+    line = next(x for x in text(first).splitlines() if x.startswith("More: call again with {"))
+    again = await client.call_tool("list_chats", json.loads(line.removeprefix("More: call again with ").rstrip(".")))
+    assert not again.is_error and again.structured_content["chats"], text(again)
+
+
+async def test_pages_of_chats_already_listed_end_the_walk_though_each_cursor_is_new(
+    client: Client, workspace: Workspace, fake_time: FakeTime
+) -> None:
+    """Zoho's document does not say what a cursor is: Cliq may hand a new one with each page of the same chats.
+    The unread view counted the same unread chat on every page ("4 in all" after four calls, for one)."""
+    chats = [full("2890538000000099999", "Q2", unread_message_count=2), full("2890538000000066601", "V")]
+    for n in range(2):
+        workspace.inject(list_fault({"chats": chats, "next_token": f"t{n}"}))
+    (answer,) = await follow(client, fake_time, "list_chats", {"unread": True})
+    data = answer.structured_content
+    assert data["complete"] is False and "already listed" in data["why"] and not data.get("continue_with")
+    assert [c["chat_id"] for c in data["chats"]] == ["2890538000000099999"]

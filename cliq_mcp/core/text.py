@@ -36,7 +36,7 @@ KIND_LIMIT = 32
 REASON_LIMIT = 160
 EMAIL_LIMIT = 120
 TITLE_LIMIT = 255
-TOKEN_LIMIT = 2000
+TOKEN_LIMIT = 4000  # as long as the next_token a tool takes back (a cursor cut short is no cursor)
 TIME_LIMIT = 64  # longer than any ISO 8601 time: not worth parsing
 LISTED = 500  # chats or members shown from one answer: the largest page Cliq serves (search's limit)
 

@@ -131,6 +131,9 @@ def facts(chat: r.ChatObject) -> Facts:
     )
 
 
+NOT_JUDGED = "not judged"  # how a verdict the policy could not reach begins (the chat is left alone)
+
+
 def unsaid_muted(judged: list[Judged]) -> int:
     """How many of ``judged`` were kept out only because Cliq's muted list could not be read whole (it repeated
     its cursor, or held an entry without a chat id): the policy could not be applied to them."""
@@ -152,16 +155,17 @@ async def judge(
     if verdict.needs:
         try:
             seen = facts(merged(chat, await read_chat(client, catalogue, chat.chat_id, tool)))
-        except (NotFound, InvalidArguments):
-            return seen, Verdict(None, "gone since it was listed")
+        except InvalidArguments:
+            return seen, Verdict(None, f"{NOT_JUDGED}: its id cannot be asked about alone")
         except ApiError as exc:
             if isinstance(exc, Throttled | AuthenticationError):
                 raise
-            # Cliq will not show this one chat (403, an error of its own): it is left alone, not the run.
-            return seen, Verdict(None, f"Cliq would not show it alone: {clean(exc.message, 100)}")
+            # Cliq will not show this one chat (404 though it was listed, 403, an error of its own): it is left
+            # alone, not the run; gone or not, it was not judged.
+            return seen, Verdict(None, f"{NOT_JUDGED}: Cliq would not show it alone: {clean(exc.message, 100)}")
         verdict = policy.judge(seen, now)
         if verdict.needs:
-            verdict = Verdict(None, f"not judged: Cliq did not tell its {verdict.needs}, even alone")
+            verdict = Verdict(None, f"{NOT_JUDGED}: Cliq did not tell its {verdict.needs}, even alone")
     return seen, verdict
 
 
@@ -315,7 +319,7 @@ async def recheck(
             muted = await muted_chats(client, catalogue, TOOLS[action], [chat_id])
             now_seen = now_seen.model_copy(update={"muted": None if muted is None else chat_id in muted})
     except NotFound:
-        return "no longer among your chats", None
+        return "Cliq did not find it alone now", None
     name = clean(now_seen.name or "", 80) or None
     verdict = policy.judge(facts(now_seen), now)
     if verdict.action == action:
@@ -358,6 +362,7 @@ async def preview_policy(
     return {
         "policy": policy.label, "judged": len(walked.judged), "listed": walked.listed,
         "planned": sum(1 for j in walked.judged if j.tool), "over_limit": sum(j.over_limit for j in walked.judged),
+        "not_judged": sum(j.reason.startswith(NOT_JUDGED) for j in walked.judged),
         "chats": [vars(j) | {"tool": j.tool} for j in shown],
         "complete": walked.stopped is None and not walked.unreadable and not unsaid,
         "why": why or (f"Cliq's list held {walked.unreadable} entries without a chat id: not judged"

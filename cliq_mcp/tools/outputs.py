@@ -202,6 +202,7 @@ class PolicyPlan(Completeness):
     listed: int  # chats listed by this walk so far (this call and the calls it continues)
     planned: int  # acts planned by this call
     over_limit: int | None = None  # chats due beyond the run's limits: a later run takes them
+    not_judged: int | None = None  # chats the policy could not be applied to (left alone: every_chat names them)
     limit_reached: bool | None = None  # the run's limit is planned: the chats after the last act were not judged
     excluded: dict[str, int] | None = None  # chats the [exclude] table kept out, by reason
     unused_exclusions: list[Reason] | None = None  # exclude entries that kept out no chat judged

@@ -220,7 +220,10 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
         listed.complete, listed.why = False, "more pages"
         again = {k: getattr(request, k) for k in request.model_fields_set if k != "next_token"}  # as given
         listed.continue_with = {**to_jsonable_python(again), "next_token": listed.next_token}
-        lines.append(f"More: call again with the same arguments and next_token={_q(listed.next_token)}.")
+        if {"modified_after", "modified_before"} & request.model_fields_set:  # "90d" moves: give the time it was
+            lines.append(f"More: call again with {json.dumps(listed.continue_with, ensure_ascii=False)}.")
+        else:
+            lines.append(f"More: call again with the same arguments and next_token={_q(listed.next_token)}.")
     elif len(raw) > LISTED:
         listed.complete, listed.why = False, f"only the first {LISTED} shown"
     elif answer.unreadable:
@@ -563,6 +566,7 @@ def policy_plan(request: Request, response: Any, names: Mapping[str, str]) -> An
     counts = {k: response[k] for k in ("policy", "judged", "listed", "planned")}
     kept_out = response["excluded"]
     answer = PolicyPlan(**counts, over_limit=response["over_limit"] or None, chats=chats,
+                        not_judged=response["not_judged"] or None,
                         limit_reached=response["limit_reached"], excluded=kept_out["counts"] or None,
                         unused_exclusions=kept_out["unused"] or None)  # fmt: skip
     end = _walk_end(answer, response, "preview_policy", added=True)
@@ -573,7 +577,10 @@ def policy_plan(request: Request, response: Any, names: Mapping[str, str]) -> An
         lines.append(f"That is the run's limit (max_acts), reached after judging {answer.judged} chats: these are "
                      "all the acts a run would do now (complete); later chats wait for later runs.")  # fmt: skip
     elif answer.complete:
-        lines.append(f"Every chat judged ({answer.judged} in this answer): this is all a run would do now (complete).")
+        lines.append(f"Every chat walked ({answer.judged} in this answer): this is all a run would do now (complete).")
+    if answer.not_judged:
+        lines.append(f"{answer.not_judged} chat(s) could not be judged (Cliq did not tell or show what the policy "
+                     "needs): left alone; every_chat=true names them and why.")  # fmt: skip
     if answer.over_limit:
         lines.append(f"{answer.over_limit} more chat(s) are due but over the run's limits (max_acts): a later run.")
     if answer.excluded:

@@ -25,6 +25,7 @@ from cliq_mcp.core.errors import (
     NotFound,
     NothingToDo,
     Paced,
+    PermissionDenied,
     ServerError,
     StateUnavailable,
     Throttled,
@@ -487,6 +488,7 @@ async def walk_list(
                 raise
             return await end(f"stopped: {clean(exc.message, REASON)}")
         on_page = len(answer.chats) + len(answer.unreadable)
+        repeated_page = bool(answer.chats) and all(c.chat_id in done_ids for c in answer.chats)
         on_this_page = {_short_hash(c.chat_id) for c in answer.chats}
         state.seen = [h for h in state.seen if h in on_this_page]  # chats gone from the page need no memory
         page_start = list(state.seen)
@@ -503,7 +505,9 @@ async def walk_list(
                 return await end("time budget")
             try:
                 if here is not None and chat.chat_type is None:  # unknown type: only its own answer tells
-                    with contextlib.suppress(NotFound):  # listed, but not found alone: its type stays untold
+                    # Listed, but not found alone, not shown alone, or an id that cannot be asked about: its type
+                    # stays untold, and the walk goes on (it is named), never stopping at it again and again.
+                    with contextlib.suppress(NotFound, PermissionDenied, InvalidArguments):
                         chat = merged(chat, await read_chat(client, catalogue, chat.chat_id, tool))
                 if here is not None and chat.chat_type is None:
                     untyped.append(clean(chat.chat_id, 64))
@@ -535,8 +539,14 @@ async def walk_list(
                            untyped, start.untyped)  # fmt: skip
         # Following a cursor Cliq gave before would loop: the rest cannot be listed. Within this call every cursor
         # is remembered; across calls (a throttle may end each after a page) the walk's Loop catches it.
-        if answer.next_token in tokens or state.loop.repeated(answer.next_token):
-            why = "Cliq repeated a list cursor, so the rest of the chats could not be listed"
+        # A page of nothing but chats this call already had, with a new cursor again, is a loop all the same.
+        cursor_again = answer.next_token in tokens or state.loop.repeated(answer.next_token)
+        if cursor_again or repeated_page:
+            why = (
+                "Cliq repeated a list cursor, so the rest of the chats could not be listed"
+                if cursor_again
+                else "Cliq's list gave a page of chats it had already listed, so following it would loop"
+            )
             if start.token is not None:  # pages listed again by earlier calls before the repeat was caught
                 why += "; some chats may be counted twice"
             return WalkEnd(False, state.listed, state.listed - state.unreadable, None, why, None, state.unreadable,
@@ -878,7 +888,8 @@ async def list_chats(
     assert isinstance(request, ListChats)
     if request.unread:
         return await unread_chats(op, request, client, progress, catalogue)
-    bound, loop, asked = _bound(request, "limit"), Loop(), request
+    bound = _bound(request, "limit")  # the filters as validated ("90d" is a time as of the first call)
+    loop, asked = Loop(), request
     if request.next_token is not None:
         state = unseal(request.next_token, client.cursor_key, bound, op.name)
         token, loaded = state.get("t"), Loop.load(state.get("c"))
