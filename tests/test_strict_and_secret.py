@@ -119,3 +119,17 @@ async def test_a_refreshed_token_echoed_in_an_answer_is_redacted_in_text_and_str
     assert minted not in text(result) and minted not in json.dumps(result.structured_content)
     assert "[redacted]" in result.structured_content["chat"]["name"]
     assert writes(workspace) == []
+
+
+@pytest.mark.parametrize("pasted", ["Zoho-OAuthToken 1000.f00d.beef", "cl\u0131ent_secret=f00dbeef",
+                                    "BEARER f00d.beef", "refresh_token: 'f00dbeef'"])  # fmt: skip
+async def test_a_credential_pasted_into_a_chat_name_is_redacted_however_it_is_cased(
+    cliq: Cliq, workspace: Workspace, pasted: str
+) -> None:
+    """Credential-shaped text is hidden in tool results whatever its case (as the pattern's IGNORECASE folds it,
+    the dotless "ı" too): a quick check skips the pattern only for text that cannot match it."""
+    workspace.chats[Q2].name = f"Deploy {pasted}"
+    async with Client(cliq.server(cliq.settings())) as client:
+        result = await client.call_tool("get_chat", {"chat_id": Q2})
+    assert "f00d" not in text(result) and "f00d" not in json.dumps(result.structured_content)
+    assert "[redacted]" in result.structured_content["chat"]["name"]

@@ -14,6 +14,9 @@ _PATTERNS = re.compile(
     r"[^\s&\"',;]+",
     re.IGNORECASE,
 )
+# Every match of _PATTERNS holds one of these, case-folded as IGNORECASE folds ("ı" too): a text without any is
+# left as it is without running the pattern, which costs far more (tool results are redacted string by string).
+_HINTS = ("oauthtoken", "bearer", "access_token", "refresh_token", "client_secret", "code")
 
 
 # Secrets learnt while running (access tokens from a refresh): every Redactor in the process hides them too.
@@ -36,7 +39,8 @@ class Redactor(logging.Filter):
         for secret in (*self.secrets, *_LEARNT):
             if secret in text:
                 text = text.replace(secret, "[redacted]")
-        return _PATTERNS.sub(r"\1[redacted]", text)
+        folded = text.casefold().replace("ı", "i")
+        return _PATTERNS.sub(r"\1[redacted]", text) if any(h in folded for h in _HINTS) else text
 
     def redact_all(self, value: Any) -> Any:
         """The same for every string inside JSON-like data (structured tool results)."""
