@@ -166,9 +166,10 @@ async def test_search_at_its_limit_says_so_and_how_to_see_the_rest(client: Clien
     cut = await client.call_tool("search_chats", {"chat_type": "channel"})
     data, text = cut.structured_content, cut.content[0].text
     assert len(data["chats"]) == 20 and data["complete"] is False and "search has no cursor" in data["why"]
-    assert data["continue_with"] == {"limit": 100} and "End of list." not in text
+    # The whole next call: the same search, a larger limit (it had dropped the search, and listed any chat).
+    assert data["continue_with"] == {"chat_type": ["channel"], "limit": 100} and "End of list." not in text
     assert "Not complete" in text and "limit=100" in text
-    whole = await client.call_tool("search_chats", {"chat_type": "channel", "limit": 100})
+    whole = await client.call_tool("search_chats", data["continue_with"])
     assert whole.structured_content["complete"] is True and len(whole.structured_content["chats"]) == len(channels)
     assert whole.content[0].text.endswith("End of list.")
 

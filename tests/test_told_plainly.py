@@ -82,3 +82,58 @@ async def test_an_accounts_server_out_of_reach_is_named_not_cliq(tmp_path: Path)
         result = await client.call_tool("list_chats", {"limit": 1})
     assert result.is_error and "Could not reach Zoho's accounts server" in result.content[0].text
     assert "CLIQ_ACCOUNTS_URL" in result.content[0].text and "client-secret" not in result.content[0].text
+
+
+# --- a second trial over the whole surface ------------------------------------------------------------------------
+
+
+async def test_a_search_cut_at_its_limit_continues_as_the_same_search(client: Client, workspace: Workspace) -> None:
+    """search_chats {"name": "Team"} stopped at 20 and offered continue_with {"limit": 100}: followed, it listed
+    the 100 latest chats of any name, all taken for matches."""
+    cut = await client.call_tool("search_chats", {"name": "e", "limit": 5})
+    again = cut.structured_content["continue_with"]
+    assert again == {"name": "e", "limit": 25}, again
+    more = await client.call_tool("search_chats", again)
+    assert all("e" in c["name"].casefold() for c in more.structured_content["chats"])
+
+
+async def test_a_search_says_how_to_learn_the_counts_it_lacks_with_a_call_that_works(
+    client: Client, workspace: Workspace
+) -> None:
+    """search_chats said "the same list_chats call with unread=true reads every count": search takes no unread."""
+    result = await client.call_tool("search_chats", {"name": "e", "limit": 50})
+    note = next(x for x in text(result).splitlines() if x.startswith("Unread ? ("))
+    assert "list_chats with unread=true reads every count" in note and "the same" not in note
+
+
+async def test_a_policy_preview_says_an_unknown_unread_count_is_unknown(client: Client, workspace: Workspace) -> None:
+    """preview_policy's close reasons said "3 unread" where Cliq told it and nothing where it did not: a close of
+    chats with unread messages read as a close of read ones."""
+    policy = "[close]\nchat_types = ['group_chat']\ninactive_days = 30\n[limits]\nmax_acts = 200\n"
+    result = await client.call_tool("preview_policy", {"policy": policy})
+    planned = [c for c in result.structured_content["chats"] if c.get("tool")]
+    assert any("unread ?" in c["reason"] for c in planned)
+    hidden = [c["chat_id"] for c in planned if workspace.chats[c["chat_id"]].unread and "unread" not in c["reason"]]
+    assert not hidden  # no chat with unread messages reads as a read one
+
+
+async def test_muting_says_where_the_mute_state_can_be_seen(client: Client, workspace: Workspace) -> None:
+    """After mute_chat no list line or get_chat showed "muted" (Zoho's chat object has no mute field): a model
+    checking its work took the mute for failed."""
+    bot = next(c for c in workspace.my_chats() if c.chat_type == "bot" and not c.muted)
+    result = await client.call_tool("mute_chat", {"chat_id": bot.chat_id})
+    assert "list_chats with muted=true" in text(result)
+    listed = await client.call_tool("list_chats", {"muted": True})
+    assert any(line.startswith(bot.chat_id) and line.endswith("muted") for line in text(listed).splitlines())
+
+
+async def test_the_unread_view_says_a_limit_does_not_apply(client: Client) -> None:
+    result = await client.call_tool("list_chats", {"unread": True, "limit": 5, "chat_type": "bot"})
+    assert "(limit does not apply: unread=true walks every chat, 100 a page)" in text(result)
+
+
+async def test_the_tidy_prompt_closes_by_the_plan_not_by_ids_the_answer_does_not_show(client: Client) -> None:
+    """tidy_my_chats asked to close "exactly those chat_ids", while plan_tidy shows five and a plan handle."""
+    prompt = await client.get_prompt("tidy_my_chats", {"inactive_days": "90"})
+    said = prompt.messages[0].content.text  # type: ignore[union-attr]
+    assert "close_chats with its plan handle" in said and "chat_ids" not in said

@@ -56,7 +56,7 @@ async def test_a_list_says_which_unread_counts_it_does_not_know(client: Client, 
     assert 'id type "name" last-active unread (? = Cliq did not say)' in lines[0]
     note = next(x for x in lines if x.startswith("Unread ? ("))
     assert note == (f"Unread ? ({len(unknown)}): not in Cliq's list, not none; the same list_chats call with "
-                    "unread=true reads every count (get_chat: one chat's).")  # fmt: skip
+                    "unread=true (no next_token) reads every count (get_chat: one chat's).")  # fmt: skip
 
 
 async def test_whats_unread_is_answered_with_true_counts_at_the_apis_minimum(fake_time: FakeTime) -> None:

@@ -274,6 +274,8 @@ def _why(action: Action, rule: Rule, chat: Facts, now: datetime) -> str:
         parts.append(f"inactive {_days(now - chat.last_active)} (> {rule.inactive_days} days)")
     if chat.unread:
         parts.append(f"{chat.unread} unread")
+    elif chat.unread is None:  # not told: never read as none (a close would hide what is unread)
+        parts.append("unread ?")
     if rule.names is not None:
         parts.append("name matches")
     if rule.min_members is not None or rule.max_members is not None:

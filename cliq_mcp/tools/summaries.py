@@ -42,6 +42,8 @@ Answer = tuple[str, Output]
 # A summary reads the request, Cliq's answer, and the names this call learnt (user id -> name: emails resolved,
 # the guard's member read), which it may show beside ids without asking Cliq again.
 Summary = Callable[[Request, Any, Mapping[str, str]], Answer]
+# A mute or unmute is checked only by the one list that tells the mute state (Zoho's chat object has no such field).
+MUTE_NOTE = "(Cliq shows the mute state only in list_chats with muted=true: lists and get_chat do not say it)"
 # Put in a list page's answer by its runner (walks.list_chats) when Cliq's cursor leads round in a cycle.
 CURSOR_LOOPED = "cliq_mcp_cursor_looped"
 
@@ -147,9 +149,13 @@ def _listed(c: Chat) -> "Chat":
     return c.model_copy(update={"creator": None, "last_message": None, "last_message_id": last_id})
 
 
-def unknown_note(unknown: int) -> str:
-    return (f"Unread ? ({unknown}): not in Cliq's list, not none; the same list_chats call with unread=true reads "
-            "every count (get_chat: one chat's).")  # fmt: skip
+def unknown_note(unknown: int, tool: str) -> str:
+    how = (
+        "the same list_chats call with unread=true (no next_token)"
+        if tool == "list_chats"
+        else ("list_chats with unread=true")
+    )
+    return f"Unread ? ({unknown}): not in Cliq's list, not none; {how} reads every count (get_chat: one chat's)."
 
 
 def unread_view(request: Request, response: dict[str, Any]) -> Answer:
@@ -164,6 +170,8 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
         walked += f" (Cliq's list has no {here} filter: this server kept the {here} chats)"
     more = f"; {earlier} more in the earlier answers of this walk ({n['unread']} in all)" if earlier else ""
     lines = [f'{len(chats)} unread chat(s) in this answer{more}; {walked}; most recent first (id unread "name"):']
+    if "limit" in request.model_fields_set:  # said, not silently passed over
+        lines[0] += " (limit does not apply: unread=true walks every chat, 100 a page)"
     lines += [unread_line(c) for c in chats]
     if unknown:
         lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
@@ -197,7 +205,7 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
     if len(raw) > LISTED:
         lines.append(f"({len(raw) - LISTED} more in Cliq's answer not shown.)")
     if unknown:
-        lines.append(unknown_note(unknown))
+        lines.append(unknown_note(unknown, operation_name(request)))
     if answer.unreadable:
         lines.append(f"{len(answer.unreadable)} entr{'y' if len(answer.unreadable) == 1 else 'ies'} of Cliq's answer "
                      f"had no chat id (position {', '.join(map(str, answer.unreadable))}): not shown.")  # fmt: skip
@@ -206,7 +214,8 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
         # Search has no cursor: reaching the limit is the only sign that more may match.
         bigger = min(500, limit * 5)
         listed.complete, listed.why = False, f"limit reached ({limit}); search has no cursor, more may match"
-        listed.continue_with = {"limit": bigger} if bigger > limit else None
+        again = {k: getattr(request, k) for k in request.model_fields_set if k != "limit"}  # the same search
+        listed.continue_with = {**to_jsonable_python(again), "limit": bigger} if bigger > limit else None
         more = f"call again with limit={bigger}, or " if bigger > limit else ""
         lines.append(
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
