@@ -121,13 +121,21 @@ async def test_a_refreshed_token_echoed_in_an_answer_is_redacted_in_text_and_str
     assert writes(workspace) == []
 
 
-@pytest.mark.parametrize("pasted", ["Zoho-OAuthToken 1000.f00d.beef", "cl\u0131ent_secret=f00dbeef",
-                                    "BEARER f00d.beef", "refresh_token: 'f00dbeef'"])  # fmt: skip
+PASTED = [
+    "Zoho-OAuthToken 1000.f00d.beef",
+    "cl\u0131ent_secret=f00dbeef",
+    "cl\u0130ent_secret=f00dbeef",
+    "BEARER f00d.beef",
+    "refresh_token: 'f00dbeef'",
+]
+
+
+@pytest.mark.parametrize("pasted", PASTED)
 async def test_a_credential_pasted_into_a_chat_name_is_redacted_however_it_is_cased(
     cliq: Cliq, workspace: Workspace, pasted: str
 ) -> None:
     """Credential-shaped text is hidden in tool results whatever its case (as the pattern's IGNORECASE folds it,
-    the dotless "ı" too): a quick check skips the pattern only for text that cannot match it."""
+    the dotless "ı" and the dotted "İ" too): a quick check skips the pattern only for text that cannot match it."""
     workspace.chats[Q2].name = f"Deploy {pasted}"
     async with Client(cliq.server(cliq.settings())) as client:
         result = await client.call_tool("get_chat", {"chat_id": Q2})

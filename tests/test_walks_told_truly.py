@@ -6,7 +6,9 @@ and why a user would be hurt by it."""
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -746,3 +748,51 @@ async def test_pages_of_chats_already_listed_end_the_walk_though_each_cursor_is_
     data = answer.structured_content
     assert data["complete"] is False and "already listed" in data["why"] and not data.get("continue_with")
     assert [c["chat_id"] for c in data["chats"]] == ["2890538000000099999"]
+
+
+# --- a review of the day's changes: criteria add up, whatever one of them cannot tell ------------------------------
+
+
+def _lone_group(workspace: Workspace, chat_id: str, **more: object) -> None:
+    """A group chat, created long ago and never active since, whose list entry and own answer both leave out
+    its last message and its unread count (Zoho sends both only "if available")."""
+    told = {k: v for k, v in full(chat_id, "Old Offsite 2019", when=OLD, **more).items()
+            if k != "unread_message_count"} | {"created_time": OLD}  # fmt: skip
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat_id}", kind="status", status=200,
+                           body={"type": "chat", "data": told}))  # fmt: skip
+    workspace.inject(list_fault({"chats": [told]}))
+
+
+async def test_empty_true_does_not_hide_a_chat_inactive_days_proposes(client: Client, workspace: Workspace) -> None:
+    """plan_tidy's criteria add up ("group chats with no one else, or never active since created: close"; or
+    inactive_days). A group chat inactive since 2020 with its unread count untold is proposed by
+    {"inactive_days": 30} ("no activity since ...; unread ?"). Adding empty=true makes _untold_for_closing return
+    "unread count" (the chat, read alone, shows no last message and was never active since created), and _judge
+    returns 'not judged' before inactive_days is ever looked at: asking for more criteria proposes fewer chats."""
+    chat_id = "2890538000000066601"
+    _lone_group(workspace, chat_id)
+    result = await client.call_tool("plan_tidy", {"empty": True, "inactive_days": 30})
+    proposed = [a for a in result.structured_content["actions"] if a["chat_id"] == chat_id]
+    assert proposed and proposed[0]["tool"] == "close_chats", text(result)
+
+
+async def test_empty_true_still_closes_a_group_with_no_one_else(client: Client, workspace: Workspace) -> None:
+    """A group chat with participant_count 1 is 'no one else in it' whatever its unread count (a close proposal
+    says 'unread ?' when Cliq left the count out). Since 2a9225f, when its own answer also shows no last message
+    and no activity since creation, the untold unread count makes it 'not judged' instead."""
+    chat_id = "2890538000000066602"
+    _lone_group(workspace, chat_id, participant_count=1)
+    result = await client.call_tool("plan_tidy", {"empty": True})
+    proposed = [a for a in result.structured_content["actions"] if a["chat_id"] == chat_id]
+    assert proposed and "no one else in it" in proposed[0]["reason"], text(result)
+
+
+async def test_a_cursor_too_long_to_hand_on_is_not_handed_on_cut(client: Client, workspace: Workspace) -> None:
+    """A Cliq cursor sealed for the model grows by about 125 characters: past what list_chats takes back, it was
+    cut with "…", and the next call refused it. No cursor, and not complete, is the truth."""
+    cursor = base64.urlsafe_b64encode(random.Random(7).randbytes(2960)).decode()  # 3,947 characters, no pattern
+    workspace.inject(list_fault({"chats": [full("2890538000000099999", "Q2")], "next_token": cursor}))
+    page = await client.call_tool("list_chats", {"limit": 5})
+    data = page.structured_content
+    assert data["complete"] is False and data["why"] == "Cliq's cursor is too long to hand on", text(page)
+    assert not data.get("next_token") and not data.get("continue_with")

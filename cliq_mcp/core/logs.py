@@ -14,7 +14,8 @@ _PATTERNS = re.compile(
     r"[^\s&\"',;]+",
     re.IGNORECASE,
 )
-# Every match of _PATTERNS holds one of these, case-folded as IGNORECASE folds ("ı" too): a text without any is
+# Every match of _PATTERNS holds one of these, case-folded as IGNORECASE folds ("ı" and "İ" too, which casefold
+# leaves as "ı" and "i" with a combining dot): a text without any is
 # left as it is without running the pattern, which costs far more (tool results are redacted string by string).
 _HINTS = ("oauthtoken", "bearer", "access_token", "refresh_token", "client_secret", "code")
 
@@ -39,7 +40,7 @@ class Redactor(logging.Filter):
         for secret in (*self.secrets, *_LEARNT):
             if secret in text:
                 text = text.replace(secret, "[redacted]")
-        folded = text.casefold().replace("ı", "i")
+        folded = text.casefold().replace("ı", "i").replace("\u0307", "")
         return _PATTERNS.sub(r"\1[redacted]", text) if any(h in folded for h in _HINTS) else text
 
     def redact_all(self, value: Any) -> Any:

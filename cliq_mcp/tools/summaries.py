@@ -44,8 +44,13 @@ Answer = tuple[str, Output]
 Summary = Callable[[Request, Any, Mapping[str, str]], Answer]
 # A mute or unmute is checked only by the one list that tells the mute state (Zoho's chat object has no such field).
 MUTE_NOTE = "(Cliq shows the mute state only in list_chats with muted=true: lists and get_chat do not say it)"
-# Put in a list page's answer by its runner (walks.list_chats) when Cliq's cursor leads round in a cycle.
-CURSOR_LOOPED = "cliq_mcp_cursor_looped"
+# Put in a list page's answer by its runner (walks.list_chats) when Cliq's cursor cannot be followed: why (short),
+# and the sentence that says it.
+CURSOR_ENDED = "cliq_mcp_cursor_ended"
+CURSOR_LOOPED = ("Cliq repeated its cursor", "Cliq's cursor leads back to a page this listing already had, so "
+                 "following it would only loop")  # fmt: skip
+CURSOR_TOO_LONG = ("Cliq's cursor is too long to hand on", "Cliq's cursor is longer than a next_token this tool "
+                   "takes back")  # fmt: skip
 
 
 def operation_name(request: Request) -> str:
@@ -221,10 +226,10 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
             f"To see the rest: {more}narrow it (name, chat_type, modified_after/before), or page with list_chats."
         )
-    elif isinstance(response, dict) and response.get(CURSOR_LOOPED):
-        listed.complete, listed.why = False, "Cliq repeated its cursor"  # following it would only loop
-        lines.append("Not complete: Cliq's cursor leads back to a page this listing already had, so following it "
-                     "would only loop: the rest cannot be listed now. Try again later.")  # fmt: skip
+    elif isinstance(response, dict) and response.get(CURSOR_ENDED):
+        why, sentence = response[CURSOR_ENDED]
+        listed.complete, listed.why = False, why
+        lines.append(f"Not complete: {sentence}: the rest cannot be listed now. Try again later.")
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"
         again = {k: getattr(request, k) for k in request.model_fields_set if k != "next_token"}  # as given

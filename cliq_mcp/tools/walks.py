@@ -31,13 +31,20 @@ from cliq_mcp.core.errors import (
     Throttled,
     TransportError,
 )
-from cliq_mcp.core.text import clean, moment, parse_time
+from cliq_mcp.core.text import TOKEN_LIMIT, clean, moment, parse_time
 from cliq_mcp.tools.cursors import Loop, fingerprint, seal, unseal
 from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse_arguments
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
 from cliq_mcp.tools.row import Catalogue, ChatStates, Effect, Operation, ReportProgress, Sender
-from cliq_mcp.tools.summaries import CURSOR_LOOPED, NOT_ASKED_YET, operation_name, unread_cleared
+from cliq_mcp.tools.summaries import (
+    CURSOR_ENDED,
+    CURSOR_LOOPED,
+    CURSOR_TOO_LONG,
+    NOT_ASKED_YET,
+    operation_name,
+    unread_cleared,
+)
 
 REASON = 160
 # A walk returns what it has after this long (pacing waits included), with a cursor: MCP clients give up on
@@ -686,10 +693,12 @@ async def _judge(
         return None, False, untold
     last = parse_time(chat.last_modified_time)
     age = now - last if last else None
-    closing = ""
+    closing, empty_untold = "", ""
     if request.empty and chat.chat_type == "group_chat":
         if chat.participant_count is not None and chat.participant_count <= 1:
             closing = "no one else in it"
+        elif _shows_none(chat) and chat.unread_message_count is None:  # empty only if nothing is unread: untold
+            empty_untold = "Cliq did not tell its unread count (unread_message_count)"
         elif _no_messages(chat):
             closing = f"no message shown, nothing unread, not active since created {moment(chat.created_time)}"
     if not closing and request.inactive_days and age and age > timedelta(days=request.inactive_days):
@@ -704,7 +713,7 @@ async def _judge(
     if closing and not pinned_left:
         return _action("close_chats", chat, "; ".join(filter(None, [closing, flags])), unread), False, ""
     if not (request.unread_days and age and age > timedelta(days=request.unread_days)):
-        return None, pinned_left, ""
+        return None, pinned_left, "" if closing else empty_untold
     untold = await told(
         lambda c, alone: "" if c.unread_message_count is not None else "unread count (unread_message_count)"
     )
@@ -745,8 +754,6 @@ def _untold_for_closing(chat: r.ChatObject, request: PlanTidy, alone: bool) -> s
             return "last message (last_message_info)"
         if chat.last_message_info is None and (chat.created_time is None or chat.last_modified_time is None):
             return "time it was created (created_time)"
-        if alone and _shows_none(chat) and chat.unread_message_count is None:  # empty only if nothing is unread
-            return "unread count (unread_message_count)"
     return ""
 
 
@@ -900,6 +907,9 @@ async def list_chats(
     following = answer.get("next_token") if isinstance(answer, dict) else None
     if isinstance(following, str) and following:
         if following == asked.next_token or loop.repeated(following):  # following it would only loop
-            return {**answer, "next_token": None, CURSOR_LOOPED: True}
-        return {**answer, "next_token": seal({"t": following, "c": loop.dump()}, client.cursor_key, bound)}
+            return {**answer, "next_token": None, CURSOR_ENDED: CURSOR_LOOPED}
+        sealed = seal({"t": following, "c": loop.dump()}, client.cursor_key, bound)
+        if len(sealed) > TOKEN_LIMIT:  # cut short, it would be refused: no cursor rather than a broken one
+            return {**answer, "next_token": None, CURSOR_ENDED: CURSOR_TOO_LONG}
+        return {**answer, "next_token": sealed}
     return answer
