@@ -183,8 +183,10 @@ async def by_plan(op: Operation, request: Request, client: Sender, catalogue: Ca
 async def within_budget(op: Operation, request: Request, client: Sender) -> Request:
     """A destructive request cut to what the account's pacing lets go out now, before anyone is asked: a person
     is asked only about what can be done (issue #22). Nothing can go: refused unasked, with the wait (a plan's
-    batch: "not yet", with the call to make). Part of a batch can go: the batch is cut to it; the rest is
-    answered as not sent (by id) or stays in the plan. Not paced, or a dry run: as it is."""
+    batch: "not yet", with the call to make). Part of a batch can go: the batch is cut to it, and the rest is
+    answered as not sent (by id); a plan's batch instead waits, unasked, until the whole batch can go (a model
+    calling again too early would otherwise put the person a question about the few chats that fit). Not paced,
+    or a dry run: as it is."""
     if op.effect is not Effect.DESTRUCTIVE or getattr(request, "dry_run", False):
         return request
     room = await client.room(op.rate)
@@ -193,9 +195,13 @@ async def within_budget(op: Operation, request: Request, client: Sender) -> Requ
     free, wait = room
     ids: list[str] = list(getattr(request, op.each) or []) if op.each else []
     handle = getattr(request, "plan", None)
-    if free == 0:
+    why = f"Cliq allows about {op.rate.per_minute} of these a minute, and this minute's share is used up"
+    if handle is not None and 0 < free < len(ids):
+        whole = await client.room(op.rate, len(ids))  # until the whole batch fits (0: it never will: cut it)
+        wait = whole[1] if whole is not None else 0.0
+        why = f"Cliq allows about {op.rate.per_minute} of these a minute, and this minute has room for {free} of them"
+    if free == 0 or (handle is not None and free < len(ids) and wait > 0):
         seconds = ceil(wait)
-        why = f"Cliq allows about {op.rate.per_minute} of these a minute, and this minute's share is used up"
         if handle is not None:
             text = (f"Not yet, nothing sent and nobody asked: {why}. Call {op.name} again after {seconds} s with "
                     f"plan={json.dumps(handle)}.")  # fmt: skip
