@@ -26,6 +26,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import to_jsonable_python
 
 from cliq_mcp.core.errors import InvalidArguments
 from cliq_mcp.housekeeping.policy import FORMAT
@@ -520,6 +521,13 @@ def _meant(error: Any, model: type[BaseModel]) -> str:
     name, fields = error["loc"][0], list(model.model_fields)
     close = [SAME_AS[name]] if SAME_AS.get(name) in fields else difflib.get_close_matches(name, fields, 1, 0.7)
     return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def given_arguments(request: Request, *leaving_out: str) -> dict[str, Any]:
+    """The arguments this call was given (as validated), JSON-ready, but ``leaving_out``: what a continuation
+    repeats, with the cursor or the new limit added to them."""
+    given = {name: getattr(request, name) for name in request.model_fields_set if name not in leaving_out}
+    return to_jsonable_python(given)  # type: ignore[no-any-return]
 
 
 def parse_arguments(model: type[Request], arguments: dict[str, Any]) -> "Request":

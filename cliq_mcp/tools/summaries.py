@@ -10,11 +10,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic_core import to_jsonable_python
-
 from cliq_mcp.cliq import responses as r
 from cliq_mcp.core.text import ID_LIMIT, LISTED, _q, clean, moment, quoted
-from cliq_mcp.tools.inputs import Request
+from cliq_mcp.tools.inputs import Request, given_arguments
 from cliq_mcp.tools.outputs import (
     SETTLED,
     Action,
@@ -219,8 +217,7 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
         # Search has no cursor: reaching the limit is the only sign that more may match.
         bigger = min(500, limit * 5)
         listed.complete, listed.why = False, f"limit reached ({limit}); search has no cursor, more may match"
-        again = {k: getattr(request, k) for k in request.model_fields_set if k != "limit"}  # the same search
-        listed.continue_with = {**to_jsonable_python(again), "limit": bigger} if bigger > limit else None
+        listed.continue_with = {**given_arguments(request, "limit"), "limit": bigger} if bigger > limit else None
         more = f"call again with limit={bigger}, or " if bigger > limit else ""
         lines.append(
             f"Not complete: the limit of {limit} was reached and search has no cursor, so more may match. "
@@ -232,8 +229,7 @@ def chat_list(request: Request, response: Any, names: Mapping[str, str]) -> Answ
         lines.append(f"Not complete: {sentence}: the rest cannot be listed now. Try again later.")
     elif listed.next_token:
         listed.complete, listed.why = False, "more pages"
-        again = {k: getattr(request, k) for k in request.model_fields_set if k != "next_token"}  # as given
-        listed.continue_with = {**to_jsonable_python(again), "next_token": listed.next_token}
+        listed.continue_with = {**given_arguments(request, "next_token"), "next_token": listed.next_token}
         if {"modified_after", "modified_before"} & request.model_fields_set:  # "90d" moves: give the time it was
             lines.append(f"More: call again with {json.dumps(listed.continue_with, ensure_ascii=False)}.")
         else:

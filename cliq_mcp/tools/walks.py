@@ -33,7 +33,16 @@ from cliq_mcp.core.errors import (
 )
 from cliq_mcp.core.text import TOKEN_LIMIT, clean, moment, parse_time
 from cliq_mcp.tools.cursors import Loop, fingerprint, seal, unseal
-from cliq_mcp.tools.inputs import ByPlan, ClearUnreadCounts, GetChat, ListChats, PlanTidy, Request, parse_arguments
+from cliq_mcp.tools.inputs import (
+    ByPlan,
+    ClearUnreadCounts,
+    GetChat,
+    ListChats,
+    PlanTidy,
+    Request,
+    given_arguments,
+    parse_arguments,
+)
 from cliq_mcp.tools.outputs import Bulk, Done, Item
 from cliq_mcp.tools.plans import BATCH, Plan
 from cliq_mcp.tools.row import Catalogue, ChatStates, Effect, Operation, ReportProgress, Sender
@@ -595,12 +604,6 @@ def _bound(request: Request, *ignored: str) -> str:
     return fingerprint({"tool": operation_name(request), **to_jsonable_python(kept)})
 
 
-def _again(request: Request) -> dict[str, Any]:
-    """The arguments a continuation repeats: this call's, as given (the cursor is added to them)."""
-    given = {name: getattr(request, name) for name in request.model_fields_set if name not in ("next_token",)}
-    return to_jsonable_python(given)  # type: ignore[no-any-return]
-
-
 def _lister(**filters: Any) -> ListChats:
     query = parse_arguments(ListChats, {"limit": 100, **{k: v for k, v in filters.items() if v is not None}})
     assert isinstance(query, ListChats)
@@ -648,7 +651,7 @@ async def plan_tidy(
                           start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
     unjudged += [f"{chat_id} (Cliq did not tell its chat type, even alone)" for chat_id in end.untyped]
     # Kept by reference (tools/plans.py): close_chats and clear_unread_counts take the handle instead of the ids.
-    told = _end(end, client.cursor_key, bound, _again(request))
+    told = _end(end, client.cursor_key, bound, given_arguments(request, "next_token"))
 
     def add(plan: Plan) -> None:  # a chat a repeated continuation proposes again is proposed once
         for action in actions:
@@ -670,7 +673,7 @@ async def plan_tidy(
         action["arguments"] = {"plan": handle}
     if end.cursor is not None:
         end.cursor.plan = handle
-        told = _end(end, client.cursor_key, bound, _again(request))
+        told = _end(end, client.cursor_key, bound, given_arguments(request, "next_token"))
     return {
         "scanned": checked["scanned"], "checked": end.done, "listed": end.listed, "actions": actions,
         "pinned_skipped": checked["pinned"], "barred": checked["barred"], "unjudged": unjudged, "plan": handle,
@@ -838,7 +841,7 @@ async def clear_unread(
     if end.cursor is not None:
         end.cursor.counts = counts
     return {"counts": counts, "listed": end.listed, "problems": problems, "filtered_here": query.filtered_here,
-            **_end(end, client.cursor_key, bound, _again(request))}  # fmt: skip
+            **_end(end, client.cursor_key, bound, given_arguments(request, "next_token"))}  # fmt: skip
 
 
 async def unread_chats(
@@ -884,7 +887,7 @@ async def unread_chats(
     return {
         "chats": [c.model_dump() for c in found], "unknown": [c.model_dump() for c in unknown], "counts": counts,
         "listed": end.listed, "filtered_here": query.filtered_here,
-        **_end(end, client.cursor_key, bound, _again(request)),
+        **_end(end, client.cursor_key, bound, given_arguments(request, "next_token")),
     }  # fmt: skip
 
 
