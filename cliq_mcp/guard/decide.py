@@ -294,7 +294,9 @@ class Guard:
             if can_elicit(ctx):
                 how, pending = "elicitation", await ask(op.name, asked.full, ctx, config.token_ttl)
             elif config.policy == "ask" and self.pages is not None and self.pages.possible(ctx):
-                on_page = await self.pages.ask(op.name, asked, ctx, _command(op, request))
+                covered = list(asked.per_chat) or op.target_chats(request)  # a Deny withdraws their kept yeses
+                on_page = await self.pages.ask(op.name, asked, ctx, _command(op, request),
+                                               [self._kept(op, chat_id) for chat_id in covered])  # fmt: skip
                 how, pending = "approval page", on_page if isinstance(on_page, InputRequiredResult) else None
                 if not isinstance(on_page, InputRequiredResult):
                     asked_at -= on_page  # a page a call before showed: the question is as old as the page

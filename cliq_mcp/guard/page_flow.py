@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -75,10 +75,12 @@ class PageFlow:
         return can_elicit_url(ctx) or self._opener is not None
 
     async def ask(
-        self, tool: str, question: Question, ctx: Context[Any, Any], command: str = ""
+        self, tool: str, question: Question, ctx: Context[Any, Any], command: str = "", withdraw: Sequence[str] = ()
     ) -> InputRequiredResult | float:
         """Once the person approved on the page, how long ago it was shown (the question is as old as the page);
-        an ``InputRequiredResult`` to return (2026-07-28, first round); otherwise ``NotConfirmed``."""
+        an ``InputRequiredResult`` to return (2026-07-28, first round); otherwise ``NotConfirmed``. ``withdraw``:
+        the yeses kept for what the question shows, used up by a Deny on the page (even one clicked after this
+        call stopped waiting)."""
         modern = (ctx.protocol_version or "") >= "2026-07-28"
         if modern and ctx.request_state is not None:
             return await self._second_round(tool, question, ctx)
@@ -87,7 +89,7 @@ class PageFlow:
         if still is not None:  # this very question's page is open in the person's browser: wait on it again
             async with still.kept_or_closed() as keep:
                 return await self._wait(tool, still, ctx, asked, keep)
-        approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s)
+        approval = await self.approvals.open(SERVER_NAME, question, self._ttl_s, withdraw=withdraw)
         message = f"cliq-mcp asks you to approve or deny this on a page in your browser: {question.sentence}"
         if can_elicit_url(ctx) and modern:  # the page stays open between the rounds (in the store)
             request = ElicitRequest(

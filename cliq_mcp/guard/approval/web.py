@@ -13,6 +13,7 @@ The URLs are secrets: nothing here logs them, and uvicorn's access log is off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,7 +22,7 @@ import math
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import Any, Literal
@@ -289,13 +290,17 @@ class Approvals:
         """Where a page is kept: a digest of its id (the id is the URL's secret, and not a key anyone lists)."""
         return f"{self._prefix}approval:{_hash(approval_id)}"
 
-    async def open(self, server_name: str, question: Question, ttl_s: float) -> Approval:
-        """Put ``question`` on a new one-time page, open for ``ttl_s`` seconds."""
+    async def open(
+        self, server_name: str, question: Question, ttl_s: float, *, withdraw: Sequence[str] = ()
+    ) -> Approval:
+        """Put ``question`` on a new one-time page, open for ``ttl_s`` seconds. ``withdraw``: where the yeses kept
+        for what the page shows are (guard/decide.py): a Deny uses them up, whenever it is clicked."""
         await self.start()
         approval_id = secrets.token_urlsafe(24)
         # Until when it stands, in the record (sealed in Redis): a longer life given to the key gives it none.
         record = {"server": server_name, "sentence": question.sentence, "lines": list(question.lines), "ttl": ttl_s,
-                  "mark": await self._store.lost_mark(), "until": self._clock() + ttl_s}  # fmt: skip
+                  "mark": await self._store.lost_mark(), "until": self._clock() + ttl_s,
+                  "withdraw": list(withdraw)}  # fmt: skip
         key = self.key(approval_id)
         if await self._store.first(key, json.dumps(record), ttl_s + KEEP_CLOSED_S) is None:
             raise RuntimeError(f"{self._store.description} cannot keep approval pages")
@@ -344,6 +349,10 @@ class Approvals:
         if found is None:
             return "closed"
         won = await self._store.first(key + ":end", how, found[1] + KEEP_CLOSED_S)
+        if won == how == "denied":  # the person's latest word on these chats is no: no earlier yes acts on them
+            for kept in found[0].get("withdraw", []):  # used up for as long as any of them could stand
+                with contextlib.suppress(StateUnavailable):
+                    await self._store.take(kept, float(found[0]["ttl"]))
         self._mine.discard(key)
         if (woken := self._events.pop(key, None)) is not None:
             woken.set()
