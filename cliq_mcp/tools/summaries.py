@@ -177,7 +177,8 @@ def unread_view(request: Request, response: dict[str, Any]) -> Answer:
         lines[0] += " (limit does not apply: unread=true walks every chat, 100 a page)"
     lines += [unread_line(c) for c in chats]
     if unknown:
-        lines.append(f"Unread {UNKNOWN}, even alone Cliq gave no count ({len(unknown)}): {', '.join(unknown)}.")
+        lines.append(f"Unread {UNKNOWN}, Cliq gave no count, not even asked about the chat alone (or would not show "
+                     f"it alone) ({len(unknown)}): {', '.join(unknown)}.")  # fmt: skip
     lines += _walk_end(listed, response, "list_chats")
     if listed.complete and not getattr(request, "closed", None):  # said once, at the end of the walk
         lines.append("Closed chats are not in it (the same call with closed=true walks those).")

@@ -588,7 +588,8 @@ def _end(end: WalkEnd, key: bytes, bound: str, again: dict[str, Any]) -> dict[st
         named = f": {', '.join(end.untyped[:10])}" if end.untyped else ""
         earlier = f" ({end.untyped_before} named in earlier answers)" if end.untyped_before else ""
         why = (
-            f"Cliq did not tell the type of {len(end.untyped) + end.untyped_before} chat(s), even alone{named}{earlier}"
+            f"Cliq did not tell the type of {len(end.untyped) + end.untyped_before} chat(s), not even asked about "
+            f"them alone (or would not show them alone){named}{earlier}"
         )
     return {
         "complete": end.complete and not why, "why": why, "retry_after_s": end.retry_after, "next_token": token,
@@ -649,7 +650,10 @@ async def plan_tidy(
 
     end = await walk_list(client, catalogue, op.name, _lister(chat_type=request.chat_type, name=request.name),
                           start, each, deadline=client.now() + TIME_BUDGET_S, progress=progress)  # fmt: skip
-    unjudged += [f"{chat_id} (Cliq did not tell its chat type, even alone)" for chat_id in end.untyped]
+    unjudged += [
+        f"{chat_id} (Cliq did not tell its chat type, alone or not, or would not show it alone)"
+        for chat_id in end.untyped
+    ]
     # Kept by reference (tools/plans.py): close_chats and clear_unread_counts take the handle instead of the ids.
     told = _end(end, client.cursor_key, bound, given_arguments(request, "next_token"))
 
