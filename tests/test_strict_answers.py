@@ -40,7 +40,7 @@ OPERATIONS: list[tuple[str, dict[str, Any], str, str, Any, list[str]]] = [
      {"type": "chat", "data": {**CHAT, "unread_message_count": 3}}, ["data", "data.chat_id"]),
     ("list_chat_members", {"chat_id": Q2}, "GET", f"/api/v3/chats/{Q2}/members",
      {"members": [{"user_id": MEMBER, "name": "Ann", "email_id": "ann@example.com"}]},
-     ["members", "members[0].user_id"]),
+     ["members"]),  # a member without a user id is set aside by position, as a chat without an id is
     ("plan_tidy", {"inactive_days": 30}, "GET", "/api/v3/chats", {"chats": [CHAT]}, ["chats"]),
     ("create_chat", {"chat_type": "direct_message", "user_id": "106324287"}, "POST", "/api/v3/chats",
      {"url": "/v3/chats", "type": "chat", "data": CHAT}, ["data", *(f"data.{p}" for p in CHAT_PATHS)]),

@@ -797,3 +797,17 @@ async def test_a_cursor_too_long_to_hand_on_is_not_handed_on_cut(client: Client,
     data = page.structured_content
     assert data["complete"] is False and data["why"] == "Cliq's cursor is too long to hand on", text(page)
     assert not data.get("next_token") and not data.get("continue_with")
+
+
+async def test_a_member_listed_without_a_user_id_is_set_aside_not_a_failed_answer(
+    client: Client, workspace: Workspace
+) -> None:
+    """Zoho's Members schema requires no field. One member without a user_id failed the whole list ("missing
+    members[1].user_id ... Cliq's API may have changed"), and removing anyone from that chat failed with it."""
+    chat = "2890538000000099999"
+    members = {"members": [{"user_id": "106324287", "name": "Ryan West"}, {"name": "Someone"}]}
+    workspace.inject(Fault(method="GET", path_prefix=f"/api/v3/chats/{chat}/members", kind="status", status=200,
+                           body=members))  # fmt: skip
+    listed = await client.call_tool("list_chat_members", {"chat_id": chat})
+    assert not listed.is_error and [m["user_id"] for m in listed.structured_content["members"]] == ["106324287"]
+    assert listed.structured_content["unreadable"] == [2] and "without a user id (position 2)" in text(listed)

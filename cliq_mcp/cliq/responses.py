@@ -115,16 +115,7 @@ class CliqChatList(CliqAnswer):
     @classmethod
     def _readable(cls, value: Any) -> Any:
         """Entries without a chat id are set aside (their positions kept): the rest of the page still answers."""
-        if not isinstance(value, dict) or not isinstance(value.get("chats"), list):
-            return value
-        kept, unreadable = [], []
-        for position, entry in enumerate(value["chats"], start=1):
-            chat_id = entry.get("chat_id") if isinstance(entry, dict) else None
-            if (isinstance(chat_id, str) and chat_id) or (isinstance(chat_id, int) and not isinstance(chat_id, bool)):
-                kept.append(entry)
-            else:
-                unreadable.append(position)
-        return {**value, "chats": kept, "unreadable": unreadable}
+        return _set_aside(value, "chats", "chat_id")
 
 
 class ChatEnvelope(CliqAnswer):
@@ -198,6 +189,28 @@ class CliqMember(CliqAnswer):
 
 class MemberList(CliqAnswer):
     members: list[CliqMember]
+    unreadable: list[int] = Field(default_factory=list)  # 1-based positions of members without a user id
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> Any:
+        """Members without a user id (the document requires none) are set aside: the others still answer."""
+        return _set_aside(value, "members", "user_id")
+
+
+def _set_aside(value: Any, entries: str, ident: str) -> Any:
+    """``value`` with the entries of its list ``entries`` that lack an ``ident`` moved out, by their 1-based
+    positions, into ``unreadable``: a list answer is read for what it names, and says what it could not."""
+    if not isinstance(value, dict) or not isinstance(value.get(entries), list):
+        return value
+    kept, unreadable = [], []
+    for position, entry in enumerate(value[entries], start=1):
+        found = entry.get(ident) if isinstance(entry, dict) else None
+        if (isinstance(found, str) and found) or (isinstance(found, int) and not isinstance(found, bool)):
+            kept.append(entry)
+        else:
+            unreadable.append(position)
+    return {**value, entries: kept, "unreadable": unreadable}
 
 
 def _user(value: Any) -> Any:

@@ -137,9 +137,14 @@ async def build_question(
         members = {m.user_id: m for m in roster.members}
         missing = [u for u in user_ids if u not in members]
         if missing:
+            among = (
+                ""
+                if not roster.unreadable
+                else (f" as Cliq named them ({len(roster.unreadable)} more were listed without a user id)")
+            )
             raise NotConfirmed(
                 f"Not done: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a member of "
-                f"{chat}. Nothing was changed.",
+                f"{chat}{among}. Nothing was changed.",
                 "Use list_chat_members to see who is in the chat.",
             )
         # One line per person (up to 100): the sentence stays short, and every person the yes covers is shown.

@@ -234,6 +234,7 @@ class Members(Output):
     chat_id: Ident
     members: list[Member]
     more: int | None = None  # members Cliq listed beyond those shown
+    unreadable: list[int] | None = None  # positions in Cliq's list of members it gave no user id
 
 
 class NothingDone(CliqError):

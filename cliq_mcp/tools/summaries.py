@@ -399,11 +399,19 @@ def members(request: Request, response: Any, names: Mapping[str, str]) -> Answer
     answer = r.read_answer(r.MemberList, response, operation_name(request))
     people = [Member(user_id=m.user_id, name=m.name, email=m.email_id) for m in answer.members[:LISTED]]
     more = len(answer.members) - len(people)
-    listed = Members(chat_id=str(getattr(request, "chat_id", "")), members=people, more=more or None)
+    listed = Members(
+        chat_id=str(getattr(request, "chat_id", "")),
+        members=people,
+        more=more or None,
+        unreadable=answer.unreadable or None,
+    )
     lines = [f"{len(answer.members)} member(s) of chat {listed.chat_id} (user_id · name · email):"]
     lines += [f"{p.user_id} · {_q(p.name) if p.name else UNKNOWN} · {p.email or UNKNOWN}" for p in people]
     if more:
         lines.append(f"({more} more not shown.)")
+    if answer.unreadable:
+        lines.append(f"{len(answer.unreadable)} more listed by Cliq without a user id (position "
+                     f"{', '.join(map(str, answer.unreadable))}): not shown.")  # fmt: skip
     if any(not p.name or not p.email for p in people):
         lines.append(f"{UNKNOWN} = Cliq did not say.")
     return "\n".join(lines), listed
